@@ -1,0 +1,49 @@
+"""Attention of the Decoder over the Encoder's states `h_enc`.
+
+Three score functions between a decoder output `h_dec_t` (the query) and each `h_enc_s`:
+- "dot"      (Luong et al., 2015):    score = h_dec_t · h_enc_s
+- "general"  (Luong et al., 2015):    score = h_dec_t · (W_a h_enc_s)
+- "additive" (Bahdanau et al., 2015): score = v · tanh(W_q h_dec_t + W_k h_enc_s)
+
+The part of each score that depends only on the source (`W_a h_enc`, `W_k h_enc`) is computed once
+per sentence by `project_keys` and then reused at every decoding step.
+"""
+
+import torch
+from torch import nn
+
+
+class Attention(nn.Module):
+    def __init__(self, score: str, query_size: int, key_size: int):
+        super().__init__()
+        self.score = score
+        if score == "general":
+            self.key_proj = nn.Linear(key_size, query_size, bias=False)
+        elif score == "additive":
+            self.key_proj = nn.Linear(key_size, query_size, bias=False)
+            self.query_proj = nn.Linear(query_size, query_size, bias=True)
+            self.energy = nn.Linear(query_size, 1, bias=False)
+
+    def project_keys(self, h_enc: torch.Tensor) -> torch.Tensor:
+        """(batch, src_len, key_size) -> the keys the scores read: (batch, src_len, query_size)."""
+        return h_enc if self.score == "dot" else self.key_proj(h_enc)
+
+    def forward(
+        self,
+        query: torch.Tensor,  # (batch, tgt_len, query_size): h_dec
+        keys: torch.Tensor,  # (batch, src_len, query_size): from project_keys
+        values: torch.Tensor,  # (batch, src_len, key_size): h_enc
+        mask: torch.Tensor,  # (batch, src_len), True on real tokens
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.score == "additive":
+            # (batch, tgt_len, 1, q) + (batch, 1, src_len, q) -> (batch, tgt_len, src_len)
+            hidden = torch.tanh(self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1))
+            scores = self.energy(hidden).squeeze(-1)
+        else:
+            scores = torch.bmm(query, keys.transpose(1, 2))  # (batch, tgt_len, src_len)
+        # The lowest finite value rather than -inf: a row with no real token (an empty source)
+        # then gets uniform weights instead of NaN.
+        scores = scores.masked_fill(~mask.unsqueeze(1), torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights, values)  # (batch, tgt_len, key_size)
+        return context, weights

@@ -1,0 +1,140 @@
+"""The Decoder: embedding of the previous output `ŷ_{t-1}` + a unidirectional RNN started from the
+Encoder's final state, optionally attending over `h_enc` at every step.
+
+Its recurrent state travels between `generate()` steps as `past_key_values` (a `RecurrentState`),
+so each new token costs one RNN step whatever the length of the prefix.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import Attention
+from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from .encoder import RNN_CLASSES, EncoderOutput
+
+
+@dataclass
+class RecurrentState:
+    """Everything the Decoder needs to take its next step."""
+
+    hidden: torch.Tensor  # (decoder_layers, batch, hidden)
+    cell: torch.Tensor | None  # LSTM cell, same shape as hidden
+    input_feed: torch.Tensor | None  # (batch, hidden): previous attentional vector, with input feeding
+    attention_keys: torch.Tensor | None  # (batch, src_len, hidden): the source side of the scores, computed once
+
+    # generate() asks every cache whether it can be compiled as a static KV cache; this is not one.
+    is_compileable = False
+
+    def reorder(self, beam_idx: torch.Tensor) -> "RecurrentState":
+        """Follow beam search's choice of which beam each new beam continues.
+
+        `attention_keys` stay as they are: beam search only moves beams within one sentence,
+        and all beams of a sentence share the same keys.
+        """
+        return RecurrentState(
+            hidden=self.hidden.index_select(1, beam_idx),
+            cell=None if self.cell is None else self.cell.index_select(1, beam_idx),
+            input_feed=None if self.input_feed is None else self.input_feed.index_select(0, beam_idx),
+            attention_keys=self.attention_keys,
+        )
+
+
+class Bridge(nn.Module):
+    """Maps the Encoder's final state to the Decoder's initial state (see `RNNSeq2SeqConfig.bridge`)."""
+
+    def __init__(self, config: RNNSeq2SeqConfig):
+        super().__init__()
+        self.kind = config.bridge
+        self.layers = config.decoder_layers
+        self.hidden_size = config.hidden_size
+        if self.kind == "linear":
+            in_size = config.encoder_layers * config.encoder_output_size
+            out_size = config.decoder_layers * config.hidden_size
+            self.hidden_proj = nn.Linear(in_size, out_size)
+            self.cell_proj = nn.Linear(in_size, out_size) if config.cell_type == "lstm" else None
+
+    def forward(self, final: torch.Tensor, proj: nn.Linear | None) -> torch.Tensor:
+        """(batch, encoder_layers, enc_out) -> (decoder_layers, batch, hidden)."""
+        batch = final.size(0)
+        if self.kind == "zeros":
+            return final.new_zeros(self.layers, batch, self.hidden_size)
+        if self.kind == "linear":
+            final = torch.tanh(proj(final.reshape(batch, -1))).view(batch, self.layers, self.hidden_size)
+        return final.transpose(0, 1).contiguous()
+
+    def init_state(self, encoder_outputs: EncoderOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hidden = self(encoder_outputs.final_hidden, getattr(self, "hidden_proj", None))
+        if encoder_outputs.final_cell is None:
+            return hidden, None
+        return hidden, self(encoder_outputs.final_cell, self.cell_proj if self.kind == "linear" else None)
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: RNNSeq2SeqConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.decoder_vocab_size, config.embedding_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.bridge = Bridge(config)
+        rnn_input_size = config.embedding_size + (config.hidden_size if config.input_feeding else 0)
+        self.rnn = RNN_CLASSES[config.cell_type](
+            rnn_input_size,
+            config.hidden_size,
+            num_layers=config.decoder_layers,
+            dropout=config.dropout if config.decoder_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        if config.attention is not None:
+            self.attention = Attention(config.attention, config.hidden_size, config.encoder_output_size)
+            # Luong's W_c: the attentional vector tanh(W_c [context; h_dec_t]).
+            self.attention_out = nn.Linear(config.encoder_output_size + config.hidden_size, config.hidden_size, bias=False)
+
+    def init_state(self, encoder_outputs: EncoderOutput) -> RecurrentState:
+        hidden, cell = self.bridge.init_state(encoder_outputs)
+        h_enc = encoder_outputs.last_hidden_state
+        attention_keys = None if self.config.attention is None else self.attention.project_keys(h_enc)
+        input_feed = h_enc.new_zeros(h_enc.size(0), self.config.hidden_size) if self.config.input_feeding else None
+        return RecurrentState(hidden, cell, input_feed, attention_keys)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (batch, tgt_len): ŷ_{t-1}, starting with decoder_start_token_id
+        h_enc: torch.Tensor,  # (batch, src_len, enc_out)
+        source_mask: torch.Tensor,  # (batch, src_len), True on real tokens
+        state: RecurrentState,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, RecurrentState]:
+        """Returns h_dec (batch, tgt_len, hidden), attention weights (batch, tgt_len, src_len) or None, new state."""
+        x = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt_len, emb)
+        rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
+
+        if not self.config.input_feeding:
+            # Nothing of step t feeds step t+1 except the RNN state: one whole-sequence RNN call.
+            rnn_out, rnn_state = self.rnn(x, rnn_state)
+            h_dec, weights = self._attend(rnn_out, h_enc, source_mask, state.attention_keys)
+            input_feed = None
+        else:
+            # Input feeding makes step t+1's input depend on step t's attention: step by step.
+            input_feed, steps, step_weights = state.input_feed, [], []
+            for t in range(x.size(1)):
+                step_input = torch.cat([x[:, t], input_feed], dim=-1).unsqueeze(1)  # (batch, 1, emb + hidden)
+                rnn_out, rnn_state = self.rnn(step_input, rnn_state)
+                step_out, w = self._attend(rnn_out, h_enc, source_mask, state.attention_keys)
+                input_feed = step_out.squeeze(1)
+                steps.append(step_out)
+                step_weights.append(w)
+            h_dec, weights = torch.cat(steps, dim=1), torch.cat(step_weights, dim=1)
+
+        hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
+        return h_dec, weights, RecurrentState(hidden, cell, input_feed, state.attention_keys)
+
+    def _attend(
+        self, rnn_out: torch.Tensor, h_enc: torch.Tensor, source_mask: torch.Tensor, keys: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """RNN outputs (batch, t, hidden) -> what the Generator reads (batch, t, hidden), attention weights."""
+        if self.config.attention is None:
+            return self.dropout(rnn_out), None
+        context, weights = self.attention(rnn_out, keys, h_enc, source_mask)
+        attentional = torch.tanh(self.attention_out(torch.cat([context, rnn_out], dim=-1)))
+        return self.dropout(attentional), weights

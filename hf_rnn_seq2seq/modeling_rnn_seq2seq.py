@@ -1,0 +1,231 @@
+"""The RNN sequence-to-sequence model as a transformers model: Encoder + Decoder (+ Generator).
+
+    source x_{1:m} ─ Encoder ─> h_enc_{1:m}, final state ─ Bridge ─> Decoder initial state
+    <BOS> ŷ_1 … ŷ_{t-1} ─ Decoder (attending over h_enc) ─> h_dec_t ─ Generator ─> logits over |V|
+
+`save_pretrained` copies this file and the modules it imports next to the weights, so a process
+without our package can load the directory with `trust_remote_code=True`: keep imports relative
+and limited to this folder plus installed libraries.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
+
+from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from .decoder import Decoder, RecurrentState
+from .encoder import Encoder, EncoderOutput
+from .generator import Generator
+
+IGNORE_INDEX = -100  # label value the loss skips (what DataCollatorForSeq2Seq pads labels with)
+
+# One auto class per model class is all `register_for_auto_class` records; a Hub repo should answer all three.
+AUTO_MAP = {
+    "AutoConfig": "configuration_rnn_seq2seq.RNNSeq2SeqConfig",
+    "AutoModel": "modeling_rnn_seq2seq.RNNSeq2SeqModel",
+    "AutoModelForSeq2SeqLM": "modeling_rnn_seq2seq.RNNSeq2SeqForConditionalGeneration",
+}
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Teacher forcing: the Decoder reads <BOS> y_1 … y_{n-1} to predict y_1 … y_n."""
+    decoder_input_ids = labels.new_full(labels.shape, pad_token_id)
+    decoder_input_ids[:, 1:] = labels[:, :-1]
+    decoder_input_ids[:, 0] = decoder_start_token_id
+    return decoder_input_ids.masked_fill(decoder_input_ids == IGNORE_INDEX, pad_token_id)
+
+
+def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
+    """An id outside the embedding fails deep inside torch; say instead which input and vocabulary disagree."""
+    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(
+            f"{name} holds token ids in [{int(ids.min())}, {int(ids.max())}] but the model's vocabulary has "
+            f"{vocab_size} entries: the tokenizer does not match this model (check the vocabulary sizes)."
+        )
+
+
+class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
+    config_class = RNNSeq2SeqConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    # The decoder state is recurrent: it cannot be rolled back to an earlier prefix (assisted decoding).
+    _is_stateful = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # Uniform(-s, s) for every weight, as in Sutskever et al. (2014) and the peer toolkits; the
+        # default initialisation of transformers covers LSTMs but not GRUs.
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.RNNBase)):
+            scale = self.config.init_scale
+            for param in module.parameters(recurse=False):
+                init.uniform_(param, -scale, scale)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        self.config.auto_map = dict(AUTO_MAP)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
+    """Encoder + Decoder; returns the decoder outputs `h_dec` (what the Generator reads)."""
+
+    def __init__(self, config: RNNSeq2SeqConfig):
+        super().__init__(config)
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.encoder.embed_tokens = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,  # (batch, src_len)
+        attention_mask: torch.Tensor | None = None,  # (batch, src_len)
+        decoder_input_ids: torch.Tensor | None = None,  # (batch, tgt_len)
+        decoder_attention_mask: torch.Tensor | None = None,  # (batch, tgt_len)
+        encoder_outputs: EncoderOutput | tuple | None = None,
+        past_key_values: RecurrentState | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput | tuple:
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if decoder_input_ids is None:
+            raise ValueError("RNNSeq2SeqModel needs decoder_input_ids (or labels, for the model with a Generator).")
+        _check_right_padded(decoder_attention_mask)
+
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("Pass input_ids (the source) or precomputed encoder_outputs.")
+            check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+            encoder_outputs = self.encoder(input_ids, attention_mask)
+        elif not isinstance(encoder_outputs, EncoderOutput):
+            encoder_outputs = EncoderOutput(*encoder_outputs)
+        h_enc = encoder_outputs.last_hidden_state  # (batch, src_len, enc_out)
+        if attention_mask is None:
+            attention_mask = h_enc.new_ones(h_enc.shape[:2])
+
+        if past_key_values is None:  # first step: the Decoder starts from the Encoder's final state
+            check_token_ids(decoder_input_ids, self.config.decoder_vocab_size, "decoder_input_ids")
+            past_key_values = self.decoder.init_state(encoder_outputs)
+        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), past_key_values)
+
+        # transformers' layout for cross-attentions: one tuple entry per layer, (batch, heads, tgt_len, src_len).
+        cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
+        output = Seq2SeqModelOutput(
+            last_hidden_state=h_dec,
+            past_key_values=state if use_cache else None,
+            cross_attentions=cross_attentions,
+            encoder_last_hidden_state=h_enc,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMixin):
+    """Encoder + Decoder + Generator: the translation model. `generate()` comes from transformers."""
+
+    _tied_weights_keys = {"generator.proj.weight": "model.decoder.embed_tokens.weight"}
+
+    def __init__(self, config: RNNSeq2SeqConfig):
+        super().__init__(config)
+        self.model = RNNSeq2SeqModel(config)
+        self.generator = Generator(config)
+        self.post_init()
+
+    def get_encoder(self) -> Encoder:
+        return self.model.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.encoder.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.generator.proj
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,  # (batch, tgt_len), IGNORE_INDEX where there is no target
+        encoder_outputs: EncoderOutput | tuple | None = None,
+        past_key_values: RecurrentState | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,  # the Trainer passes num_items_in_batch
+    ) -> Seq2SeqLMOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if labels is not None and decoder_input_ids is None:
+            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            return_dict=True,
+        )
+        logits = self.generator(outputs.last_hidden_state)  # (batch, tgt_len, |V|)
+        loss = None
+        if labels is not None:
+            loss = self.loss(logits, labels, kwargs.get("num_items_in_batch"))
+
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+        """Mean token cross-entropy. The Trainer passes `num_items_in_batch` (target tokens over all
+        gradient-accumulation steps and processes), so summing and dividing by it gives the same
+        gradient as one big batch."""
+        check_token_ids(labels[labels != IGNORE_INDEX], self.config.decoder_vocab_size, "labels")
+        total = F.cross_entropy(
+            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        if num_items_in_batch is None:
+            num_items_in_batch = (labels != IGNORE_INDEX).sum()
+        return total / num_items_in_batch
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The decoder state is a RecurrentState, not a key/value cache.
+        return False
+
+    @staticmethod
+    def _reorder_cache(past_key_values: RecurrentState, beam_idx: torch.Tensor) -> RecurrentState:
+        return past_key_values.reorder(beam_idx)
+
+
+def _check_right_padded(decoder_attention_mask: torch.Tensor | None) -> None:
+    """The Decoder is causal, so padding after the target never reaches earlier positions; padding
+    before it would run through the RNN state."""
+    if decoder_attention_mask is not None and (decoder_attention_mask[:, 1:] > decoder_attention_mask[:, :-1]).any():
+        raise ValueError("decoder inputs must be right-padded: decoder_attention_mask has a 0 before a 1.")
+
+
+RNNSeq2SeqConfig.register_for_auto_class()
+RNNSeq2SeqModel.register_for_auto_class("AutoModel")
+RNNSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = ["RNNSeq2SeqForConditionalGeneration", "RNNSeq2SeqModel", "RNNSeq2SeqPreTrainedModel"]

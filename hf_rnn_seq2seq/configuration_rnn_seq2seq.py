@@ -112,6 +112,11 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
                 "RNNSeq2SeqConfig.input_feeding=True needs an attention in ('dot', 'general', 'additive'); "
                 "set input_feeding=False for the model without attention."
             )
+        if self.attention is None and self.bridge == "zeros":
+            raise ValueError(
+                "RNNSeq2SeqConfig.bridge='zeros' with attention=None would leave the Decoder blind to the source: "
+                "use bridge='copy' or 'linear', or set an attention."
+            )
         if self.attention == "dot" and self.encoder_output_size != self.hidden_size:
             raise ValueError(
                 f"RNNSeq2SeqConfig.attention='dot' compares h_dec (hidden_size={self.hidden_size}) with h_enc "

@@ -1,0 +1,211 @@
+"""Subword tokenizers for the RNN encoder-decoder, trained with the `tokenizers` library.
+
+Every tokenizer made here has the same pipeline, chosen so that Korean and English text round-trips:
+`decode(encode(text)) == text` after NFKC normalisation and whitespace collapsing, for any text made of
+characters seen in training.
+
+* normaliser: NFKC, then every run of whitespace becomes one space, then leading/trailing spaces go;
+* pre-tokenizer + decoder: Metaspace (spaces become `▁` inside tokens, so decoding restores them exactly;
+  Korean needs this since its words are space-separated and must not be glued together);
+* model: Unigram (default) or BPE;
+* special tokens with fixed ids: `<pad>`=0, `<s>`=1 (BOS, the decoder start token), `</s>`=2 (EOS), `<unk>`=3;
+* post-processor: `</s>` after every sequence, source and target alike, so the encoder sees where the
+  sentence ends and the decoder learns to stop.
+
+Joint or separate vocabularies
+------------------------------
+A joint vocabulary (one tokenizer trained on source + target text) is the default: `tokenizer(src,
+text_target=tgt)` then gives `input_ids` and `labels`. With separate vocabularies (`train_tokenizers(...,
+joint=False)`) each side has its own tokenizer; both still use ids 0-3 for the special tokens, so the model
+config's `pad_token_id`, `bos_token_id`/`decoder_start_token_id` and `eos_token_id` hold for both.
+
+`save_tokenizers` lays a model directory out as:
+
+    model_dir/tokenizer.json, tokenizer_config.json           the source tokenizer
+    model_dir/target_tokenizer/tokenizer.json, ...            the target tokenizer, only when separate
+
+so `AutoTokenizer.from_pretrained(model_dir)` always gives the source tokenizer (what a pipeline encodes
+with), and `load_tokenizers(model_dir)` gives `(source, target)` -- the same object twice when joint.
+"""
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
+from transformers.utils import cached_file
+
+from .data import DataError
+
+logger = logging.getLogger(__name__)
+
+PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<s>", "</s>", "<unk>"
+# The trainers give special tokens the first ids, in this order: <pad>=0, <s>=1, </s>=2, <unk>=3.
+SPECIAL_TOKENS = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN]
+TOKENIZER_MODELS = ("unigram", "bpe")
+TARGET_TOKENIZER_DIR = "target_tokenizer"
+# An RNN has no position limit; transformers' own "no limit" value keeps the tokenizer from ever truncating.
+MODEL_MAX_LENGTH = VERY_LARGE_INTEGER
+
+
+def _new_tokenizer(model: str, vocab_size: int, show_progress: bool) -> tuple[Tokenizer, trainers.Trainer]:
+    if model == "unigram":
+        tokenizer = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK_TOKEN, show_progress=show_progress
+        )
+    elif model == "bpe":
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=show_progress)
+    else:
+        raise ValueError(f"unknown tokenizer model {model!r}; choose one of {', '.join(TOKENIZER_MODELS)}")
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    return tokenizer, trainer
+
+
+def _train(
+    texts: Iterable[str], description: str, vocab_size: int, model: str, show_progress: bool
+) -> PreTrainedTokenizerFast:
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(
+            f"vocab_size={vocab_size} leaves no room beside the {len(SPECIAL_TOKENS)} special tokens "
+            f"({', '.join(SPECIAL_TOKENS)}); use a few thousand"
+        )
+    tokenizer, trainer = _new_tokenizer(model, vocab_size, show_progress)
+
+    # Count while the trainer reads, so that a generator is consumed only once.
+    n_texts, characters = 0, set()
+
+    def checked_texts() -> Iterator[str]:
+        nonlocal n_texts
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise DataError(f"{description}: item {index} is a {type(text).__name__}, expected str")
+            if text.strip():
+                n_texts += 1
+                characters.update(text)
+            yield text
+
+    try:
+        tokenizer.train_from_iterator(checked_texts(), trainer=trainer)
+    except Exception as err:
+        # The Unigram trainer keeps every character seen as a token and fails when they do not fit.
+        if "not large enough to contain all chars" not in str(err):
+            raise
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small: the {description} have about {len(characters)} distinct "
+            f"characters and all must fit beside the {len(SPECIAL_TOKENS)} special tokens; raise vocab_size"
+        ) from None
+    if n_texts == 0:
+        raise DataError(f"cannot train a tokenizer: the {description} are empty (no non-blank text)")
+    if tokenizer.get_vocab_size() < vocab_size:
+        logger.info(
+            "%s tokenizer trained on the %s has %d tokens (%d requested): the text is too small for more",
+            model,
+            description,
+            tokenizer.get_vocab_size(),
+            vocab_size,
+        )
+    eos_id = tokenizer.token_to_id(EOS_TOKEN)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"$A {EOS_TOKEN}", pair=f"$A {EOS_TOKEN} $B {EOS_TOKEN}", special_tokens=[(EOS_TOKEN, eos_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=MODEL_MAX_LENGTH,
+    )
+
+
+def train_tokenizer(
+    source_texts: Iterable[str],
+    target_texts: Iterable[str] | None = None,
+    vocab_size: int = 8000,
+    model: str = "unigram",
+    show_progress: bool = False,
+) -> PreTrainedTokenizerFast:
+    """Train one tokenizer on the source and target texts together (a joint vocabulary).
+
+    `vocab_size` is an upper bound: a small corpus gives fewer tokens. Use `len(tokenizer)` for the model.
+    """
+    texts = chain(source_texts, target_texts) if target_texts is not None else source_texts
+    description = "source and target texts" if target_texts is not None else "training texts"
+    return _train(texts, description, vocab_size, model, show_progress)
+
+
+def train_tokenizers(
+    source_texts: Iterable[str],
+    target_texts: Iterable[str],
+    joint: bool = True,
+    vocab_size: int = 8000,
+    target_vocab_size: int | None = None,
+    model: str = "unigram",
+    show_progress: bool = False,
+) -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
+    """Train `(source_tokenizer, target_tokenizer)`: one shared tokenizer (returned twice) when `joint`, else one
+    per side, the target one with `target_vocab_size` (default: `vocab_size`) tokens at most."""
+    if joint:
+        tokenizer = train_tokenizer(source_texts, target_texts, vocab_size, model, show_progress)
+        return tokenizer, tokenizer
+    source_tokenizer = _train(source_texts, "source texts", vocab_size, model, show_progress)
+    target_tokenizer = _train(target_texts, "target texts", target_vocab_size or vocab_size, model, show_progress)
+    return source_tokenizer, target_tokenizer
+
+
+def _check_same_special_ids(source: PreTrainedTokenizerBase, target: PreTrainedTokenizerBase, where: str) -> None:
+    """The model config has one pad/bos/eos id for both sides, so both tokenizers must agree on them."""
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
+        if getattr(source, name) != getattr(target, name):
+            raise ValueError(
+                f"{where}: source and target tokenizers disagree on {name} "
+                f"({getattr(source, name)} vs {getattr(target, name)}); the model needs the same special ids on "
+                f"both sides -- train them with train_tokenizers"
+            )
+
+
+def save_tokenizers(
+    source_tokenizer: PreTrainedTokenizerBase, target_tokenizer: PreTrainedTokenizerBase, model_dir: str | os.PathLike
+) -> None:
+    """Save the tokenizer(s) into `model_dir` (layout in the module docstring).
+
+    Joint (the same object twice): saved once at the top level, and a `target_tokenizer/` folder left by an
+    earlier separate-vocabulary save is removed, since `load_tokenizers` would otherwise pick it up.
+    """
+    source_tokenizer.save_pretrained(model_dir)
+    target_dir = Path(model_dir) / TARGET_TOKENIZER_DIR
+    if target_tokenizer is source_tokenizer:
+        if target_dir.exists():
+            logger.warning("removing %s left by an earlier save: the vocabulary is now joint", target_dir)
+            shutil.rmtree(target_dir)
+        return
+    _check_same_special_ids(source_tokenizer, target_tokenizer, str(model_dir))
+    target_tokenizer.save_pretrained(target_dir)
+
+
+def load_tokenizers(model_dir: str | os.PathLike) -> tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase]:
+    """Load `(source_tokenizer, target_tokenizer)` saved by `save_tokenizers`, from a folder or a Hub repo.
+
+    Returns the same object twice when there is no `target_tokenizer/` subfolder (a joint vocabulary).
+    """
+    source_tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # cached_file answers "is there such a file" for a local folder and a Hub repo (or its cache) alike.
+    target_file = cached_file(
+        model_dir, "tokenizer_config.json", subfolder=TARGET_TOKENIZER_DIR, _raise_exceptions_for_missing_entries=False
+    )
+    if target_file is None:
+        return source_tokenizer, source_tokenizer
+    target_tokenizer = AutoTokenizer.from_pretrained(model_dir, subfolder=TARGET_TOKENIZER_DIR)
+    _check_same_special_ids(source_tokenizer, target_tokenizer, str(model_dir))
+    return source_tokenizer, target_tokenizer

@@ -1,0 +1,102 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import evaluate
+import pytest
+import sacrebleu
+
+from hf_rnn_seq2seq.metrics import METRICS_DIR, compute_translation_metrics, load_metric
+
+PREDICTIONS = [
+    "The cat sat on the mat.",
+    "I like coffee very much.",
+    "Tomorrow we will see a movie.",
+    "He reads the book every day.",
+]
+REFERENCES = [
+    "The cat sat on the mat.",
+    "I really like coffee.",
+    "We will watch a movie tomorrow.",
+    "He reads a book every day.",
+]
+SECOND_REFERENCES = [
+    "A cat was sitting on the mat.",
+    "I like coffee a lot.",
+    "Tomorrow we are going to see a film.",
+    "Every day he reads the book.",
+]
+
+
+def test_bleu_equals_sacrebleu():
+    expected = sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES])
+    result = load_metric("sacrebleu").compute(predictions=PREDICTIONS, references=[[ref] for ref in REFERENCES])
+    assert result["score"] == pytest.approx(expected.score)
+    assert 0 < result["score"] < 100
+    assert result["counts"] == expected.counts and result["totals"] == expected.totals
+    assert result["precisions"] == pytest.approx(expected.precisions)
+    assert result["bp"] == pytest.approx(expected.bp)
+    assert (result["sys_len"], result["ref_len"]) == (expected.sys_len, expected.ref_len)
+
+
+def test_bleu_multiple_references_and_options():
+    references = [[first, second] for first, second in zip(REFERENCES, SECOND_REFERENCES)]
+    expected = sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES, SECOND_REFERENCES], lowercase=True, tokenize="intl")
+    result = load_metric("sacrebleu").compute(
+        predictions=PREDICTIONS, references=references, lowercase=True, tokenize="intl"
+    )
+    assert result["score"] == pytest.approx(expected.score)
+
+
+def test_single_reference_strings_equal_nested_lists():
+    bleu = load_metric("sacrebleu")
+    nested = bleu.compute(predictions=PREDICTIONS, references=[[ref] for ref in REFERENCES])
+    flat = bleu.compute(predictions=PREDICTIONS, references=REFERENCES)
+    assert flat == nested
+
+
+def test_chrf_equals_sacrebleu():
+    chrf = load_metric("chrf")
+    result = chrf.compute(predictions=PREDICTIONS, references=REFERENCES)
+    assert result["score"] == pytest.approx(sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES]).score)
+    chrf_plus_plus = chrf.compute(predictions=PREDICTIONS, references=REFERENCES, word_order=2)
+    assert chrf_plus_plus["score"] == pytest.approx(
+        sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES], word_order=2).score
+    )
+    assert chrf_plus_plus["word_order"] == 2
+    assert chrf_plus_plus["score"] != result["score"]
+
+
+def test_chrf_on_korean():
+    predictions = ["저는 커피를 좋아합니다.", "오늘 날씨가 좋아요."]
+    references = ["저는 커피를 정말 좋아합니다.", "오늘 날씨가 좋네요."]
+    result = load_metric("chrf").compute(predictions=predictions, references=references)
+    assert result["score"] == pytest.approx(sacrebleu.corpus_chrf(predictions, [references]).score)
+
+
+def test_evaluate_load_of_the_local_folder():
+    metric = evaluate.load(str(METRICS_DIR / "sacrebleu"))
+    metric.add_batch(predictions=PREDICTIONS[:2], references=REFERENCES[:2])
+    metric.add_batch(predictions=PREDICTIONS[2:], references=REFERENCES[2:])
+    assert metric.compute()["score"] == pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score)
+
+
+def test_compute_translation_metrics():
+    result = compute_translation_metrics(PREDICTIONS, REFERENCES)
+    assert result == {
+        "bleu": pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score),
+        "chrf": pytest.approx(sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES]).score),
+    }
+    perfect = compute_translation_metrics(REFERENCES, [[ref] for ref in REFERENCES])
+    assert perfect == {"bleu": pytest.approx(100), "chrf": pytest.approx(100)}
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown metric 'bleu'"):
+        load_metric("bleu")
+    with pytest.raises(ValueError, match="no predictions"):
+        compute_translation_metrics([], [])
+    with pytest.raises(ValueError, match="prediction 1 has 1 references but prediction 0 has 2"):
+        load_metric("sacrebleu").compute(predictions=PREDICTIONS[:2], references=[["a", "b"], ["c"]])
+    with pytest.raises(ValueError, match="prediction 0 has no reference"):
+        load_metric("chrf").compute(predictions=PREDICTIONS[:1], references=[[]])

@@ -14,6 +14,8 @@ from .attention import Attention
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .encoder import RNN_CLASSES, EncoderOutput
 
+STEP_CELLS = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # the LSTM's also carries a cell state
+
 
 @dataclass
 class RecurrentState:
@@ -107,27 +109,49 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, RecurrentState]:
         """Returns h_dec (batch, tgt_len, hidden), attention weights (batch, tgt_len, src_len) or None, new state."""
         x = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt_len, emb)
-        rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
 
-        if not self.config.input_feeding:
-            # Nothing of step t feeds step t+1 except the RNN state: one whole-sequence RNN call.
+        if not self.config.input_feeding and x.size(1) > 1:
+            # Teacher forcing without input feeding: nothing of step t feeds step t+1 but the RNN
+            # state, so the whole sequence goes through one call of the fused sequence kernel.
+            rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
             rnn_out, rnn_state = self.rnn(x, rnn_state)
             h_dec, weights = self._attend(rnn_out, h_enc, source_mask, state.attention_keys)
-            input_feed = None
-        else:
-            # Input feeding makes step t+1's input depend on step t's attention: step by step.
-            input_feed, steps, step_weights = state.input_feed, [], []
-            for t in range(x.size(1)):
-                step_input = torch.cat([x[:, t], input_feed], dim=-1).unsqueeze(1)  # (batch, 1, emb + hidden)
-                rnn_out, rnn_state = self.rnn(step_input, rnn_state)
-                step_out, w = self._attend(rnn_out, h_enc, source_mask, state.attention_keys)
-                input_feed = step_out.squeeze(1)
-                steps.append(step_out)
-                step_weights.append(w)
-            h_dec, weights = torch.cat(steps, dim=1), torch.cat(step_weights, dim=1)
+            hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
+            return h_dec, weights, RecurrentState(hidden, cell, None, state.attention_keys)
 
-        hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
-        return h_dec, weights, RecurrentState(hidden, cell, input_feed, state.attention_keys)
+        # Step by step: generation, and input feeding (step t+1 reads step t's attentional vector).
+        hidden, cell, input_feed = state.hidden, state.cell, state.input_feed
+        steps, step_weights = [], []
+        for t in range(x.size(1)):
+            step_input = x[:, t] if input_feed is None else torch.cat([x[:, t], input_feed], dim=-1)
+            hidden, cell = self._rnn_step(step_input, hidden, cell)
+            step_out, w = self._attend(hidden[-1].unsqueeze(1), h_enc, source_mask, state.attention_keys)
+            if input_feed is not None:
+                input_feed = step_out.squeeze(1)
+            steps.append(step_out)
+            step_weights.append(w)
+        weights = None if self.config.attention is None else torch.cat(step_weights, dim=1)
+        return torch.cat(steps, dim=1), weights, RecurrentState(hidden, cell, input_feed, state.attention_keys)
+
+    def _rnn_step(
+        self, x: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One time step through every layer: x (batch, in), hidden/cell (layers, batch, hidden).
+
+        Uses the fused single-step cell kernels on the nn.RNN's own weights: calling the sequence
+        kernel for one step costs about twice as much, mostly in the backward pass.
+        """
+        new_hidden, new_cell = [], []
+        for layer, weights in enumerate(self.rnn.all_weights):
+            if layer > 0:
+                x = self.dropout(x)  # as nn.RNN does between layers
+            if cell is None:
+                x = STEP_CELLS[self.config.cell_type](x, hidden[layer], *weights)
+            else:
+                x, c = torch.lstm_cell(x, (hidden[layer], cell[layer]), *weights)
+                new_cell.append(c)
+            new_hidden.append(x)
+        return torch.stack(new_hidden), torch.stack(new_cell) if new_cell else None
 
     def _attend(
         self, rnn_out: torch.Tensor, h_enc: torch.Tensor, source_mask: torch.Tensor, keys: torch.Tensor | None

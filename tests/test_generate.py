@@ -123,3 +123,12 @@ def test_left_padded_decoder_inputs_are_refused(model):
 def test_more_returned_sequences_than_beams_is_refused(model):
     with pytest.raises(ValueError, match="num_return_sequences"):
         run(model, num_beams=2, num_return_sequences=3)
+
+
+def test_source_keys_are_projected_once_per_sentence(model, monkeypatch):
+    attention = model.model.decoder.attention
+    calls = []
+    original = attention.project_keys
+    monkeypatch.setattr(attention, "project_keys", lambda h_enc: calls.append(h_enc.shape) or original(h_enc))
+    out = run(model, max_new_tokens=6, min_new_tokens=6, num_beams=3)
+    assert out.shape[1] == 7 and len(calls) == 1

@@ -1,0 +1,128 @@
+"""The "rnn-translation" pipeline: from a model object, from a directory, and as remote code in a fresh process."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from tiny_models import ENGLISH, KOREAN, save_tiny_translator
+from transformers import AutoModelForSeq2SeqLM, pipeline
+
+from hf_rnn_seq2seq import tokenization
+from hf_rnn_seq2seq.pipeline import TARGET_TOKENIZER_DIR, TASK, RNNTranslationPipeline
+from hf_rnn_seq2seq.tokenization import load_tokenizers, save_tokenizers, train_tokenizers
+
+SENTENCES = KOREAN[:3]
+BEAMS = 3
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def translator(model_dir) -> RNNTranslationPipeline:
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    tokenizer, _ = load_tokenizers(model_dir)
+    return pipeline(TASK, model=model, tokenizer=tokenizer)
+
+
+def expected(model_dir, sentences: list[str], **generate_kwargs) -> list[str]:
+    """Translations by hand: tokenizer -> generate() -> decode, one sentence at a time."""
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    tokenizer, _ = load_tokenizers(model_dir)
+    texts = []
+    for sentence in sentences:
+        output = model.generate(**tokenizer(sentence, return_tensors="pt"), **generate_kwargs)
+        texts.append(tokenizer.decode(output[0], skip_special_tokens=True))
+    return texts
+
+
+def test_model_object_translates_like_generate(translator, model_dir):
+    assert isinstance(translator, RNNTranslationPipeline)
+    result = translator(SENTENCES[0])
+    assert result == [{"translation_text": expected(model_dir, SENTENCES[:1])[0]}]
+
+
+def test_batched_inputs_and_generation_kwargs(translator, model_dir):
+    one_by_one = [translator(sentence, num_beams=BEAMS)[0] for sentence in SENTENCES]
+    batched = translator(SENTENCES, batch_size=2, num_beams=BEAMS)
+    assert batched == one_by_one
+    assert [r["translation_text"] for r in batched] == expected(model_dir, SENTENCES, num_beams=BEAMS)
+    shortest = translator(SENTENCES, max_new_tokens=1)
+    assert [r["translation_text"] for r in shortest] == expected(model_dir, SENTENCES, max_new_tokens=1)
+
+
+def test_several_return_sequences_per_input(translator):
+    results = translator(SENTENCES[:2], num_beams=BEAMS, num_return_sequences=2)
+    assert [len(per_input) for per_input in results] == [2, 2]
+    assert all(set(r) == {"translation_text"} for per_input in results for r in per_input)
+
+
+def test_non_text_input_is_refused(translator):
+    with pytest.raises(ValueError, match="translates strings"):
+        translator(42)
+
+
+def test_directory_without_custom_pipeline_entry(model_dir):
+    """A plain saved model (model.save_pretrained + tokenizer) loads with the registered task."""
+    translator = pipeline(TASK, model=str(model_dir))
+    assert translator(SENTENCES[0]) == [{"translation_text": expected(model_dir, SENTENCES[:1])[0]}]
+
+
+def test_separate_target_tokenizer_is_found_in_the_model_directory(tmp_path, model_dir):
+    source_tokenizer, target_tokenizer = train_tokenizers(KOREAN, ENGLISH, joint=False, vocab_size=150)
+    assert TARGET_TOKENIZER_DIR == tokenization.TARGET_TOKENIZER_DIR
+    directory = save_tiny_translator(tmp_path, decoder_vocab_size=len(target_tokenizer))
+    save_tokenizers(source_tokenizer, target_tokenizer, directory)
+    translator = pipeline(TASK, model=str(directory))
+    assert translator.target_tokenizer.get_vocab() == target_tokenizer.get_vocab()
+    assert translator.tokenizer.get_vocab() == source_tokenizer.get_vocab()
+
+    saved = tmp_path / "saved"
+    translator.save_pretrained(saved)
+    assert (saved / TARGET_TOKENIZER_DIR / "tokenizer.json").exists()
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(translator, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("with_pipeline")
+    translator.save_pretrained(directory)
+    return directory
+
+
+def test_saved_pipeline_records_its_task_and_code(pipeline_dir):
+    config = json.loads((pipeline_dir / "config.json").read_text())
+    assert config["custom_pipelines"][TASK]["impl"] == "pipeline.RNNTranslationPipeline"
+    assert config["custom_pipelines"][TASK]["pt"] == ["AutoModelForSeq2SeqLM"]
+    assert (pipeline_dir / "pipeline.py").exists()
+    # transformers runs a directory's own pipeline code only with consent, even with the package imported;
+    # `pipeline_class=` uses the package's instead.
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        pipeline(TASK, model=str(pipeline_dir))
+    translator = pipeline(TASK, model=str(pipeline_dir), pipeline_class=RNNTranslationPipeline)
+    assert translator(SENTENCES[0])[0]["translation_text"] == expected(pipeline_dir, SENTENCES[:1])[0]
+
+
+def test_fresh_process_without_the_package_runs_the_saved_pipeline(pipeline_dir):
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.modules["hf_rnn_seq2seq"] = None  # any import of the package now fails
+        from transformers import AutoTokenizer, pipeline
+        translator = pipeline(model={str(pipeline_dir)!r}, trust_remote_code=True)
+        assert not type(translator).__module__.startswith("hf_rnn_seq2seq")
+        assert not type(translator.model).__module__.startswith("hf_rnn_seq2seq")
+        print(json.dumps(translator({SENTENCES!r}, batch_size=2, num_beams={BEAMS})))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    translations = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["translation_text"] for r in translations] == expected(pipeline_dir, SENTENCES, num_beams=BEAMS)

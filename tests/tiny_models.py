@@ -1,0 +1,84 @@
+"""Tiny models and toy data shared by the pipeline, translate, CLI, plot and ONNX tests.
+
+`save_tiny_translator` writes what a trained output directory holds (model, tokenizer, generation config) for a
+Korean→English model too small to translate well but real in every other way. `train_reverse_model` trains a
+tiny model on reversing token sequences (as test_learning.py does), so that its searches have clear winners.
+"""
+
+import itertools
+from pathlib import Path
+
+import torch
+
+from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizer
+
+# 4 x 4 x 5 x 4 = 320 short handwritten sentence pairs built from parts.
+SUBJECTS = [("나는", "I"), ("우리는", "we"), ("언니는", "my sister"), ("아이들은", "the children")]
+TIMES = [("지금", "now"), ("아침에", "in the morning"), ("주말에", "on weekends"), ("가끔", "sometimes")]
+OBJECTS = [("빵을", "bread"), ("물을", "water"), ("신문을", "the paper"), ("노래를", "a song"), ("차를", "tea")]
+VERBS = [("만들어요", "make"), ("마셔요", "drink"), ("읽어요", "read"), ("들어요", "hear")]
+PAIRS = [
+    (f"{s_ko} {t_ko} {o_ko} {v_ko}.", f"{s_en[0].upper()}{s_en[1:]} {v_en} {o_en} {t_en}.")
+    for (s_ko, s_en), (t_ko, t_en), (o_ko, o_en), (v_ko, v_en) in itertools.product(SUBJECTS, TIMES, OBJECTS, VERBS)
+]
+KOREAN = [ko for ko, _ in PAIRS]
+ENGLISH = [en for _, en in PAIRS]
+VOCAB_SIZE = 200
+HIDDEN_SIZE = 16
+MAX_NEW_TOKENS = 8
+
+
+def save_tiny_translator(directory: Path, **config_options) -> Path:
+    """An untrained Korean→English model with a joint tokenizer trained on `PAIRS`, saved into `directory`."""
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(KOREAN, ENGLISH, vocab_size=VOCAB_SIZE)
+    options = dict(embedding_size=HIDDEN_SIZE, hidden_size=HIDDEN_SIZE, cell_type="gru", dropout=0.0, init_scale=0.3)
+    config = RNNSeq2SeqConfig(vocab_size=len(tokenizer), **(options | config_options))
+    model = RNNSeq2SeqForConditionalGeneration(config).eval()
+    model.generation_config.max_new_tokens = MAX_NEW_TOKENS
+    model.save_pretrained(directory)
+    save_tokenizers(tokenizer, tokenizer, directory)
+    return directory
+
+
+# The reversal task: random words FIRST_WORD..VOCAB-1, then EOS; the target is the words reversed, then EOS.
+PAD, BOS, EOS = 0, 1, 2
+FIRST_WORD, VOCAB = 3, 16
+MIN_LEN, MAX_LEN = 3, 7
+LEARNING_RATE = 1e-2
+
+
+def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded sources ending in EOS, their attention mask, and labels (-100 after the target)."""
+    lengths = torch.randint(MIN_LEN, MAX_LEN + 1, (n,), generator=g)
+    source = torch.full((n, MAX_LEN + 1), PAD)
+    labels = torch.full((n, MAX_LEN + 1), -100)
+    for i, m in enumerate(lengths.tolist()):
+        words = torch.randint(FIRST_WORD, VOCAB, (m,), generator=g)
+        source[i, : m + 1] = torch.cat([words, torch.tensor([EOS])])
+        labels[i, : m + 1] = torch.cat([words.flip(0), torch.tensor([EOS])])
+    return source, (source != PAD).long(), labels
+
+
+def train_reverse_model(steps: int = 300, batch: int = 32, **config_options) -> RNNSeq2SeqForConditionalGeneration:
+    """A tiny model trained to reverse sequences: confident enough that its searches have clear winners."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    options = dict(vocab_size=VOCAB, embedding_size=HIDDEN_SIZE, hidden_size=2 * HIDDEN_SIZE, dropout=0.0)
+    model = RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqConfig(**(options | config_options)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    # One thread: matrices this small gain nothing from more, and threads fighting over two shared cores
+    # made training ~50x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(steps):
+            source, mask, labels = reverse_batch(batch, g)
+            loss = model(input_ids=source, attention_mask=mask, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()

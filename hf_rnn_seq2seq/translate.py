@@ -1,0 +1,128 @@
+"""Translate lines of text with a saved model directory: a Python iterable, a file, or stdin to stdout.
+
+    from hf_rnn_seq2seq.translate import load_translator, translate_lines
+    translator = load_translator("outputs/koen")
+    for english in translate_lines(translator, open("news.ko"), batch_size=32, num_beams=5):
+        print(english)
+
+Output line N always translates input line N: an empty (or blank) input line gives an empty output line
+without going through the model. Input is read and output written a window of lines at a time, so memory stays
+flat however long the file; within a window, lines are batched by length, which saves an RNN most of the
+padding it would otherwise step through.
+"""
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from itertools import islice
+from pathlib import Path
+
+from tqdm import tqdm
+from transformers import AutoModelForSeq2SeqLM
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+
+from .pipeline import RNNTranslationPipeline
+from .tokenization import load_tokenizers
+
+DEFAULT_BATCH_SIZE = 32
+# Lines sorted together by length: more batches per window means less padding, but more lines held in memory
+# and a longer wait before the first output line.
+BATCHES_PER_WINDOW = 16
+WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+
+
+def check_model_dir(model_dir: str | os.PathLike) -> None:
+    """Refuse a local folder that cannot hold a model, naming what is missing (a Hub id is left to transformers)."""
+    path = Path(model_dir)
+    if not path.exists():
+        if path.is_absolute() or str(model_dir).startswith("."):
+            raise OSError(f"{model_dir}: no such model directory")
+        return  # maybe a Hub repo id
+    if not path.is_dir():
+        raise OSError(f"{model_dir}: expected a model directory, got a file")
+    if not (path / "config.json").is_file():
+        raise OSError(f"{model_dir}: no config.json here; give the directory that training or save_pretrained wrote")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise OSError(f"{model_dir}: no model weights here (expected {SAFE_WEIGHTS_NAME}); was training finished?")
+
+
+def load_translator(model_dir: str | os.PathLike, device: str | int | None = None) -> RNNTranslationPipeline:
+    """The model and tokenizer(s) saved in `model_dir`, as a translation pipeline on `device` (None: the first GPU
+    if there is one, else the CPU)."""
+    check_model_dir(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
+    return RNNTranslationPipeline(
+        model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device
+    )
+
+
+def translate_lines(
+    translator: RNNTranslationPipeline,
+    lines: Iterable[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **generate_kwargs,
+) -> Iterator[str]:
+    """Yield one translation per line of `lines`, in order, reading `batch_size * BATCHES_PER_WINDOW` lines at a
+    time. `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the
+    model's generation config. Line endings are stripped; the translations have none."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    lines = iter(lines)
+    while window := [line.rstrip("\r\n") for line in islice(lines, batch_size * BATCHES_PER_WINDOW)]:
+        yield from _translate_window(translator, window, batch_size, generate_kwargs)
+
+
+def _translate_window(
+    translator: RNNTranslationPipeline, window: list[str], batch_size: int, generate_kwargs: dict
+) -> list[str]:
+    translations = [""] * len(window)
+    texts = [i for i, line in enumerate(window) if line.strip()]
+    lengths = [len(ids) for ids in translator.tokenizer([window[i] for i in texts])["input_ids"]]
+    by_length = [i for _, i in sorted(zip(lengths, texts))]
+    for start in range(0, len(by_length), batch_size):
+        batch = by_length[start : start + batch_size]
+        results = translator([window[i] for i in batch], batch_size=len(batch), **generate_kwargs)
+        for i, result in zip(batch, results):
+            translations[i] = result["translation_text"]
+    return translations
+
+
+def translate_file(
+    model_dir: str | os.PathLike,
+    input_path: str | os.PathLike | None = None,
+    output_path: str | os.PathLike | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
+    **generate_kwargs,
+) -> int:
+    """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
+    lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal)."""
+    if input_path is not None and not Path(input_path).is_file():
+        what = "is a directory" if Path(input_path).is_dir() else "no such file"
+        raise OSError(f"{input_path}: {what}")
+    if output_path is not None and Path(output_path).is_dir():
+        raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
+    translator = load_translator(model_dir)
+    total = _count_lines(input_path) if input_path is not None else None
+    with ExitStack() as stack:
+        source = sys.stdin if input_path is None else stack.enter_context(open(input_path, encoding="utf-8"))
+        target = sys.stdout if output_path is None else stack.enter_context(open(output_path, "w", encoding="utf-8"))
+        bar = stack.enter_context(
+            tqdm(total=total, unit="line", file=sys.stderr, disable=None if progress is None else not progress)
+        )
+        n_lines = 0
+        for n_lines, translation in enumerate(translate_lines(translator, source, batch_size, **generate_kwargs), 1):
+            target.write(f"{translation}\n")
+            bar.update()
+        target.flush()
+    return n_lines
+
+
+def _count_lines(path: str | os.PathLike) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+__all__ = ["check_model_dir", "load_translator", "translate_file", "translate_lines"]

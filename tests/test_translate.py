@@ -1,0 +1,99 @@
+"""Translating lines, files and stdin with a saved model directory."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import io
+import shutil
+
+import pytest
+from tiny_models import KOREAN, save_tiny_translator
+
+from hf_rnn_seq2seq.translate import BATCHES_PER_WINDOW, load_translator, translate_file, translate_lines
+
+BATCH_SIZE = 2
+WINDOW = BATCH_SIZE * BATCHES_PER_WINDOW
+# Longer than two windows, with empty and blank lines, and sentences of different lengths.
+LINES = [KOREAN[i] if i % 7 else "" for i in range(2 * WINDOW + 5)]
+LINES[3] = "   "
+LINES[4] = KOREAN[4] + " " + KOREAN[5]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def translator(model_dir):
+    return load_translator(model_dir)
+
+
+@pytest.fixture(scope="module")
+def one_by_one(translator) -> list[str]:
+    """Each non-empty line translated alone, which no batching or sorting can affect."""
+    return [translator(line)[0]["translation_text"] if line.strip() else "" for line in LINES]
+
+
+def test_lines_keep_their_order_and_empty_lines_stay_empty(translator, one_by_one):
+    translations = list(translate_lines(translator, LINES, batch_size=BATCH_SIZE))
+    assert translations == one_by_one
+    assert [t == "" for t in translations] == [not line.strip() for line in LINES]
+
+
+def test_input_is_read_one_window_at_a_time(translator):
+    pulled = 0
+
+    def lines():
+        nonlocal pulled
+        for line in LINES:
+            pulled += 1
+            yield line
+
+    translations = translate_lines(translator, lines(), batch_size=BATCH_SIZE)
+    next(translations)
+    assert pulled == WINDOW
+
+
+def test_generation_options_reach_generate(translator):
+    short = list(translate_lines(translator, KOREAN[:3], max_new_tokens=1))
+    assert short == [r["translation_text"] for r in translator(KOREAN[:3], max_new_tokens=1)]
+
+
+def test_file_to_file(tmp_path, model_dir, one_by_one):
+    source, target = tmp_path / "in.ko", tmp_path / "out.en"
+    source.write_text("".join(f"{line}\n" for line in LINES), encoding="utf-8")
+    assert translate_file(model_dir, source, target, batch_size=BATCH_SIZE, progress=False) == len(LINES)
+    assert target.read_text(encoding="utf-8").split("\n")[:-1] == one_by_one
+
+
+def test_stdin_to_stdout(monkeypatch, capsys, model_dir, one_by_one):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(LINES[:5]) + "\n"))
+    translate_file(model_dir, batch_size=BATCH_SIZE, progress=False)
+    assert capsys.readouterr().out.split("\n")[:-1] == one_by_one[:5]
+
+
+def test_progress_bar_goes_to_stderr(tmp_path, capsys, model_dir):
+    source = tmp_path / "in.ko"
+    source.write_text("\n".join(KOREAN[:3]) + "\n", encoding="utf-8")
+    translate_file(model_dir, source, tmp_path / "out.en", progress=True)
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_clear_errors(tmp_path, model_dir):
+    with pytest.raises(OSError, match="no such file"):
+        translate_file(model_dir, tmp_path / "missing.ko")
+    source = tmp_path / "in.ko"
+    source.write_text("문장\n", encoding="utf-8")
+    with pytest.raises(OSError, match="is a directory"):
+        translate_file(model_dir, source, tmp_path)
+    with pytest.raises(OSError, match="no such model directory"):
+        load_translator(tmp_path / "no-model")
+    without_weights = shutil.copytree(
+        model_dir, tmp_path / "no-weights", ignore=shutil.ignore_patterns("*.safetensors")
+    )
+    with pytest.raises(OSError, match="no model weights"):
+        load_translator(without_weights)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(translate_lines(None, ["x"], batch_size=0))

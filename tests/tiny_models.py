@@ -6,6 +6,8 @@ tiny model on reversing token sequences (as test_learning.py does), so that its 
 """
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -61,24 +63,30 @@ def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
     return source, (source != PAD).long(), labels
 
 
-def train_reverse_model(steps: int = 300, batch: int = 32, **config_options) -> RNNSeq2SeqForConditionalGeneration:
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: matrices this small gain nothing from more, and on two cores shared with other
+    processes, threads waiting for each other made training and generate() ~50x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_reverse_model(steps: int = 200, batch: int = 32, **config_options) -> RNNSeq2SeqForConditionalGeneration:
     """A tiny model trained to reverse sequences: confident enough that its searches have clear winners."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     options = dict(vocab_size=VOCAB, embedding_size=HIDDEN_SIZE, hidden_size=2 * HIDDEN_SIZE, dropout=0.0)
     model = RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqConfig(**(options | config_options)))
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    # One thread: matrices this small gain nothing from more, and threads fighting over two shared cores
-    # made training ~50x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         for _ in range(steps):
             source, mask, labels = reverse_batch(batch, g)
             loss = model(input_ids=source, attention_mask=mask, labels=labels).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
     return model.eval()

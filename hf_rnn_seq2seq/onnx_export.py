@@ -1,0 +1,447 @@
+"""Export the model to ONNX as an encoder graph and a one-step decoder graph, and translate with onnxruntime.
+
+    encoder.onnx       input_ids, attention_mask (batch, src_len)
+                       -> encoder_hidden_states (batch, src_len, enc_out), the Decoder's initial state
+                          (hidden [, cell] [, input_feed]) and, with attention, attention_keys
+    decoder_step.onnx  input_ids (batch, 1): the previous token, encoder_hidden_states, attention_mask,
+                       the state and attention_keys
+                       -> logits (batch, |V|), the next state (next_hidden [, next_cell] [, next_input_feed])
+                          and, with attention, attention_weights (batch, src_len)
+
+State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
+The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
+their logits match PyTorch's to float rounding. `OnnxTranslator` decodes with them greedily, or with a beam
+search that follows transformers' rules step for step, so that its output equals `generate()`'s.
+"""
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.onnx import symbolic_helper
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
+
+from .decoder import RecurrentState
+from .encoder import EncoderOutput
+from .tokenization import load_tokenizers, save_tokenizers
+from .translate import check_model_dir
+
+logger = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.onnx"
+DECODER_STEP_FILE = "decoder_step.onnx"
+DEFAULT_OPSET = 17
+# Sizes of the example inputs traced at export. Batch and length are dynamic axes of the graphs; their example
+# values only need to differ from every model dimension (layers, directions), so that no size gets confused
+# with a constant.
+EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH = 3, 7
+ONNX_INT32 = 6  # TensorProto.INT32
+# Generation settings that make generate() search differently and that the runner does not implement: a model
+# whose generation config sets one gets a warning, as its ONNX translations would differ.
+UNSUPPORTED_GENERATION_SETTINGS = (
+    "do_sample",
+    "min_length",
+    "min_new_tokens",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "encoder_repetition_penalty",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "exponential_decay_length_penalty",
+    "num_return_sequences",
+)
+
+
+def state_names(config) -> list[str]:
+    """The recurrent state tensors the decoder step reads and returns, in graph order."""
+    names = ["hidden"]
+    if config.cell_type == "lstm":
+        names.append("cell")
+    if config.input_feeding:
+        names.append("input_feed")
+    return names
+
+
+def _state_from(tensors: dict[str, torch.Tensor]) -> RecurrentState:
+    return RecurrentState(**{f.name: tensors.get(f.name) for f in fields(RecurrentState)})
+
+
+class EncoderGraph(nn.Module):
+    """Everything computed once per sentence: the Encoder and the Decoder's initial state (via the bridge)."""
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        encoder_outputs = self.model.get_encoder()(input_ids, attention_mask)
+        state = self.model.model.decoder.init_state(encoder_outputs)
+        outputs = [encoder_outputs.last_hidden_state]
+        outputs += [getattr(state, name) for name in state_names(self.model.config)]
+        if self.model.config.attention is not None:
+            outputs.append(state.attention_keys)
+        return tuple(outputs)
+
+
+class DecoderStepGraph(nn.Module):
+    """One Decoder step + the Generator, through the model's own forward with an explicit recurrent state."""
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor, *state
+    ) -> tuple[torch.Tensor, ...]:
+        config = self.model.config
+        names = state_names(config) + (["attention_keys"] if config.attention is not None else [])
+        output = self.model(
+            encoder_outputs=EncoderOutput(last_hidden_state=encoder_hidden_states),
+            attention_mask=attention_mask,
+            decoder_input_ids=input_ids,
+            past_key_values=_state_from(dict(zip(names, state))),
+            use_cache=True,
+            output_attentions=True,
+        )
+        outputs = [output.logits[:, -1]]
+        outputs += [getattr(output.past_key_values, name) for name in state_names(config)]
+        if config.attention is not None:
+            outputs.append(output.cross_attentions[0][:, 0, -1])  # (batch, heads=1, 1, src_len) -> (batch, src_len)
+        return tuple(outputs)
+
+
+@symbolic_helper.parse_args("v", "b", "i", "b")
+def _stable_argsort(g, values, stable: bool, dim: int, descending: bool):
+    """`argsort(stable=True)` as ONNX TopK, which breaks ties by the lower index, as a stable sort does.
+
+    The Encoder sorts each row's padding behind its tokens this way; torch's TorchScript exporter mistakes the
+    `stable` overload for one with an `out` argument and refuses it.
+    """
+    size = g.op("Gather", g.op("Shape", values), g.op("Constant", value_t=torch.tensor([dim])))
+    values = g.op("Cast", values, to_i=ONNX_INT32)  # onnxruntime's TopK has no int8 kernel
+    return g.op("TopK", values, size, axis_i=dim, largest_i=int(descending), sorted_i=1, outputs=2)[1]
+
+
+def _argsort(g, values, *args):
+    if len(args) == 3:  # (stable, dim, descending)
+        return _stable_argsort(g, values, *args)
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset11
+
+    return symbolic_opset11.argsort(g, values, *args)
+
+
+def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[Path]:
+    """Write `encoder.onnx` and `decoder_step.onnx` for `model` into `output_dir`, with the model's config and
+    generation config (which the runner reads); returns the paths of the graphs.
+
+    The model is put in eval mode (dropout off), which is how it translates.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    model.eval()
+    encoder, step = EncoderGraph(model).eval(), DecoderStepGraph(model).eval()
+
+    input_ids = torch.full((EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH), config.eos_token_id)
+    attention_mask = torch.ones_like(input_ids)
+    with torch.no_grad():
+        encoded = encoder(input_ids, attention_mask)
+    names = state_names(config)
+    source_side = ["attention_keys"] if config.attention is not None else []
+    encoder_outputs = ["encoder_hidden_states", *names, *source_side]
+    step_inputs = ["input_ids", "encoder_hidden_states", "attention_mask", *names, *source_side]
+    step_outputs = ["logits", *(f"next_{name}" for name in names)] + (["attention_weights"] if source_side else [])
+
+    source_axes = {0: "batch", 1: "src_len"}
+    axes = {"input_ids": source_axes, "attention_mask": source_axes, "encoder_hidden_states": source_axes}
+    axes |= {"attention_keys": source_axes, "input_feed": {0: "batch"}, "next_input_feed": {0: "batch"}}
+    axes |= {name: {1: "batch"} for name in ("hidden", "cell", "next_hidden", "next_cell")}
+    axes |= {"logits": {0: "batch"}, "attention_weights": source_axes}
+
+    start = torch.full((EXAMPLE_BATCH, 1), config.decoder_start_token_id)
+    exports = [
+        (encoder, (input_ids, attention_mask), ["input_ids", "attention_mask"], encoder_outputs, ENCODER_FILE),
+        (step, (start, encoded[0], attention_mask, *encoded[1:]), step_inputs, step_outputs, DECODER_STEP_FILE),
+    ]
+    torch.onnx.register_custom_op_symbolic("aten::argsort", _argsort, opset)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns that it is deprecated, and the tracer about Python-side checks
+            # (vocabulary range, padding side) that it records as constants: both expected here.
+            warnings.simplefilter("ignore")
+            for module, args, input_names, output_names, file_name in exports:
+                torch.onnx.export(
+                    module,
+                    args,
+                    output_dir / file_name,
+                    dynamo=False,
+                    input_names=input_names,
+                    output_names=output_names,
+                    dynamic_axes={name: axes[name] for name in input_names + output_names},
+                    opset_version=opset,
+                )
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::argsort", opset)
+    model.config.save_pretrained(output_dir)
+    model.generation_config.save_pretrained(output_dir)
+    return [output_dir / file_name for *_, file_name in exports]
+
+
+def export_model_dir(
+    model_dir: str | os.PathLike, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET
+) -> list[Path]:
+    """Export a saved model directory: the two graphs with the config and generation config, plus the
+    tokenizer(s) that `OnnxTranslator(output_dir).translate` needs for text."""
+    check_model_dir(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
+    paths = export_onnx(model, output_dir, opset)
+    save_tokenizers(source_tokenizer, target_tokenizer, output_dir)
+    return paths
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@dataclass
+class SentenceBeams:
+    """Beam search bookkeeping of one sentence, as in transformers: its finished hypotheses (best first, at most
+    num_beams) as (length-normalised score, tokens), whether a running beam can still beat them, and whether
+    the sentence is done."""
+
+    finished: list[tuple[float, list[int]]] = field(default_factory=list)
+    can_improve: bool = True
+    done: bool = False
+
+
+class OnnxTranslator:
+    """Translate with the graphs `export_model_dir` wrote, in onnxruntime (no PyTorch model needed).
+
+    `generate()` takes and returns token ids like `model.generate()`: `(batch, 1 + generated)` with the start
+    token first and `pad_token_id` after each sentence's end. `translate()` works on text.
+    """
+
+    def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
+        onnx_dir = Path(onnx_dir)
+        for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
+            if not (onnx_dir / file_name).is_file():
+                raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
+        try:
+            import onnxruntime  # only the runner needs it, not the export
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("decoding with ONNX needs onnxruntime: pip install onnxruntime") from None
+        options = onnxruntime.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        self.encoder = onnxruntime.InferenceSession(
+            onnx_dir / ENCODER_FILE, options, providers=["CPUExecutionProvider"]
+        )
+        self.step = onnxruntime.InferenceSession(
+            onnx_dir / DECODER_STEP_FILE, options, providers=["CPUExecutionProvider"]
+        )
+        self.config = AutoConfig.from_pretrained(onnx_dir)
+        self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
+        # What generate() uses for a setting that neither the call nor the model's generation config sets.
+        self.generation_defaults = GenerationConfig._get_default_generation_params()
+        ignored = [
+            name
+            for name in UNSUPPORTED_GENERATION_SETTINGS
+            if getattr(self.generation_config, name, None) not in (None, self.generation_defaults.get(name))
+        ]
+        if ignored:
+            logger.warning("the ONNX runner ignores these generation settings: %s", ", ".join(ignored))
+        self.state_names = state_names(self.config)
+        # The exporter drops graph inputs a model does not read (the source, without attention).
+        self.step_inputs = {node.name for node in self.step.get_inputs()}
+        self._tokenizers: tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase] | None = None
+        self._onnx_dir = onnx_dir
+
+    def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the encoder graph: the source side and the initial state, by input/output name."""
+        names = [node.name for node in self.encoder.get_outputs()]
+        outputs = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return dict(zip(names, outputs)) | {"attention_mask": attention_mask}
+
+    def decode_step(
+        self, tokens: np.ndarray, inputs: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One decoder step for `tokens` (batch,): returns the logits (batch, |V|) and the inputs of the next step."""
+        feeds = {name: value for name, value in inputs.items() if name in self.step_inputs}
+        feeds["input_ids"] = tokens[:, None]
+        names = [node.name for node in self.step.get_outputs()]
+        outputs = dict(zip(names, self.step.run(None, feeds)))
+        next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
+        return outputs["logits"], next_inputs
+
+    def generate(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray | None = None,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+        early_stopping: bool | str | None = None,
+    ) -> np.ndarray:
+        """Greedy (`num_beams=1`) or beam search; unset options come from the saved generation config."""
+        num_beams = num_beams or self._setting("num_beams")
+        if max_new_tokens is None:
+            # max_length counts the decoder start token, as generate() counts it for encoder-decoder models.
+            max_new_tokens = self.generation_config.max_new_tokens or self._setting("max_length") - 1
+        length_penalty = self._setting("length_penalty") if length_penalty is None else length_penalty
+        early_stopping = self._setting("early_stopping") if early_stopping is None else early_stopping
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        if attention_mask is None:
+            attention_mask = np.ones_like(input_ids)
+        inputs = self.encode(input_ids, np.asarray(attention_mask, dtype=np.int64))
+        if num_beams == 1:
+            return self._greedy(inputs, len(input_ids), max_new_tokens)
+        return self._beam_search(inputs, len(input_ids), num_beams, max_new_tokens, length_penalty, early_stopping)
+
+    def _setting(self, name: str):
+        value = getattr(self.generation_config, name)
+        return self.generation_defaults[name] if value is None else value
+
+    def _greedy(self, inputs: dict[str, np.ndarray], batch: int, max_new_tokens: int) -> np.ndarray:
+        config = self.config
+        sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
+        finished = np.zeros(batch, dtype=bool)
+        for _ in range(max_new_tokens):
+            logits, inputs = self.decode_step(sequences[:, -1], inputs)
+            tokens = np.where(finished, config.pad_token_id, logits.argmax(axis=-1))
+            sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
+            finished |= tokens == config.eos_token_id
+            if finished.all():
+                break
+        return sequences
+
+    def _beam_search(
+        self,
+        inputs: dict[str, np.ndarray],
+        batch: int,
+        num_beams: int,
+        max_new_tokens: int,
+        length_penalty: float,
+        early_stopping: bool | str,
+    ) -> np.ndarray:
+        """transformers' beam search: each step keeps the best `2 * num_beams` continuations of a sentence's
+        beams; those among the first `num_beams` that end (EOS, or the length limit) become hypotheses scored
+        `sum log p / length ** length_penalty`, the others (up to `num_beams`) run on. A sentence stops when no
+        running beam can beat its worst kept hypothesis (or, with `early_stopping=True`, when it has `num_beams`)."""
+        config = self.config
+        vocab_size = config.decoder_vocab_size
+        if 2 * num_beams > vocab_size:
+            raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {2 * num_beams} tokens")
+        sentences = [SentenceBeams() for _ in range(batch)]
+        # Before the first step each sentence has one beam (its start token); afterwards num_beams, in rows
+        # b * num_beams ... (b + 1) * num_beams - 1.
+        sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
+        scores = np.zeros((batch, 1), dtype=np.float32)
+        for generated in range(1, max_new_tokens + 1):
+            logits, inputs = self.decode_step(sequences[:, -1], inputs)
+            beams_per_sentence = scores.shape[1]
+            log_probs = log_softmax(logits).reshape(batch, beams_per_sentence, vocab_size)
+            candidates = (scores[:, :, None] + log_probs).reshape(batch, -1)  # (batch, beams * |V|)
+            # The best 2 * num_beams candidates of each sentence, best first.
+            top = np.argpartition(-candidates, 2 * num_beams, axis=1)[:, : 2 * num_beams]
+            order = np.argsort(-np.take_along_axis(candidates, top, axis=1), axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1)
+
+            rows = np.empty(batch * num_beams, dtype=np.int64)  # which current row each new beam continues
+            tokens = np.full(batch * num_beams, config.pad_token_id, dtype=np.int64)
+            next_scores = np.zeros((batch, num_beams), dtype=np.float32)
+            for b, sentence in enumerate(sentences):
+                new = slice(b * num_beams, (b + 1) * num_beams)
+                rows[new] = b * beams_per_sentence  # a finished sentence keeps computing some row; it is ignored
+                if sentence.done:
+                    continue
+                candidate_rows = b * beams_per_sentence + top[b] // vocab_size
+                candidate_tokens = top[b] % vocab_size
+                candidate_scores = candidates[b, top[b]]
+                ends = (candidate_tokens == config.eos_token_id) | (generated == max_new_tokens)
+                if sentence.can_improve and not (early_stopping is True and len(sentence.finished) == num_beams):
+                    for i in np.flatnonzero(ends[:num_beams]):
+                        hypothesis = [*sequences[candidate_rows[i]].tolist(), int(candidate_tokens[i])]
+                        sentence.finished.append((float(candidate_scores[i]) / generated**length_penalty, hypothesis))
+                    sentence.finished = sorted(sentence.finished, key=lambda h: -h[0])[:num_beams]
+                running = np.flatnonzero(~ends)[:num_beams]
+                rows[new][: len(running)] = candidate_rows[running]
+                tokens[new][: len(running)] = candidate_tokens[running]
+                next_scores[b, : len(running)] = candidate_scores[running]
+                best_running = float(next_scores[b, 0]) if len(running) else None
+                self._update_done(
+                    sentence, best_running, generated, num_beams, max_new_tokens, length_penalty, early_stopping
+                )
+            if all(sentence.done for sentence in sentences):
+                break
+            sequences = np.concatenate([sequences[rows], tokens[:, None]], axis=1)
+            scores = next_scores
+            inputs = self._select_rows(inputs, rows, expand=beams_per_sentence == 1, num_beams=num_beams)
+        # generate() fills beam-search output with `pad_token_id or eos_token_id`: EOS when the pad id is 0.
+        fill = config.pad_token_id or config.eos_token_id
+        return self._pad([sentence.finished[0][1] for sentence in sentences], fill)
+
+    @staticmethod
+    def _update_done(
+        sentence: SentenceBeams,
+        best_running: float | None,
+        generated: int,
+        num_beams: int,
+        max_new_tokens: int,
+        length_penalty: float,
+        early_stopping: bool | str,
+    ) -> None:
+        full = len(sentence.finished) == num_beams
+        if full and best_running is not None:
+            # The best a running beam could still score: now (the default heuristic), or at the length limit.
+            best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else generated
+            sentence.can_improve &= best_running / best_length**length_penalty > sentence.finished[-1][0]
+        sentence.done = not sentence.can_improve or best_running is None or (early_stopping is True and full)
+
+    def _select_rows(self, inputs: dict[str, np.ndarray], rows: np.ndarray, expand: bool, num_beams: int) -> dict:
+        """The step inputs of the chosen beams: the state follows `rows`; the source side is the same for all beams
+        of a sentence, so it only grows from one row per sentence to `num_beams`, once."""
+        selected = dict(inputs)
+        for name in self.state_names:
+            selected[name] = inputs[name].take(rows, axis=1 if name in ("hidden", "cell") else 0)
+        if expand:
+            for name in ("encoder_hidden_states", "attention_mask", "attention_keys"):
+                if name in inputs:
+                    selected[name] = inputs[name].repeat(num_beams, axis=0)
+        return selected
+
+    @staticmethod
+    def _pad(sequences: list[list[int]], fill: int) -> np.ndarray:
+        padded = np.full((len(sequences), max(map(len, sequences))), fill, dtype=np.int64)
+        for i, sequence in enumerate(sequences):
+            padded[i, : len(sequence)] = sequence
+        return padded
+
+    def translate(self, texts: list[str], **generate_kwargs) -> list[str]:
+        """Translate a batch of texts (tokenizers saved next to the graphs by `export_model_dir`)."""
+        if self._tokenizers is None:
+            self._tokenizers = load_tokenizers(self._onnx_dir)
+        source_tokenizer, target_tokenizer = self._tokenizers
+        encoded = source_tokenizer(texts, padding=True, return_tensors="np")
+        output_ids = self.generate(encoded["input_ids"], encoded["attention_mask"], **generate_kwargs)
+        return target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+
+
+__all__ = ["DECODER_STEP_FILE", "ENCODER_FILE", "OnnxTranslator", "export_model_dir", "export_onnx", "state_names"]

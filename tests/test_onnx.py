@@ -1,0 +1,112 @@
+"""ONNX export: the graphs compute what PyTorch computes, and the onnxruntime runner decodes as generate() does."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import KOREAN, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
+
+from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+from hf_rnn_seq2seq.onnx_export import OnnxTranslator, export_model_dir, export_onnx, state_names
+from hf_rnn_seq2seq.translate import load_translator
+
+pytest.importorskip("onnxruntime")
+
+TOLERANCE = 1e-4
+# A batch and a source length unlike the example the graphs were traced with, with right- and left-padded rows.
+SOURCE = torch.tensor([[5, 9, 13, 7, 11, 2], [0, 0, 8, 4, 2, 0], [6, 2, 0, 0, 0, 0], [0, 3, 3, 3, 3, 2]])
+MASK = (SOURCE != 0).long()
+DECODER_TOKENS = [1, 7, 12, 2]  # fed one step at a time, as generate() would
+MAX_NEW_TOKENS = 9
+BEAMS = 4
+
+CONFIGS = {
+    "gru-general-feed": dict(cell_type="gru", attention="general", input_feeding=True),
+    "lstm-additive-2layers-linear": dict(
+        cell_type="lstm", attention="additive", input_feeding=False, num_layers=2, bridge="linear"
+    ),
+    "rnn-dot-unidirectional": dict(cell_type="rnn", attention="dot", bidirectional=False),
+    "lstm-none": dict(cell_type="lstm", attention=None, input_feeding=False),
+    "gru-none-zeros-decoder2": dict(
+        cell_type="gru", attention=None, input_feeding=False, decoder_layers=2, bridge="linear"
+    ),
+}
+
+
+@pytest.mark.parametrize("options", CONFIGS.values(), ids=CONFIGS.keys())
+def test_graphs_match_pytorch(tmp_path, options):
+    torch.manual_seed(0)
+    config = RNNSeq2SeqConfig(vocab_size=20, embedding_size=8, hidden_size=16, init_scale=0.5, **options)
+    model = RNNSeq2SeqForConditionalGeneration(config).eval()
+    export_onnx(model, tmp_path)
+    runner = OnnxTranslator(tmp_path)
+
+    inputs = runner.encode(SOURCE.numpy(), MASK.numpy())
+    with torch.no_grad():
+        encoder_outputs = model.get_encoder()(SOURCE, MASK)
+        state = model.model.decoder.init_state(encoder_outputs)
+    assert np.abs(inputs["encoder_hidden_states"] - encoder_outputs.last_hidden_state.numpy()).max() < TOLERANCE
+    for name in state_names(config):
+        assert np.abs(inputs[name] - getattr(state, name).numpy()).max() < TOLERANCE, name
+
+    for token in DECODER_TOKENS:
+        tokens = torch.full((len(SOURCE), 1), token)
+        with torch.no_grad():
+            output = model(
+                encoder_outputs=encoder_outputs,
+                attention_mask=MASK,
+                decoder_input_ids=tokens,
+                past_key_values=state,
+                output_attentions=True,
+            )
+        state = output.past_key_values
+        logits, inputs = runner.decode_step(tokens[:, 0].numpy(), inputs)
+        assert np.abs(logits - output.logits[:, -1].numpy()).max() < TOLERANCE
+        for name in state_names(config):
+            assert np.abs(inputs[name] - getattr(state, name).numpy()).max() < TOLERANCE, name
+
+
+TRAINED = {
+    "gru-general": dict(cell_type="gru", attention="general", input_feeding=False),
+    "lstm-additive-feed": dict(cell_type="lstm", attention="additive", input_feeding=True),
+    "gru-none": dict(cell_type="gru", attention=None, input_feeding=False),
+    "lstm-none-2layers": dict(cell_type="lstm", attention=None, input_feeding=False, num_layers=2),
+}
+
+
+@pytest.mark.parametrize("options", TRAINED.values(), ids=TRAINED.keys())
+def test_greedy_and_beam_search_equal_generate(tmp_path, options):
+    model = train_reverse_model(**options)
+    with one_thread():
+        export_onnx(model, tmp_path)
+    runner = OnnxTranslator(tmp_path)
+    source, mask, _ = reverse_batch(32, torch.Generator().manual_seed(1))
+    for search in (
+        dict(num_beams=1),
+        dict(num_beams=BEAMS),
+        dict(num_beams=BEAMS, length_penalty=0.5, early_stopping=True),
+        dict(num_beams=BEAMS, length_penalty=2.0, early_stopping="never"),
+    ):
+        with one_thread():
+            expected = model.generate(source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, **search)
+        output = runner.generate(source.numpy(), mask.numpy(), max_new_tokens=MAX_NEW_TOKENS, **search)
+        assert output.tolist() == expected.tolist(), search
+
+
+def test_exported_directory_translates_text_like_the_pipeline(tmp_path):
+    model_dir = save_tiny_translator(tmp_path / "model")
+    paths = export_model_dir(model_dir, tmp_path / "onnx")
+    assert [path.name for path in paths] == ["encoder.onnx", "decoder_step.onnx"]
+    runner = OnnxTranslator(tmp_path / "onnx")
+    translator = load_translator(model_dir)
+    for num_beams in (1, BEAMS):
+        expected = [r["translation_text"] for r in translator(KOREAN[:4], num_beams=num_beams)]
+        assert runner.translate(KOREAN[:4], num_beams=num_beams) == expected
+
+
+def test_missing_graphs_are_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="no encoder.onnx"):
+        OnnxTranslator(tmp_path)

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper
 from torch import nn
 from torch.onnx import symbolic_helper
 from transformers import (
@@ -198,9 +200,35 @@ def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: in
                 )
     finally:
         torch.onnx.unregister_custom_op_symbolic("aten::argsort", opset)
+    _add_top_k(output_dir / DECODER_STEP_FILE)
     model.config.save_pretrained(output_dir)
     model.generation_config.save_pretrained(output_dir)
     return [output_dir / file_name for *_, file_name in exports]
+
+
+def _add_top_k(step_path: Path) -> None:
+    """Append log-softmax + TopK to the decoder step: `top_log_probs`, `top_tokens` (batch, k) for an input `k`.
+
+    Beam search needs only each beam's best 2 * num_beams continuations (the best of a sentence are among
+    them), and onnxruntime picks those several times faster than numpy sorts the whole vocabulary.
+    """
+    graph_model = onnx.load(step_path)
+    graph = graph_model.graph
+    graph.input.append(helper.make_tensor_value_info("k", TensorProto.INT64, [1]))
+    graph.node.extend(
+        [
+            helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1),
+            helper.make_node("TopK", ["log_probs", "k"], ["top_log_probs", "top_tokens"], axis=-1, largest=1, sorted=1),
+        ]
+    )
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("top_log_probs", TensorProto.FLOAT, ["batch", "k"]),
+            helper.make_tensor_value_info("top_tokens", TensorProto.INT64, ["batch", "k"]),
+        ]
+    )
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, step_path)
 
 
 def export_model_dir(
@@ -214,11 +242,6 @@ def export_model_dir(
     paths = export_onnx(model, output_dir, opset)
     save_tokenizers(source_tokenizer, target_tokenizer, output_dir)
     return paths
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 @dataclass
@@ -281,15 +304,17 @@ class OnnxTranslator:
         return dict(zip(names, outputs)) | {"attention_mask": attention_mask}
 
     def decode_step(
-        self, tokens: np.ndarray, inputs: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One decoder step for `tokens` (batch,): returns the logits (batch, |V|) and the inputs of the next step."""
+        self, tokens: np.ndarray, inputs: dict[str, np.ndarray], k: int = 1
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One decoder step for `tokens` (batch,). Returns the step's outputs by name (`logits` (batch, |V|), the
+        `k` best `top_log_probs` and `top_tokens`, `attention_weights`, ...) and the inputs of the next step."""
         feeds = {name: value for name, value in inputs.items() if name in self.step_inputs}
         feeds["input_ids"] = tokens[:, None]
+        feeds["k"] = np.array([k], dtype=np.int64)
         names = [node.name for node in self.step.get_outputs()]
         outputs = dict(zip(names, self.step.run(None, feeds)))
         next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
-        return outputs["logits"], next_inputs
+        return outputs, next_inputs
 
     def generate(
         self,
@@ -324,8 +349,8 @@ class OnnxTranslator:
         sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         finished = np.zeros(batch, dtype=bool)
         for _ in range(max_new_tokens):
-            logits, inputs = self.decode_step(sequences[:, -1], inputs)
-            tokens = np.where(finished, config.pad_token_id, logits.argmax(axis=-1))
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs)
+            tokens = np.where(finished, config.pad_token_id, outputs["logits"].argmax(axis=-1))
             sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
             finished |= tokens == config.eos_token_id
             if finished.all():
@@ -346,53 +371,49 @@ class OnnxTranslator:
         `sum log p / length ** length_penalty`, the others (up to `num_beams`) run on. A sentence stops when no
         running beam can beat its worst kept hypothesis (or, with `early_stopping=True`, when it has `num_beams`)."""
         config = self.config
-        vocab_size = config.decoder_vocab_size
-        if 2 * num_beams > vocab_size:
-            raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {2 * num_beams} tokens")
+        n_candidates = 2 * num_beams  # continuations kept per sentence and step, as in transformers
+        if n_candidates > config.decoder_vocab_size:
+            raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {n_candidates} tokens")
         sentences = [SentenceBeams() for _ in range(batch)]
         # Before the first step each sentence has one beam (its start token); afterwards num_beams, in rows
         # b * num_beams ... (b + 1) * num_beams - 1.
         sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         scores = np.zeros((batch, 1), dtype=np.float32)
         for generated in range(1, max_new_tokens + 1):
-            logits, inputs = self.decode_step(sequences[:, -1], inputs)
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates)
             beams_per_sentence = scores.shape[1]
-            log_probs = log_softmax(logits).reshape(batch, beams_per_sentence, vocab_size)
-            candidates = (scores[:, :, None] + log_probs).reshape(batch, -1)  # (batch, beams * |V|)
-            # The best 2 * num_beams candidates of each sentence, best first.
-            top = np.argpartition(-candidates, 2 * num_beams, axis=1)[:, : 2 * num_beams]
-            order = np.argsort(-np.take_along_axis(candidates, top, axis=1), axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
+            # Each beam's best continuations, scored by the whole beam; then the sentence's best, best first.
+            candidates = scores[:, :, None] + outputs["top_log_probs"].reshape(batch, beams_per_sentence, -1)
+            candidates = candidates.reshape(batch, -1)  # (batch, beams * n_candidates)
+            top = np.argsort(-candidates, axis=1, kind="stable")[:, :n_candidates]
+            top_scores = np.take_along_axis(candidates, top, axis=1)
+            top_rows = np.arange(batch)[:, None] * beams_per_sentence + top // n_candidates  # the beam each extends
+            top_tokens = np.take_along_axis(outputs["top_tokens"].reshape(batch, -1), top, axis=1)
+            ends = (top_tokens == config.eos_token_id) | (generated == max_new_tokens)
+            # The first num_beams candidates that do not end run on; a stable sort puts them first, in order. Each
+            # beam has one EOS candidate at most, so there are num_beams of them until the length limit.
+            running = np.argsort(ends, axis=1, kind="stable")[:, :num_beams]
+            rows = np.take_along_axis(top_rows, running, axis=1).ravel()
+            tokens = np.take_along_axis(top_tokens, running, axis=1).ravel()
+            scores = np.take_along_axis(top_scores, running, axis=1)
 
-            rows = np.empty(batch * num_beams, dtype=np.int64)  # which current row each new beam continues
-            tokens = np.full(batch * num_beams, config.pad_token_id, dtype=np.int64)
-            next_scores = np.zeros((batch, num_beams), dtype=np.float32)
+            ending_beams = ends[:, :num_beams].any(axis=1)
             for b, sentence in enumerate(sentences):
-                new = slice(b * num_beams, (b + 1) * num_beams)
-                rows[new] = b * beams_per_sentence  # a finished sentence keeps computing some row; it is ignored
-                if sentence.done:
+                if sentence.done:  # its rows still run (the batch keeps its shape), and are ignored
                     continue
-                candidate_rows = b * beams_per_sentence + top[b] // vocab_size
-                candidate_tokens = top[b] % vocab_size
-                candidate_scores = candidates[b, top[b]]
-                ends = (candidate_tokens == config.eos_token_id) | (generated == max_new_tokens)
-                if sentence.can_improve and not (early_stopping is True and len(sentence.finished) == num_beams):
-                    for i in np.flatnonzero(ends[:num_beams]):
-                        hypothesis = [*sequences[candidate_rows[i]].tolist(), int(candidate_tokens[i])]
-                        sentence.finished.append((float(candidate_scores[i]) / generated**length_penalty, hypothesis))
+                full = len(sentence.finished) == num_beams
+                if ending_beams[b] and sentence.can_improve and not (early_stopping is True and full):
+                    for i in np.flatnonzero(ends[b, :num_beams]):
+                        hypothesis = [*sequences[top_rows[b, i]].tolist(), int(top_tokens[b, i])]
+                        sentence.finished.append((float(top_scores[b, i]) / generated**length_penalty, hypothesis))
                     sentence.finished = sorted(sentence.finished, key=lambda h: -h[0])[:num_beams]
-                running = np.flatnonzero(~ends)[:num_beams]
-                rows[new][: len(running)] = candidate_rows[running]
-                tokens[new][: len(running)] = candidate_tokens[running]
-                next_scores[b, : len(running)] = candidate_scores[running]
-                best_running = float(next_scores[b, 0]) if len(running) else None
+                best_running = None if generated == max_new_tokens else float(scores[b, 0])
                 self._update_done(
                     sentence, best_running, generated, num_beams, max_new_tokens, length_penalty, early_stopping
                 )
             if all(sentence.done for sentence in sentences):
                 break
             sequences = np.concatenate([sequences[rows], tokens[:, None]], axis=1)
-            scores = next_scores
             inputs = self._select_rows(inputs, rows, expand=beams_per_sentence == 1, num_beams=num_beams)
         # generate() fills beam-search output with `pad_token_id or eos_token_id`: EOS when the pad id is 0.
         fill = config.pad_token_id or config.eos_token_id

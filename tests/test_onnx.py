@@ -21,6 +21,7 @@ SOURCE = torch.tensor([[5, 9, 13, 7, 11, 2], [0, 0, 8, 4, 2, 0], [6, 2, 0, 0, 0,
 MASK = (SOURCE != 0).long()
 DECODER_TOKENS = [1, 7, 12, 2]  # fed one step at a time, as generate() would
 MAX_NEW_TOKENS = 9
+TOP_K = 3
 BEAMS = 4
 
 CONFIGS = {
@@ -63,8 +64,15 @@ def test_graphs_match_pytorch(tmp_path, options):
                 output_attentions=True,
             )
         state = output.past_key_values
-        logits, inputs = runner.decode_step(tokens[:, 0].numpy(), inputs)
-        assert np.abs(logits - output.logits[:, -1].numpy()).max() < TOLERANCE
+        outputs, inputs = runner.decode_step(tokens[:, 0].numpy(), inputs, k=TOP_K)
+        logits = output.logits[:, -1]
+        assert np.abs(outputs["logits"] - logits.numpy()).max() < TOLERANCE
+        top_log_probs, top_tokens = torch.log_softmax(logits, dim=-1).topk(TOP_K)
+        assert np.abs(outputs["top_log_probs"] - top_log_probs.numpy()).max() < TOLERANCE
+        assert (outputs["top_tokens"] == top_tokens.numpy()).all()
+        if config.attention is not None:
+            weights = output.cross_attentions[0][:, 0, -1].numpy()
+            assert np.abs(outputs["attention_weights"] - weights).max() < TOLERANCE
         for name in state_names(config):
             assert np.abs(inputs[name] - getattr(state, name).numpy()).max() < TOLERANCE, name
 

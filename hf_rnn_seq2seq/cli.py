@@ -1,0 +1,270 @@
+"""The `hf-rnn-seq2seq` command (also `python -m hf_rnn_seq2seq`): one subcommand per thing users do.
+
+    hf-rnn-seq2seq train training/configs/demo_koen.json --output_dir outputs/koen
+    hf-rnn-seq2seq translate outputs/koen -i news.ko -o news.en --num-beams 5
+    hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
+    hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
+    hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
+    hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
+
+Bad input (missing files, bad data, bad options) ends with one line on stderr saying what to fix, and exit
+status 2; the package raises ValueError (DataError is one) or OSError for those, and they are caught here.
+"""
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers.utils import logging as transformers_logging
+
+from .onnx_export import DEFAULT_OPSET, export_model_dir
+from .tokenization import TOKENIZER_MODELS, save_tokenizers, train_tokenizers
+from .translate import DEFAULT_BATCH_SIZE, load_translator, translate_file, translate_lines
+
+PROG = "hf-rnn-seq2seq"
+EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+DEFAULT_VOCAB_SIZE = inspect.signature(train_tokenizers).parameters["vocab_size"].default
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    """Decoding options; unset ones come from the model's generation_config.json."""
+    parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
+    parser.add_argument(
+        "--max-new-tokens", type=positive_int, help="longest translation in tokens (default: the model's limit)"
+    )
+
+
+def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
+    options = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def run_translate(args: argparse.Namespace) -> None:
+    n_lines = translate_file(
+        args.model_dir,
+        args.input,
+        args.output,
+        batch_size=args.batch_size,
+        progress=args.progress,
+        **generation_kwargs(args),
+    )
+    if args.output is not None:
+        print(f"translated {n_lines} lines into {args.output}", file=sys.stderr)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from .data import load_translation_data
+    from .metrics import compute_translation_metrics
+
+    dataset = load_translation_data(args.data, args.source_lang, args.target_lang)
+    pairs = list(dataset["translation"])
+    translator = load_translator(args.model_dir)
+    start = time.perf_counter()
+    sources = (pair[args.source_lang] for pair in pairs)
+    hypotheses = list(translate_lines(translator, sources, args.batch_size, **generation_kwargs(args)))
+    seconds = time.perf_counter() - start
+    scores = compute_translation_metrics(hypotheses, [pair[args.target_lang] for pair in pairs])
+    report = {
+        "model": str(args.model_dir),
+        "data": args.data,
+        "direction": f"{args.source_lang}-{args.target_lang}",
+        "sentences": len(pairs),
+        "bleu": round(scores["bleu"], 2),
+        "chrf": round(scores["chrf"], 2),
+        "num_beams": args.num_beams or translator.model.generation_config.num_beams or 1,
+        "seconds": round(seconds, 2),
+        "sentences_per_second": round(len(pairs) / seconds, 1),
+    }
+    width = max(map(len, report))
+    for name, value in report.items():
+        print(f"{name:<{width}}  {value}")
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.predictions is not None:
+        Path(args.predictions).write_text("".join(f"{line}\n" for line in hypotheses), encoding="utf-8")
+
+
+def run_tokenizer(args: argparse.Namespace) -> None:
+    from .data import load_translation_data
+
+    pairs = load_translation_data(args.data, args.source_lang, args.target_lang)["translation"]
+    source_tokenizer, target_tokenizer = train_tokenizers(
+        (pair[args.source_lang] for pair in pairs),
+        (pair[args.target_lang] for pair in pairs),
+        joint=not args.separate_vocabularies,
+        vocab_size=args.vocab_size,
+        target_vocab_size=args.target_vocab_size,
+        model=args.model,
+    )
+    save_tokenizers(source_tokenizer, target_tokenizer, args.output_dir)
+    if target_tokenizer is source_tokenizer:
+        print(f"{args.output_dir}: joint {args.model} tokenizer, {len(source_tokenizer)} tokens")
+    else:
+        print(
+            f"{args.output_dir}: {args.model} tokenizers, {len(source_tokenizer)} source and "
+            f"{len(target_tokenizer)} target tokens"
+        )
+
+
+def run_export(args: argparse.Namespace) -> None:
+    for path in export_model_dir(args.model_dir, args.output_dir, args.opset):
+        print(path)
+
+
+def run_plot_attention(args: argparse.Namespace) -> None:
+    from .attention_plot import align, plot_attention
+
+    translator = load_translator(args.model_dir)
+    for number, sentence in enumerate(args.sentences, 1):
+        alignment = align(
+            translator.model, translator.tokenizer, translator.target_tokenizer, sentence, **generation_kwargs(args)
+        )
+        print(plot_attention(alignment, Path(args.output_dir) / f"attention_{number:02d}.png"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train, run, evaluate and export RNN encoder-decoder translation models.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of each command.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # Only listed here: main() hands everything after `train` to the training script's own parser.
+    commands.add_parser(
+        "train",
+        help="train (and evaluate) a model: all flags of training/train.py (see 'train --help')",
+        add_help=False,
+    )
+
+    translate = commands.add_parser(
+        "translate",
+        help="translate a file or stdin, one sentence per line",
+        description="Translate text line by line with a saved model. Output line N translates input line N; "
+        "empty lines stay empty.",
+    )
+    translate.add_argument("model_dir", help="model directory (what training or save_pretrained wrote)")
+    translate.add_argument("-i", "--input", help="file to translate, UTF-8, one sentence per line (default: stdin)")
+    translate.add_argument("-o", "--output", help="file to write the translations to (default: stdout)")
+    translate.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
+    )
+    add_generation_options(translate)
+    translate.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    translate.set_defaults(run=run_translate)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="BLEU and chrF of a model on a test set",
+        description="Translate the source side of a test set and score it against the references with "
+        "sacreBLEU's BLEU and chrF.",
+    )
+    evaluate.add_argument("model_dir", help="model directory")
+    evaluate.add_argument(
+        "data", help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en) or a .jsonl file"
+    )
+    add_language_options(evaluate)
+    evaluate.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
+    )
+    add_generation_options(evaluate)
+    evaluate.add_argument("--json", metavar="FILE", help="also write the report to this JSON file")
+    evaluate.add_argument("--predictions", metavar="FILE", help="also write the translations to this file")
+    evaluate.set_defaults(run=run_evaluate)
+
+    tokenizer = commands.add_parser(
+        "tokenizer",
+        help="train a subword tokenizer on parallel data",
+        description="Train a Unigram or BPE tokenizer on both sides of parallel data (or one per side) and save "
+        "it in the layout training and translation load.",
+    )
+    tokenizer.add_argument("data", help="training data: a parallel-text prefix or a .jsonl file")
+    tokenizer.add_argument("output_dir", help="directory to save the tokenizer(s) into")
+    add_language_options(tokenizer)
+    tokenizer.add_argument(
+        "--vocab-size", type=positive_int, default=DEFAULT_VOCAB_SIZE, help="vocabulary size (default: %(default)s)"
+    )
+    tokenizer.add_argument(
+        "--model", choices=TOKENIZER_MODELS, default=TOKENIZER_MODELS[0], help="subword model (default: %(default)s)"
+    )
+    tokenizer.add_argument(
+        "--separate-vocabularies", action="store_true", help="one tokenizer per language instead of a joint one"
+    )
+    tokenizer.add_argument(
+        "--target-vocab-size", type=positive_int, help="target vocabulary size when separate (default: --vocab-size)"
+    )
+    tokenizer.set_defaults(run=run_tokenizer)
+
+    export = commands.add_parser(
+        "export",
+        help="export a model to ONNX (encoder + one decoder step)",
+        description="Write encoder.onnx and decoder_step.onnx, with the config and tokenizer(s), for "
+        "hf_rnn_seq2seq.onnx_export.OnnxTranslator (greedy and beam search in onnxruntime).",
+    )
+    export.add_argument("model_dir", help="model directory")
+    export.add_argument("output_dir", help="directory to write the ONNX files into")
+    export.add_argument(
+        "--opset", type=positive_int, default=DEFAULT_OPSET, help="ONNX opset version (default: %(default)s)"
+    )
+    export.set_defaults(run=run_export)
+
+    plot = commands.add_parser(
+        "plot-attention",
+        help="draw attention alignments of sentences as PNG heatmaps",
+        description="Translate each sentence and draw the attention weights (source tokens x translation tokens) "
+        "as OUTPUT_DIR/attention_NN.png.",
+    )
+    plot.add_argument("model_dir", help="model directory (of a model with attention)")
+    plot.add_argument("sentences", nargs="+", metavar="SENTENCE", help="source sentence(s) to translate and plot")
+    plot.add_argument("-o", "--output-dir", default=".", help="directory for the PNG files (default: .)")
+    add_generation_options(plot)
+    plot.set_defaults(run=run_plot_attention)
+    return parser
+
+
+def add_language_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source-lang", default="ko", help="source language code, the file suffix (default: ko)")
+    parser.add_argument("--target-lang", default="en", help="target language code, the file suffix (default: en)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        # The training flags are HfArgumentParser dataclass fields: its parser reads them and prints their help.
+        from .training import main as train
+
+        train(argv[1:])
+        return 0
+
+    args = build_parser().parse_args(argv)
+    transformers_logging.disable_progress_bar()  # loading bars would mix with our output and progress bar
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except (ValueError, OSError, ImportError) as err:  # DataError is a ValueError
+        print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The `hf-rnn-seq2seq` command: each subcommand end to end on a tiny model, its help, and its errors."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tiny_models import KOREAN, PAIRS, save_tiny_translator
+
+from hf_rnn_seq2seq.cli import EXIT_ERROR, main
+from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
+from hf_rnn_seq2seq.translate import load_translator
+
+COMMANDS = ["train", "translate", "evaluate", "tokenizer", "export", "plot-attention"]
+N_TEST = 12
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def translator(model_dir):
+    return load_translator(model_dir)
+
+
+@pytest.fixture(scope="module")
+def test_prefix(tmp_path_factory):
+    """A parallel test set: test.ko + test.en."""
+    directory = tmp_path_factory.mktemp("data")
+    (directory / "test.ko").write_text("".join(f"{ko}\n" for ko, _ in PAIRS[:N_TEST]), encoding="utf-8")
+    (directory / "test.en").write_text("".join(f"{en}\n" for _, en in PAIRS[:N_TEST]), encoding="utf-8")
+    return directory / "test"
+
+
+def fails_with(capsys, argv: list[str], message: str) -> None:
+    """The command exits with EXIT_ERROR and one line on stderr that contains `message`."""
+    assert main(argv) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert err.startswith(f"hf-rnn-seq2seq {argv[0]}: error: ")
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage:" in out
+    expected_option = {"train": "--output_dir", "tokenizer": "--vocab-size", "export": "--opset"}.get(command)
+    assert expected_option is None or expected_option in out
+
+
+def test_translate(tmp_path, model_dir, translator):
+    source, target = tmp_path / "in.ko", tmp_path / "out.en"
+    lines = [KOREAN[0], "", KOREAN[1], KOREAN[2]]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["translate", str(model_dir), "-i", str(source), "-o", str(target), "--num-beams", "2", "--batch-size", "2"]
+    assert main([*argv, "--no-progress"]) == 0
+    expected = [translator(line, num_beams=2)[0]["translation_text"] if line else "" for line in lines]
+    assert target.read_text(encoding="utf-8").split("\n")[:-1] == expected
+
+
+def test_evaluate_prints_a_report_and_writes_json(tmp_path, capsys, model_dir, test_prefix, translator):
+    report_file, predictions_file = tmp_path / "report.json", tmp_path / "predictions.en"
+    argv = ["evaluate", str(model_dir), str(test_prefix), "--json", str(report_file)]
+    assert main([*argv, "--predictions", str(predictions_file)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(report_file.read_text())
+    assert report["sentences"] == N_TEST and 0 <= report["bleu"] <= 100 and 0 <= report["chrf"] <= 100
+    assert "bleu" in out and str(report["chrf"]) in out
+    expected = [r["translation_text"] for r in translator(KOREAN[:N_TEST])]
+    assert predictions_file.read_text(encoding="utf-8").split("\n")[:-1] == expected
+
+
+def test_evaluate_reads_jsonl(tmp_path, capsys, model_dir):
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(json.dumps({"translation": {"ko": ko, "en": en}}) + "\n" for ko, en in PAIRS[:3]))
+    assert main(["evaluate", str(model_dir), str(data)]) == 0
+    assert "sentences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_tokenizer(tmp_path, capsys, test_prefix, separate):
+    output_dir = tmp_path / "tokenizer"
+    options = ["--separate-vocabularies", "--target-vocab-size", "60"] if separate else []
+    assert main(["tokenizer", str(test_prefix), str(output_dir), "--vocab-size", "80", *options]) == 0
+    source_tokenizer, target_tokenizer = load_tokenizers(output_dir)
+    assert (target_tokenizer is not source_tokenizer) == separate
+    assert (output_dir / TARGET_TOKENIZER_DIR).exists() == separate
+    decoded = source_tokenizer.decode(source_tokenizer(KOREAN[0])["input_ids"], skip_special_tokens=True)
+    assert decoded == KOREAN[0]
+    assert str(output_dir) in capsys.readouterr().out
+
+
+def test_export(tmp_path, capsys, model_dir, translator):
+    pytest.importorskip("onnxruntime")
+    from hf_rnn_seq2seq.onnx_export import OnnxTranslator
+
+    assert main(["export", str(model_dir), str(tmp_path / "onnx")]) == 0
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "onnx" / name) for name in ("encoder.onnx", "decoder_step.onnx")
+    ]
+    expected = [r["translation_text"] for r in translator(KOREAN[:2])]
+    assert OnnxTranslator(tmp_path / "onnx").translate(KOREAN[:2]) == expected
+
+
+def test_plot_attention(tmp_path, capsys, model_dir):
+    assert main(["plot-attention", str(model_dir), KOREAN[0], KOREAN[1], "-o", str(tmp_path)]) == 0
+    paths = [tmp_path / "attention_01.png", tmp_path / "attention_02.png"]
+    assert capsys.readouterr().out.split() == [str(path) for path in paths]
+    assert all(path.stat().st_size > 0 for path in paths)
+
+
+def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
+    fails_with(capsys, ["translate", str(tmp_path / "no-model")], "no such model directory")
+    fails_with(capsys, ["translate", str(model_dir), "-i", str(tmp_path / "missing.ko")], "no such file")
+    source = tmp_path / "in.ko"
+    source.write_text("문장\n", encoding="utf-8")
+    fails_with(capsys, ["translate", str(model_dir), "-i", str(source), "-o", str(tmp_path)], "is a directory")
+    fails_with(capsys, ["evaluate", str(model_dir), str(tmp_path / "missing")], "no such file")
+    (tmp_path / "short.ko").write_text("하나\n둘\n", encoding="utf-8")
+    (tmp_path / "short.en").write_text("one\n", encoding="utf-8")
+    fails_with(capsys, ["evaluate", str(model_dir), str(tmp_path / "short")], "has 2 lines but")
+    fails_with(capsys, ["tokenizer", str(test_prefix), str(tmp_path / "tok"), "--vocab-size", "5"], "vocab_size=5")
+    no_attention = save_tiny_translator(tmp_path / "no-attention", attention=None, input_feeding=False)
+    fails_with(capsys, ["plot-attention", str(no_attention), KOREAN[0]], "no attention")
+
+
+def test_bad_option_values_are_usage_errors(capsys, model_dir):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", str(model_dir), "--batch-size", "0"])
+    assert exit_info.value.code == EXIT_ERROR
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command_without_a_traceback(tmp_path):
+    command = [sys.executable, "-m", "hf_rnn_seq2seq", "translate", str(tmp_path / "no-model")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == EXIT_ERROR
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("no such model directory")

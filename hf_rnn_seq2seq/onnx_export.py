@@ -5,8 +5,10 @@
                           (hidden [, cell] [, input_feed]) and, with attention, attention_keys
     decoder_step.onnx  input_ids (batch, 1): the previous token, encoder_hidden_states, attention_mask,
                        the state and attention_keys
-                       -> logits (batch, |V|), the next state (next_hidden [, next_cell] [, next_input_feed])
-                          and, with attention, attention_weights (batch, src_len)
+                       and k (1,): how many best continuations to return
+                       -> logits (batch, |V|), the next state (next_hidden [, next_cell] [, next_input_feed]),
+                          with attention attention_weights (batch, src_len), and the k best continuations
+                          top_log_probs, top_tokens (batch, k) that beam search ranks
 
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
 The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
@@ -22,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime
 import torch
 from onnx import TensorProto, helper
 from torch import nn
-from torch.onnx import symbolic_helper
+from torch.onnx import symbolic_helper, symbolic_opset11
 from transformers import (
     AutoConfig,
     AutoModelForSeq2SeqLM,
@@ -45,11 +48,11 @@ logger = logging.getLogger(__name__)
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
 DEFAULT_OPSET = 17
+PROVIDERS = ["CPUExecutionProvider"]
 # Sizes of the example inputs traced at export. Batch and length are dynamic axes of the graphs; their example
 # values only need to differ from every model dimension (layers, directions), so that no size gets confused
 # with a constant.
 EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH = 3, 7
-ONNX_INT32 = 6  # TensorProto.INT32
 # Generation settings that make generate() search differently and that the runner does not implement: a model
 # whose generation config sets one gets a warning, as its ONNX translations would differ.
 UNSUPPORTED_GENERATION_SETTINGS = (
@@ -80,6 +83,12 @@ def state_names(config) -> list[str]:
     return names
 
 
+def source_names(config) -> list[str]:
+    """What the decoder step reads of the source besides `encoder_hidden_states`: the attention keys, computed
+    once per sentence by the encoder graph."""
+    return ["attention_keys"] if config.attention is not None else []
+
+
 def _state_from(tensors: dict[str, torch.Tensor]) -> RecurrentState:
     return RecurrentState(**{f.name: tensors.get(f.name) for f in fields(RecurrentState)})
 
@@ -94,11 +103,8 @@ class EncoderGraph(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         encoder_outputs = self.model.get_encoder()(input_ids, attention_mask)
         state = self.model.model.decoder.init_state(encoder_outputs)
-        outputs = [encoder_outputs.last_hidden_state]
-        outputs += [getattr(state, name) for name in state_names(self.model.config)]
-        if self.model.config.attention is not None:
-            outputs.append(state.attention_keys)
-        return tuple(outputs)
+        names = state_names(self.model.config) + source_names(self.model.config)
+        return (encoder_outputs.last_hidden_state, *(getattr(state, name) for name in names))
 
 
 class DecoderStepGraph(nn.Module):
@@ -112,7 +118,7 @@ class DecoderStepGraph(nn.Module):
         self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor, *state
     ) -> tuple[torch.Tensor, ...]:
         config = self.model.config
-        names = state_names(config) + (["attention_keys"] if config.attention is not None else [])
+        names = state_names(config) + source_names(config)
         output = self.model(
             encoder_outputs=EncoderOutput(last_hidden_state=encoder_hidden_states),
             attention_mask=attention_mask,
@@ -136,15 +142,13 @@ def _stable_argsort(g, values, stable: bool, dim: int, descending: bool):
     `stable` overload for one with an `out` argument and refuses it.
     """
     size = g.op("Gather", g.op("Shape", values), g.op("Constant", value_t=torch.tensor([dim])))
-    values = g.op("Cast", values, to_i=ONNX_INT32)  # onnxruntime's TopK has no int8 kernel
+    values = g.op("Cast", values, to_i=TensorProto.INT32)  # onnxruntime's TopK has no int8 kernel
     return g.op("TopK", values, size, axis_i=dim, largest_i=int(descending), sorted_i=1, outputs=2)[1]
 
 
 def _argsort(g, values, *args):
     if len(args) == 3:  # (stable, dim, descending)
         return _stable_argsort(g, values, *args)
-    from torch.onnx._internal.torchscript_exporter import symbolic_opset11
-
     return symbolic_opset11.argsort(g, values, *args)
 
 
@@ -164,8 +168,7 @@ def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: in
     attention_mask = torch.ones_like(input_ids)
     with torch.no_grad():
         encoded = encoder(input_ids, attention_mask)
-    names = state_names(config)
-    source_side = ["attention_keys"] if config.attention is not None else []
+    names, source_side = state_names(config), source_names(config)
     encoder_outputs = ["encoder_hidden_states", *names, *source_side]
     step_inputs = ["input_ids", "encoder_hidden_states", "attention_mask", *names, *source_side]
     step_outputs = ["logits", *(f"next_{name}" for name in names)] + (["attention_weights"] if source_side else [])
@@ -259,7 +262,7 @@ class OnnxTranslator:
     """Translate with the graphs `export_model_dir` wrote, in onnxruntime (no PyTorch model needed).
 
     `generate()` takes and returns token ids like `model.generate()`: `(batch, 1 + generated)` with the start
-    token first and `pad_token_id` after each sentence's end. `translate()` works on text.
+    token first and the same padding after each sentence's end. `translate()` works on text.
     """
 
     def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
@@ -267,19 +270,11 @@ class OnnxTranslator:
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
             if not (onnx_dir / file_name).is_file():
                 raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
-        try:
-            import onnxruntime  # only the runner needs it, not the export
-        except ModuleNotFoundError:
-            raise ModuleNotFoundError("decoding with ONNX needs onnxruntime: pip install onnxruntime") from None
         options = onnxruntime.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = num_threads
-        self.encoder = onnxruntime.InferenceSession(
-            onnx_dir / ENCODER_FILE, options, providers=["CPUExecutionProvider"]
-        )
-        self.step = onnxruntime.InferenceSession(
-            onnx_dir / DECODER_STEP_FILE, options, providers=["CPUExecutionProvider"]
-        )
+        self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
+        self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
         # What generate() uses for a setting that neither the call nor the model's generation config sets.

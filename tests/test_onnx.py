@@ -21,6 +21,7 @@ SOURCE = torch.tensor([[5, 9, 13, 7, 11, 2], [0, 0, 8, 4, 2, 0], [6, 2, 0, 0, 0,
 MASK = (SOURCE != 0).long()
 DECODER_TOKENS = [1, 7, 12, 2]  # fed one step at a time, as generate() would
 MAX_NEW_TOKENS = 9
+SHORT = 3  # fewer tokens than most reversed sequences need
 TOP_K = 3
 BEAMS = 4
 
@@ -94,13 +95,16 @@ def test_greedy_and_beam_search_equal_generate(tmp_path, options):
     source, mask, _ = reverse_batch(32, torch.Generator().manual_seed(1))
     for search in (
         dict(num_beams=1),
+        dict(num_beams=1, max_new_tokens=SHORT),
         dict(num_beams=BEAMS),
+        dict(num_beams=BEAMS, max_new_tokens=SHORT),  # every beam is cut at the limit
         dict(num_beams=BEAMS, length_penalty=0.5, early_stopping=True),
         dict(num_beams=BEAMS, length_penalty=2.0, early_stopping="never"),
     ):
+        search = {"max_new_tokens": MAX_NEW_TOKENS} | search
         with one_thread():
-            expected = model.generate(source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, **search)
-        output = runner.generate(source.numpy(), mask.numpy(), max_new_tokens=MAX_NEW_TOKENS, **search)
+            expected = model.generate(source, attention_mask=mask, **search)
+        output = runner.generate(source.numpy(), mask.numpy(), **search)
         assert output.tolist() == expected.tolist(), search
 
 

@@ -1,0 +1,233 @@
+"""Optimised paths give what the straightforward paths give, on the same weights.
+
+Speed work on the model (whole-sequence RNN kernels, fused projections, length-bucketed batches, cached
+decoding) must not change a number a user can see. Each test computes one thing two ways:
+
+- training loss and every gradient: the model's own forward over the whole target (whatever fast path it
+  takes) against a decoder driven one token per call, carrying `past_key_values` -- the generation path,
+  which has to run step by step;
+- training loss and gradients of a padded batch against the same sentences one at a time (no padding);
+- `generate()` with `use_cache=True` against `use_cache=False` (the whole prefix re-run every step), and a
+  padded batch against one sentence at a time, greedy and beam search, on a small model trained briefly so
+  that its outputs have varied lengths and real margins.
+"""
+
+import pytest
+import torch
+
+from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+
+PAD, BOS, EOS = 0, 1, 2
+IGNORE = -100
+VOCAB = 24
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Models this small run fastest on one thread, and a busy machine cannot then stall them in
+    thread synchronisation; the previous setting is restored for the other test modules."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(seed: int = 0, **options) -> RNNSeq2SeqForConditionalGeneration:
+    torch.manual_seed(seed)
+    config = RNNSeq2SeqConfig(
+        vocab_size=VOCAB, embedding_size=12, hidden_size=16, dropout=0.0, init_scale=0.3, **options
+    )
+    return RNNSeq2SeqForConditionalGeneration(config).to(torch.float64)
+
+
+def padded(rows: list[list[int]], fill: int) -> torch.Tensor:
+    out = torch.full((len(rows), max(map(len, rows))), fill)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row)
+    return out
+
+
+def random_pairs(n: int, seed: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Sources and labels of varied lengths, each ending in EOS."""
+    g = torch.Generator().manual_seed(seed)
+    src, tgt = [], []
+    for _ in range(n):
+        m, t = (int(x) for x in torch.randint(1, 9, (2,), generator=g))
+        src.append(torch.randint(3, VOCAB, (m,), generator=g).tolist() + [EOS])
+        tgt.append(torch.randint(3, VOCAB, (t,), generator=g).tolist() + [EOS])
+    return src, tgt
+
+
+def gradients(model) -> dict[str, torch.Tensor]:
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def whole_sequence_loss(model, source, mask, labels):
+    """The model's training forward: all target positions in one call."""
+    out = model(input_ids=source, attention_mask=mask, labels=labels)
+    return out.loss, out.logits
+
+
+def token_by_token_loss(model, source, mask, labels):
+    """The straightforward decoder: one target position per call, the recurrent state carried in
+    `past_key_values` exactly as generate() carries it."""
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels)
+    encoder_outputs = model.get_encoder()(source, mask)
+    state, logits = None, []
+    for t in range(decoder_input_ids.size(1)):
+        out = model(
+            encoder_outputs=encoder_outputs,
+            attention_mask=mask,
+            decoder_input_ids=decoder_input_ids[:, t : t + 1],
+            past_key_values=state,
+            use_cache=True,
+        )
+        state = out.past_key_values
+        logits.append(out.logits)
+    logits = torch.cat(logits, dim=1)
+    return model.loss(logits, labels), logits
+
+
+ARCHITECTURES = [
+    dict(cell_type="lstm", attention="general", input_feeding=True),  # the benchmark's model
+    dict(cell_type="lstm", attention="general", input_feeding=False),  # whole-sequence kernel in training
+    dict(cell_type="gru", attention="additive", input_feeding=False),
+    dict(cell_type="lstm", attention=None, input_feeding=False, num_layers=2),
+    dict(cell_type="gru", attention="dot", input_feeding=True, num_layers=2),
+]
+IDS = ["-".join(f"{k}={v}" for k, v in a.items()) for a in ARCHITECTURES]
+
+
+@pytest.mark.parametrize("options", ARCHITECTURES, ids=IDS)
+def test_training_loss_and_gradients_equal_token_by_token(options):
+    model = tiny_model(**options).train()  # dropout 0: train mode, deterministic
+    src, tgt = random_pairs(5, seed=1)
+    source, labels = padded(src, PAD), padded(tgt, IGNORE)
+    mask = (source != PAD).long()
+
+    fast_loss, fast_logits = whole_sequence_loss(model, source, mask, labels)
+    fast_loss.backward()
+    fast_grads = gradients(model)
+    slow_loss, slow_logits = token_by_token_loss(model, source, mask, labels)
+    slow_loss.backward()
+    slow_grads = gradients(model)
+
+    kept = labels != IGNORE
+    torch.testing.assert_close(fast_logits[kept], slow_logits[kept], atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(fast_loss, slow_loss, atol=1e-6, rtol=1e-6)  # the loss is summed in float32
+    assert fast_grads.keys() == slow_grads.keys() and fast_grads
+    for name in fast_grads:
+        torch.testing.assert_close(fast_grads[name], slow_grads[name], atol=1e-9, rtol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("options", ARCHITECTURES[:2], ids=IDS[:2])
+def test_padded_batch_equals_sentences_one_at_a_time(options):
+    """Summed loss and gradients: padding (source and target) contributes nothing, whatever the batching."""
+    model = tiny_model(**options).train()
+    src, tgt = random_pairs(6, seed=2)
+    source, labels = padded(src, PAD), padded(tgt, IGNORE)
+    n_sentences = len(src)
+    # the peers' normalisation: summed token loss / sentences in the batch
+    batch_loss = model(input_ids=source, attention_mask=(source != PAD).long(), labels=labels,
+                       num_items_in_batch=n_sentences).loss
+    batch_loss.backward()
+    batch_grads = gradients(model)
+
+    total = 0.0
+    for s, t in zip(src, tgt):
+        loss = model(input_ids=torch.tensor([s]), labels=torch.tensor([t]), num_items_in_batch=n_sentences).loss
+        loss.backward()  # gradients accumulate over the sentences
+        total = total + loss.detach()
+    alone_grads = gradients(model)
+    torch.testing.assert_close(batch_loss.detach(), total, atol=1e-6, rtol=1e-6)  # the loss is summed in float32
+    for name in batch_grads:
+        torch.testing.assert_close(batch_grads[name], alone_grads[name], atol=1e-9, rtol=1e-6, msg=name)
+
+
+# ---------------------------------------------------------------------------------------------- generate
+def copy_task(n: int, g: torch.Generator):
+    """Target = source with each word repeated once more if it is odd: outputs of varied lengths."""
+    src, tgt = [], []
+    for _ in range(n):
+        words = torch.randint(3, VOCAB, (int(torch.randint(1, 7, (1,), generator=g)),), generator=g).tolist()
+        src.append(words + [EOS])
+        tgt.append([w for word in words for w in ([word, word] if word % 2 else [word])] + [EOS])
+    return src, tgt
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The benchmark's architecture (bi-LSTM, general attention, input feeding), trained for a few seconds
+    (in float32, compared in float64 so that near-ties cannot flip a token between two paths)."""
+    torch.manual_seed(3)
+    config = RNNSeq2SeqConfig(
+        vocab_size=VOCAB, embedding_size=16, hidden_size=32, dropout=0.0, init_scale=0.3,
+        cell_type="lstm", attention="general", input_feeding=True,
+    )
+    model = RNNSeq2SeqForConditionalGeneration(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
+    g = torch.Generator().manual_seed(4)
+    model.train()
+    for _ in range(200):
+        src, tgt = copy_task(32, g)
+        source = padded(src, PAD)
+        loss = model(input_ids=source, attention_mask=(source != PAD).long(), labels=padded(tgt, IGNORE)).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model = model.to(torch.float64).eval()
+    src, _ = copy_task(6, torch.Generator().manual_seed(5))
+    return model, src
+
+
+DECODINGS = [
+    dict(num_beams=1),
+    dict(num_beams=4, length_penalty=0.0),  # the benchmark's beam: raw sum of log-probabilities
+    dict(num_beams=4, length_penalty=1.0, num_return_sequences=2),
+    dict(num_beams=3, length_penalty=0.0, min_new_tokens=6),
+]
+
+
+def generate(model, rows, use_cache=True, **kwargs):
+    source = padded(rows, PAD)
+    with torch.inference_mode():
+        return model.generate(
+            input_ids=source, attention_mask=(source != PAD).long(), max_new_tokens=14, do_sample=False,
+            use_cache=use_cache, return_dict_in_generate=True, output_scores=True, **kwargs,
+        )
+
+
+def strip(row: list[int]) -> list[int]:
+    """Tokens up to and including the first EOS (what follows is fill)."""
+    return row[: row.index(EOS) + 1] if EOS in row else row
+
+
+@pytest.mark.parametrize("kwargs", DECODINGS, ids=[str(d) for d in DECODINGS])
+def test_generate_with_and_without_cache_agree(trained, kwargs):
+    model, src = trained
+    cached = generate(model, src, use_cache=True, **kwargs)
+    uncached = generate(model, src, use_cache=False, **kwargs)
+    assert torch.equal(cached.sequences, uncached.sequences)
+    if kwargs["num_beams"] > 1:
+        torch.testing.assert_close(cached.sequences_scores, uncached.sequences_scores, atol=1e-9, rtol=0)
+    lengths = {len(strip(row)) for row in cached.sequences.tolist()}
+    assert len(lengths) > 1  # the trained model ends sentences at different lengths
+
+
+@pytest.mark.parametrize("kwargs", DECODINGS[:2], ids=[str(d) for d in DECODINGS[:2]])
+def test_batched_generate_equals_one_sentence_at_a_time(trained, kwargs):
+    model, src = trained
+    batch = generate(model, src, **kwargs).sequences.tolist()
+    for row, sentence in zip(batch, src):
+        alone = generate(model, [sentence], **kwargs).sequences[0].tolist()
+        assert strip(row) == strip(alone)
+
+
+def test_the_trained_model_does_the_task(trained):
+    """Otherwise the comparisons above would compare noise."""
+    model, src = trained
+    out = generate(model, src, num_beams=1).sequences.tolist()
+    expected = [[BOS] + [w for word in s[:-1] for w in ([word, word] if word % 2 else [word])] + [EOS] for s in src]
+    assert sum(strip(o) == e for o, e in zip(out, expected)) >= len(src) // 2

@@ -148,6 +148,7 @@ def test_bad_option_values_are_usage_errors(capsys, model_dir):
     assert "must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_command_without_a_traceback(tmp_path):
     command = [sys.executable, "-m", "hf_rnn_seq2seq", "translate", str(tmp_path / "no-model")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)

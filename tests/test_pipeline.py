@@ -110,19 +110,30 @@ def test_saved_pipeline_records_its_task_and_code(pipeline_dir):
     assert translator(SENTENCES[0])[0]["translation_text"] == expected(pipeline_dir, SENTENCES[:1])[0]
 
 
-def test_fresh_process_without_the_package_runs_the_saved_pipeline(pipeline_dir):
+@pytest.mark.slow
+def test_fresh_process_without_the_package_loads_model_tokenizer_and_pipeline(pipeline_dir):
     script = textwrap.dedent(
         f"""
         import json, sys
         sys.modules["hf_rnn_seq2seq"] = None  # any import of the package now fails
-        from transformers import AutoTokenizer, pipeline
-        translator = pipeline(model={str(pipeline_dir)!r}, trust_remote_code=True)
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+        directory = {str(pipeline_dir)!r}
+        # AutoTokenizer reads config.json too, whose model type only the remote code defines.
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
+        model = AutoModelForSeq2SeqLM.from_pretrained(directory, trust_remote_code=True)
+        by_hand = model.generate(**tokenizer({SENTENCES[0]!r}, return_tensors="pt"), num_beams={BEAMS})
+        translator = pipeline(model=directory, trust_remote_code=True)  # the task comes from config.json
         assert not type(translator).__module__.startswith("hf_rnn_seq2seq")
         assert not type(translator.model).__module__.startswith("hf_rnn_seq2seq")
-        print(json.dumps(translator({SENTENCES!r}, batch_size=2, num_beams={BEAMS})))
+        translations = translator({SENTENCES!r}, batch_size=2, num_beams={BEAMS})
+        assert translations[0]["translation_text"] == tokenizer.decode(by_hand[0], skip_special_tokens=True)
+        print(json.dumps(translations))
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    # No stdin: a trust_remote_code prompt would fail at once instead of waiting.
+    command = [sys.executable, "-c", script]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "[y/N]" not in result.stdout
     translations = json.loads(result.stdout.strip().splitlines()[-1])
     assert [r["translation_text"] for r in translations] == expected(pipeline_dir, SENTENCES, num_beams=BEAMS)

@@ -21,8 +21,12 @@ from pathlib import Path
 
 from transformers.utils import logging as transformers_logging
 
+from .attention_plot import align, plot_attention
+from .data import load_translation_data
+from .metrics import compute_translation_metrics
 from .onnx_export import DEFAULT_OPSET, export_model_dir
 from .tokenization import TOKENIZER_MODELS, save_tokenizers, train_tokenizers
+from .training import main as train
 from .translate import DEFAULT_BATCH_SIZE, load_translator, translate_file, translate_lines
 
 PROG = "hf-rnn-seq2seq"
@@ -46,6 +50,11 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_language_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source-lang", default="ko", help="source language code, the file suffix (default: ko)")
+    parser.add_argument("--target-lang", default="en", help="target language code, the file suffix (default: en)")
+
+
 def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
     options = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
     return {name: value for name, value in options.items() if value is not None}
@@ -65,9 +74,6 @@ def run_translate(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from .data import load_translation_data
-    from .metrics import compute_translation_metrics
-
     dataset = load_translation_data(args.data, args.source_lang, args.target_lang)
     pairs = list(dataset["translation"])
     translator = load_translator(args.model_dir)
@@ -97,8 +103,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_tokenizer(args: argparse.Namespace) -> None:
-    from .data import load_translation_data
-
     pairs = load_translation_data(args.data, args.source_lang, args.target_lang)["translation"]
     source_tokenizer, target_tokenizer = train_tokenizers(
         (pair[args.source_lang] for pair in pairs),
@@ -124,8 +128,6 @@ def run_export(args: argparse.Namespace) -> None:
 
 
 def run_plot_attention(args: argparse.Namespace) -> None:
-    from .attention_plot import align, plot_attention
-
     translator = load_translator(args.model_dir)
     for number, sentence in enumerate(args.sentences, 1):
         alignment = align(
@@ -239,17 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_language_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source-lang", default="ko", help="source language code, the file suffix (default: ko)")
-    parser.add_argument("--target-lang", default="en", help="target language code, the file suffix (default: en)")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:
         # The training flags are HfArgumentParser dataclass fields: its parser reads them and prints their help.
-        from .training import main as train
-
         train(argv[1:])
         return 0
 
@@ -258,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
-    except (ValueError, OSError, ImportError) as err:  # DataError is a ValueError
+    except (ValueError, OSError) as err:  # DataError is a ValueError
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

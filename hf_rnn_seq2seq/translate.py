@@ -11,12 +11,14 @@ flat however long the file; within a window, lines are batched by length, which 
 padding it would otherwise step through.
 """
 
+import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from itertools import islice
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 from transformers import AutoModelForSeq2SeqLM
@@ -107,17 +109,39 @@ def translate_file(
     translator = load_translator(model_dir)
     total = _count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
-        source = sys.stdin if input_path is None else stack.enter_context(open(input_path, encoding="utf-8"))
+        source = stack.enter_context(_open_lines(input_path))
         target = sys.stdout if output_path is None else stack.enter_context(open(output_path, "w", encoding="utf-8"))
         bar = stack.enter_context(
             tqdm(total=total, unit="line", file=sys.stderr, disable=None if progress is None else not progress)
         )
+        translations = translate_lines(translator, source, batch_size, **generate_kwargs)
         n_lines = 0
-        for n_lines, translation in enumerate(translate_lines(translator, source, batch_size, **generate_kwargs), 1):
-            target.write(f"{translation}\n")
-            bar.update()
+        try:
+            for n_lines, translation in enumerate(translations, 1):
+                target.write(f"{translation}\n")
+                bar.update()
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{input_path or 'stdin'}: not UTF-8 text (byte 0x{err.object[err.start]:02x} after line {n_lines}); "
+                "re-encode it as UTF-8"
+            ) from None
         target.flush()
     return n_lines
+
+
+@contextmanager
+def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
+    """`path` (None: stdin) as UTF-8 text in which only a line feed ends a line: a stray carriage return inside a
+    sentence must not split it and shift every later line."""
+    if path is not None:
+        with open(path, encoding="utf-8", newline="\n") as handle:
+            yield handle
+        return
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n")
+    try:
+        yield stdin
+    finally:
+        stdin.detach()  # closing the wrapper would close sys.stdin too
 
 
 def _count_lines(path: str | os.PathLike) -> int:

@@ -69,9 +69,16 @@ def test_file_to_file(tmp_path, model_dir, one_by_one):
 
 
 def test_stdin_to_stdout(monkeypatch, capsys, model_dir, one_by_one):
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(LINES[:5]) + "\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("\n".join(LINES[:5]) + "\n").encode())))
     translate_file(model_dir, batch_size=BATCH_SIZE, progress=False)
     assert capsys.readouterr().out.split("\n")[:-1] == one_by_one[:5]
+
+
+def test_only_newline_ends_a_line(tmp_path, model_dir):
+    source, target = tmp_path / "in.ko", tmp_path / "out.en"
+    source.write_bytes(f"{KOREAN[0]}\r{KOREAN[1]}\r\n{KOREAN[2]}\n".encode())
+    assert translate_file(model_dir, source, target, progress=False) == 2
+    assert len(target.read_text(encoding="utf-8").split("\n")[:-1]) == 2
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, capsys, model_dir):
@@ -95,5 +102,8 @@ def test_clear_errors(tmp_path, model_dir):
     )
     with pytest.raises(OSError, match="no model weights"):
         load_translator(without_weights)
+    (tmp_path / "latin1.ko").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        translate_file(model_dir, tmp_path / "latin1.ko", tmp_path / "out.en")
     with pytest.raises(ValueError, match="batch_size"):
         next(translate_lines(None, ["x"], batch_size=0))

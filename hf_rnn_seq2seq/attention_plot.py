@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-KOREAN_FONT_PACKAGE = "koreanize_matplotlib"
+KOREAN_FONT_PACKAGE, KOREAN_FONT_DISTRIBUTION = "koreanize_matplotlib", "koreanize-matplotlib"
 KOREAN_FONT_FILE = Path("fonts") / "NanumGothic.ttf"
 FALLBACK_FONT = "DejaVu Sans"
 DPI = 100
@@ -39,8 +39,7 @@ def font_families() -> list[str]:
     spec = importlib.util.find_spec(KOREAN_FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            f"plots need a font with Hangul from the {KOREAN_FONT_PACKAGE.replace('_', '-')} package: "
-            f"pip install {KOREAN_FONT_PACKAGE.replace('_', '-')}"
+            f"plots need the Hangul font of the {KOREAN_FONT_DISTRIBUTION} package: pip install {KOREAN_FONT_DISTRIBUTION}"
         )
     font_path = Path(spec.submodule_search_locations[0]) / KOREAN_FONT_FILE
     font_manager.fontManager.addfont(str(font_path))

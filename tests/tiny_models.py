@@ -18,7 +18,13 @@ from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizer
 # 4 x 4 x 5 x 4 = 320 short handwritten sentence pairs built from parts.
 SUBJECTS = [("나는", "I"), ("우리는", "we"), ("언니는", "my sister"), ("아이들은", "the children")]
 TIMES = [("지금", "now"), ("아침에", "in the morning"), ("주말에", "on weekends"), ("가끔", "sometimes")]
-OBJECTS = [("빵을", "bread"), ("물을", "water"), ("신문을", "the paper"), ("노래를", "a song"), ("차를", "tea")]
+OBJECTS = [
+    ("빵을", "bread"),
+    ("물을", "water"),
+    ("신문을", "the paper"),
+    ("노래를", "a song"),
+    ("차를", "tea"),
+]
 VERBS = [("만들어요", "make"), ("마셔요", "drink"), ("읽어요", "read"), ("들어요", "hear")]
 PAIRS = [
     (f"{s_ko} {t_ko} {o_ko} {v_ko}.", f"{s_en[0].upper()}{s_en[1:]} {v_en} {o_en} {t_en}.")

@@ -39,7 +39,8 @@ def font_families() -> list[str]:
     spec = importlib.util.find_spec(KOREAN_FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            f"plots need the Hangul font of the {KOREAN_FONT_DISTRIBUTION} package: pip install {KOREAN_FONT_DISTRIBUTION}"
+            f"plots need the Hangul font of the {KOREAN_FONT_DISTRIBUTION} package: "
+            f"pip install {KOREAN_FONT_DISTRIBUTION}"
         )
     font_path = Path(spec.submodule_search_locations[0]) / KOREAN_FONT_FILE
     font_manager.fontManager.addfont(str(font_path))

@@ -70,6 +70,7 @@ ARCHITECTURE_FIELDS = (
     "input_feeding",
     "bridge",
     "dropout",
+    "init_scale",
     "tie_word_embeddings",
 )
 
@@ -134,6 +135,9 @@ class ModelArguments:
         metadata={"help": "Encoder final state -> decoder initial state.", "choices": BRIDGE_TYPES},
     )
     dropout: float = field(default=RNNSeq2SeqConfig.dropout, metadata={"help": "Dropout probability."})
+    init_scale: float = field(
+        default=RNNSeq2SeqConfig.init_scale, metadata={"help": "Initial weights are uniform(-init_scale, init_scale)."}
+    )
     tie_word_embeddings: bool = field(
         default=RNNSeq2SeqConfig.tie_word_embeddings,
         metadata={"help": "Share the decoder embedding with the output layer (needs embedding_size == hidden_size)."},
@@ -259,7 +263,8 @@ def parse_arguments(
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, RNNTrainingArguments),
         usage="%(prog)s [CONFIG.json | --config CONFIG.json] [--flag value ...]",
-        description=__doc__.split("\n\n")[2],
+        description="Train and evaluate an RNN encoder-decoder translation model. A JSON config file sets any "
+        "of the flags below by name; flags given on the command line override it.",
     )
     settings = dict(defaults or {})
     if config_path is not None:
@@ -471,6 +476,13 @@ class TranslationTrainer(Seq2SeqTrainer):
         # come back in dataset order to be paired with their sources. No sampler: the DataLoader's sequential
         # order, which accelerate shards and gathers back in order when distributed.
         return None
+
+    def evaluation_loop(self, *args, **kwargs):
+        # Seq2SeqTrainer gathers with `accelerator.gather`, which keeps the samples a distributed run repeats to
+        # even out its last batch: the metrics would count them twice and the translations would not line up
+        # with the sources. `gather_for_metrics` (the Trainer's own choice) drops them.
+        self.gather_function = self.accelerator.gather_for_metrics
+        return super().evaluation_loop(*args, **kwargs)
 
     def create_model_card(self, **kwargs) -> None:
         # push_to_hub() would overwrite README.md with the Trainer's generic draft; ours has the scores.

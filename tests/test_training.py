@@ -1,0 +1,201 @@
+"""End-to-end tests of `hf_rnn_seq2seq.training`: train, save a Hub-ready folder, load it back, resume."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from hf_rnn_seq2seq.demo import demo_settings
+from hf_rnn_seq2seq.training import main
+
+REPO_ROOT = Path(__file__).parents[1]
+SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
+
+# Korean digit names -> English digit names: a task a tiny model learns in a few hundred steps.
+KOREAN_DIGITS = "영 일 이 삼 사 오 육 칠 팔 구".split()
+ENGLISH_DIGITS = "zero one two three four five six seven eight nine".split()
+# With the default init_scale=0.1 a model this small sits on a plateau (near-uniform attention) for hundreds of
+# steps before it learns the alignment; 0.3 gets it there within the test's budget.
+TINY_MODEL = [
+    "--embedding_size", "64", "--hidden_size", "64", "--init_scale", "0.3", "--report_to", "none",
+    "--disable_tqdm", "true",
+]  # fmt: skip
+
+
+def write_digit_corpus(path: Path, n_pairs: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as file:
+        for _ in range(n_pairs):
+            digits = [rng.randrange(len(KOREAN_DIGITS)) for _ in range(rng.randint(2, 6))]
+            pair = {"ko": " ".join(KOREAN_DIGITS[d] for d in digits), "en": " ".join(ENGLISH_DIGITS[d] for d in digits)}
+            file.write(json.dumps({"translation": pair}, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def digit_corpus(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("digits")
+    return {
+        "train": write_digit_corpus(folder / "train.jsonl", 1200, seed=0),
+        "validation": write_digit_corpus(folder / "validation.jsonl", 60, seed=1),
+        "test": write_digit_corpus(folder / "test.jsonl", 60, seed=2),
+    }
+
+
+def eval_losses(output_dir: Path) -> list[float]:
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+
+
+@pytest.mark.slow
+def test_train_save_load_translate(digit_corpus, tmp_path):
+    output_dir = tmp_path / "model"
+    results = main(
+        [
+            "--train_file", str(digit_corpus["train"]),
+            "--validation_file", str(digit_corpus["validation"]),
+            "--test_file", str(digit_corpus["test"]),
+            "--output_dir", str(output_dir),
+            "--tokenizer_type", "bpe",  # whole digit names become tokens
+            "--vocab_size", "100",
+            "--num_train_epochs", "8",  # 38 steps each
+            "--per_device_train_batch_size", "32",
+            "--license", "apache-2.0",
+            *TINY_MODEL,
+        ]
+    )  # fmt: skip
+
+    losses = eval_losses(output_dir)
+    assert len(losses) >= 2 and min(losses[1:]) < losses[0], losses
+    assert results["test_bleu"] > 30, results
+    assert json.loads((output_dir / "all_results.json").read_text())["test_bleu"] == results["test_bleu"]
+
+    # The folder is a Hub repository: a fresh process that does not import hf_rnn_seq2seq (so the model type is
+    # not registered) loads it with trust_remote_code, from the code saved beside the weights.
+    load_and_translate = (
+        "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
+        f"tokenizer = AutoTokenizer.from_pretrained({str(output_dir)!r})\n"
+        f"model = AutoModelForSeq2SeqLM.from_pretrained({str(output_dir)!r}, trust_remote_code=True)\n"
+        "print(type(model).__name__, model.generation_config.num_beams)\n"
+        "outputs = model.generate(**tokenizer(['삼 일 사'], return_tensors='pt'))\n"
+        "print(tokenizer.batch_decode(outputs, skip_special_tokens=True)[0])\n"
+    )
+    python_without_package = subprocess.run(
+        [sys.executable, "-c", load_and_translate],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+        check=True,
+    )
+    loaded_class, translation = python_without_package.stdout.strip().splitlines()[-2:]
+    assert loaded_class == "RNNSeq2SeqForConditionalGeneration 5"
+    assert translation.strip(), "the loaded model translated to nothing"
+
+    generation_config = json.loads((output_dir / "generation_config.json").read_text())
+    assert generation_config["num_beams"] == 5 and generation_config["max_length"] == 129
+    assert "top_k" not in generation_config  # generate()'s defaults did not leak into the saved settings
+
+    card = ModelCard.load(output_dir / "README.md")
+    assert card.data.language == ["ko", "en"]
+    assert card.data.license == "apache-2.0"
+    assert {"translation", "rnn", "seq2seq", "hf-rnn-seq2seq"} <= set(card.data.tags)
+    scores = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert scores[("test", "bleu")] == round(results["test_bleu"], 2)
+    assert scores[("validation", "chrf")] == round(results["eval_chrf"], 2)
+
+
+@pytest.mark.slow
+def test_short_run_on_shared_data(tmp_path):
+    tatoeba = SHARED_DATA / "tatoeba-kor-eng"
+    if not tatoeba.is_dir():
+        pytest.skip(f"the staged corpora are not here ({SHARED_DATA.resolve()} has no tatoeba-kor-eng)")
+    output_dir = tmp_path / "model"
+    results = main(
+        [
+            "--train_file", str(tatoeba / "train"),
+            "--validation_file", str(tatoeba / "dev"),
+            "--test_file", str(tatoeba / "test"),
+            "--output_dir", str(output_dir),
+            "--max_train_samples", "2000",
+            "--max_eval_samples", "100",
+            "--max_predict_samples", "100",
+            "--vocab_size", "1000",
+            "--separate_vocabularies",
+            "--num_train_epochs", "3",
+            "--num_beams", "2",
+            "--generation_max_length", "30",
+            *TINY_MODEL,
+        ]
+    )  # fmt: skip
+
+    losses = eval_losses(output_dir)
+    assert losses[-1] < losses[0], losses
+    assert results["train_samples"] <= 2000 and results["test_samples"] == 100
+    assert (output_dir / "target_tokenizer" / "tokenizer.json").is_file()
+    assert len((output_dir / "test_predictions.txt").read_text(encoding="utf-8").splitlines()) == 100
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
+    output_dir = tmp_path / "model"
+    arguments = [
+        "--train_file", str(digit_corpus["train"]),
+        "--output_dir", str(output_dir),
+        "--tokenizer_type", "bpe",
+        "--vocab_size", "100",
+        "--eval_strategy", "no",
+        "--load_best_model_at_end", "false",
+        "--early_stopping_patience", "0",
+        "--save_strategy", "steps",
+        "--save_steps", "10",
+        "--logging_steps", "5",
+        *TINY_MODEL,
+    ]  # fmt: skip
+    main([*arguments, "--max_steps", "20"])
+    first_history = json.loads((output_dir / "checkpoint-20" / "trainer_state.json").read_text())["log_history"]
+
+    main([*arguments, "--max_steps", "40", "--resume_from_checkpoint", "last"])
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 40
+    # The learning rate decays linearly to 0 at max_steps: a run restarted from step 0 with max_steps=40 would
+    # log other rates at steps 5-20 than the first run (max_steps=20) did. A resumed run keeps those entries.
+    losses_logged = [entry for entry in state["log_history"] if "loss" in entry]
+    assert losses_logged[: len(first_history)] == [entry for entry in first_history if "loss" in entry]
+    assert [entry["step"] for entry in losses_logged] == list(range(5, 41, 5))
+
+
+def test_config_file_with_overrides(tmp_path, monkeypatch):
+    from hf_rnn_seq2seq.training import parse_arguments
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"output_dir": "out", "hidden_size": 128, "bidirectional": False}))
+    for arguments in ([str(config), "--hidden_size", "32"], ["--config", str(config), "--hidden_size", "32"]):
+        model_args, data_args, training_args = parse_arguments(arguments, defaults={"vocab_size": 500})
+        assert (model_args.hidden_size, model_args.bidirectional, model_args.vocab_size) == (32, False, 500)
+        assert training_args.output_dir == "out" and training_args.learning_rate == 1e-3
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"hiden_size": 128}))
+    with pytest.raises(SystemExit, match=r"^error: .*config.json: unknown option\(s\) hiden_size"):
+        main([str(config)])
+    with pytest.raises(SystemExit, match=r"^error: .*missing"):
+        main(["--train_file", str(tmp_path / "missing.jsonl"), "--validation_file", "x", "--output_dir", "out"])
+
+
+def test_demo_config_matches_the_demo():
+    config = json.loads((REPO_ROOT / "training" / "configs" / "demo_koen.json").read_text())
+    corpus = Path("hf_rnn_seq2seq") / "corpus" / "everyday-koen"  # the config's paths are relative to the repo root
+    assert config == demo_settings(corpus)
+    for split in ("train", "validation", "test"):
+        assert (REPO_ROOT / corpus / f"{split}.ko").is_file()

@@ -1,0 +1,661 @@
+#!/usr/bin/env python
+"""Our RNN encoder-decoder against OpenNMT-py, JoeyNMT and fairseq on the same files, same architecture, same
+machine, in one run. See bench/README.md for what each figure means.
+
+    .venv/bin/python bench/versus_peers.py                 # the full run (hours; a quiet machine)
+    .venv/bin/python bench/versus_peers.py --quick         # toy sizes, ours only, 1-2 minutes
+    .venv/bin/python bench/versus_peers.py --help
+
+Phases (all by default; --phases picks some):
+  prep      segment raw train/dev/test once with a Unigram tokenizer (hf_rnn_seq2seq.tokenization.train_tokenizer)
+            into space-separated pieces under OUT/data/; every toolkit then builds a word vocabulary over them
+  machine   GFLOP/s of a large torch.matmul on the same threads (start and end of the run)
+  train     training throughput: --tp-steps steps per run, alternating ours, peer1, ours, peer2, ... --reps times;
+            steady-state target tokens/s (every log window but the first) and peak RSS of the training process;
+            our achieved GFLOP/s from the counted matmul FLOPs
+  quality   equal wall-clock budget: each toolkit, one after another, trains for --budget-minutes worth of steps at
+            its own measured steady rate (train phase of this run), then decodes the test set greedy and beam 5;
+            sacreBLEU + chrF on detokenised output against the raw references
+  decode    decoding speed on the quality models: test set, batch 32, max 100 new tokens, no length penalty,
+            greedy and beam 5, alternating ours/peer --reps times; decode loop (toolkit's own timer) and whole command
+  flat      our per-token decode cost for 200-token vs 20-token outputs (min_new_tokens = max_new_tokens)
+
+The parent process only orchestrates: every measured command is a child process (like the peers' scripts).
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SHARED = REPO.parent / "shared"
+PEERS_DIR = SHARED / "peers"
+DATA_ROOT = SHARED / "data"
+PEERS_HOME = Path(os.environ.get("PEERS_HOME", Path.home() / ".cache" / "rnn-peers"))
+PEERS = ("onmt", "joey", "fairseq")
+ALL_TOOLKITS = ("ours",) + PEERS
+PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
+MODES = {"greedy": 1, "beam5": 5}
+# the process whose peak RSS is "the training process" (the peer scripts also run vocab/binarisation steps)
+TRAIN_PROC = {"ours": "ours.py train", "onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"}
+
+DATASETS = {
+    "multi30k": dict(
+        title="Multi30k De-En test2016", src="de", tgt="en",
+        train=[("multi30k-en-de", "train")], dev=("multi30k-en-de", "val"), test=("multi30k-en-de", "test_2016_flickr"),
+    ),
+    "tatoeba": dict(
+        # Ko-En: the general-domain training corpora (see ../shared/data/README.md), Tatoeba dev, Tatoeba test
+        title="Tatoeba Ko-En test", src="ko", tgt="en",
+        train=[("kornli-xnli-koen", "train"), ("korsts-koen", "train"), ("pawsx-koen", "train"),
+               ("ud-pud-koen", "train"), ("tatoeba-kor-eng", "train")],
+        dev=("tatoeba-kor-eng", "dev"), test=("tatoeba-kor-eng", "test"),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------- helpers
+T0 = time.time()
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} +{(time.time() - T0) / 60:5.1f}m] {msg}", flush=True)
+
+
+def read_lines(path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def write_lines(path, lines) -> None:
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def load_snapshot() -> dict:
+    load1 = os.getloadavg()[0]
+    psi = None
+    try:
+        psi = Path("/proc/pressure/cpu").read_text().split("\n")[0]
+    except OSError:
+        pass
+    return dict(load1=round(load1, 2), psi=psi)
+
+
+def child_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", PEERS_HOME=str(PEERS_HOME), PYTHONUNBUFFERED="1")
+    return env
+
+
+def run(cmd: list[str], log: Path, env: dict, rss_match: str | None = None, cwd=None) -> dict:
+    """Run `cmd` to completion, output to `log`. Returns wall seconds, return code and peak RSS (MB):
+    `peak_rss_mb` of the descendant whose command line contains `rss_match` (psutil, polled every 0.1 s),
+    `tree_maxrss_mb` the kernel's max RSS over the child and its descendants (wait4)."""
+    import psutil
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    snap = load_snapshot()
+    with open(log, "w") as f:
+        f.write("$ " + shlex.join(cmd) + "\n")
+        f.flush()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        peaks: dict[int, tuple[int, str]] = {}
+        stop = threading.Event()
+
+        def poll():
+            try:
+                root = psutil.Process(proc.pid)
+            except psutil.Error:
+                return
+            while not stop.is_set():
+                try:
+                    procs = [root] + root.children(recursive=True)
+                except psutil.Error:
+                    procs = []
+                for p in procs:
+                    try:
+                        rss = p.memory_info().rss
+                        if p.pid not in peaks or rss > peaks[p.pid][0] or not peaks[p.pid][1]:
+                            cmdline = peaks.get(p.pid, (0, ""))[1] or " ".join(p.cmdline())
+                            peaks[p.pid] = (max(rss, peaks.get(p.pid, (0, ""))[0]), cmdline)
+                    except psutil.Error:
+                        pass
+                stop.wait(0.1)
+
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        _, status, rusage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    matched = [rss for rss, c in peaks.values() if rss_match and rss_match in c]
+    return dict(wall_s=wall, rc=proc.returncode, peak_rss_mb=max(matched) / 2**20 if matched else None,
+                tree_maxrss_mb=rusage.ru_maxrss / 1024, load_before=snap, log=str(log))
+
+
+def tail(path, n=25) -> str:
+    try:
+        return "".join(open(path, errors="replace").readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def detok(line: str) -> str:
+    """Space-separated Unigram pieces back to text: join, ▁ -> space."""
+    return "".join(line.split()).replace("\u2581", " ").strip()
+
+
+def score(hyp_file, ref_file) -> dict:
+    import sacrebleu
+
+    hyps = [detok(h) for h in read_lines(hyp_file)]
+    refs = read_lines(ref_file)
+    if len(hyps) != len(refs):
+        return dict(error=f"{len(hyps)} hypotheses for {len(refs)} references")
+    return dict(bleu=sacrebleu.corpus_bleu(hyps, [refs]).score, chrf=sacrebleu.corpus_chrf(hyps, [refs]).score)
+
+
+# ------------------------------------------------------------------------------------------- prep
+def prepare(name: str, a, out_root: Path) -> dict:
+    spec = DATASETS[name]
+    d = out_root / "data" / f"{name}-sp{a.sp_vocab}-n{a.train_limit or 'all'}-t{a.test_limit or 'all'}"
+    stats_file = d / "stats.json"
+    if stats_file.exists():
+        stats = json.loads(stats_file.read_text())
+        say(f"prep {name}: cached in {d}")
+        return stats
+    from hf_rnn_seq2seq.tokenization import train_tokenizer
+
+    d.mkdir(parents=True, exist_ok=True)
+    raw = lambda corpus, split, lang: read_lines(DATA_ROOT / corpus / f"{split}.{lang}")  # noqa: E731
+    src = [s for c, sp in spec["train"] for s in raw(c, sp, spec["src"])]
+    tgt = [t for c, sp in spec["train"] for t in raw(c, sp, spec["tgt"])]
+    assert len(src) == len(tgt)
+    if a.train_limit and a.train_limit < len(src):
+        keep = sorted(random.Random(0).sample(range(len(src)), a.train_limit))
+        src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
+    t0 = time.time()
+    tok = train_tokenizer(src, tgt, vocab_size=a.sp_vocab, model="unigram")
+    tok.save_pretrained(d / "unigram")
+    backend = tok.backend_tokenizer
+
+    def seg(lines):
+        return [" ".join(e.tokens) for e in backend.encode_batch(lines, add_special_tokens=False)]
+
+    s_src, s_tgt = seg(src), seg(tgt)
+    # Every toolkit gets the same pairs: none empty, none over the 100-token filter (98 leaves room for
+    # the EOS/BOS each toolkit adds), so no toolkit filters anything itself.
+    keep = [i for i in range(len(src)) if 0 < len(s_src[i].split()) <= a.max_len - 2 and 0 < len(s_tgt[i].split()) <= a.max_len - 2]
+    write_lines(d / "train.src", [s_src[i] for i in keep])
+    write_lines(d / "train.tgt", [s_tgt[i] for i in keep])
+    dev_src, dev_tgt = raw(*spec["dev"], spec["src"]), raw(*spec["dev"], spec["tgt"])
+    n_dev = min(len(dev_src), a.dev_lines)  # validation only runs once, at the end; it does not steer training
+    write_lines(d / "dev.src", seg(dev_src[:n_dev]))
+    write_lines(d / "dev.tgt", seg(dev_tgt[:n_dev]))
+    test_src, test_ref = raw(*spec["test"], spec["src"]), raw(*spec["test"], spec["tgt"])
+    if a.test_limit:
+        test_src, test_ref = test_src[: a.test_limit], test_ref[: a.test_limit]
+    write_lines(d / "test.src", seg(test_src))
+    write_lines(d / "test.tgt", seg(test_ref))
+    write_lines(d / "test.ref", test_ref)
+    tgt_lens = [len(s_tgt[i].split()) + 1 for i in keep]  # + </s>, as counted in training throughput
+    stats = dict(
+        name=name, title=spec["title"], dir=str(d), train_pairs=len(keep), train_dropped=len(src) - len(keep),
+        dev_pairs=n_dev, test_sentences=len(test_src), unigram_vocab=len(tok),
+        src_piece_types=len({p for i in keep for p in s_src[i].split()}),
+        tgt_piece_types=len({p for i in keep for p in s_tgt[i].split()}),
+        mean_tgt_tokens=sum(tgt_lens) / len(tgt_lens),
+        mean_src_pieces=sum(len(s_src[i].split()) for i in keep) / len(keep),
+        test_unk_pieces=None, prep_s=time.time() - t0,
+    )
+    stats_file.write_text(json.dumps(stats, indent=1))
+    say(f"prep {name}: {stats['train_pairs']} train pairs ({stats['train_dropped']} dropped), {len(tok)} unigram "
+        f"pieces, {stats['mean_tgt_tokens']:.1f} tgt tokens/sentence, {len(test_src)} test sentences -> {d}")
+    return stats
+
+
+# ------------------------------------------------------------------------------------------- train / decode runs
+def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
+    d = Path(data["dir"])
+    common = ["--emb", str(a.emb), "--hid", str(a.hid), "--layers", str(a.layers), "--dropout", str(a.dropout),
+              "--lr", str(a.lr), "--batch-size", str(a.batch_size), "--steps", str(steps), "--threads", str(a.threads),
+              "--log-every", str(a.log_every), "--seed", str(a.seed), "--max-len", str(a.max_len)]
+    if tk == "ours":
+        return [sys.executable, str(BENCH / "ours.py"), "train", "--train-src", str(d / "train.src"),
+                "--train-tgt", str(d / "train.tgt"), "--out", str(out)] + common
+    cmd = [str(PEERS_DIR / f"{tk}_train.sh"), "--train-src", str(d / "train.src"), "--train-tgt", str(d / "train.tgt"),
+           "--dev-src", str(d / "dev.src"), "--dev-tgt", str(d / "dev.tgt"), "--out", str(out),
+           "--max-out", str(a.max_out)] + common
+    if tk == "onmt":  # its default bucket (262144 examples) re-reads a small corpus many times before step 1
+        cmd += ["--bucket-size", str(data["train_pairs"])]
+    if tk == "fairseq":
+        # fairseq caps decoding at max_target_positions - 1 (the training --max-len): one more gives the same
+        # 100-token cap as the others; the training files are already filtered to <= max_len - 2 pieces
+        cmd[cmd.index("--max-len") + 1] = str(max(a.max_len, a.max_out + 1))
+    return cmd
+
+
+def parse_train(tk: str, out: Path) -> dict:
+    if tk == "ours":
+        s = json.loads((out / "summary.json").read_text())
+        return dict(tok_per_s=s["tok_per_s_steady"], tok_per_s_median_window=s["tok_per_s_median"], steps=s["steps"],
+                    gflops_exec=s["gflops_exec_steady"], gflops_useful=s["gflops_useful_steady"],
+                    train_loop_s=s["loop_s"], n_params=s["n_params"], final_loss_per_sent=s["final_loss_per_sent"])
+    txt = (out / "time_train.txt").read_text()
+    m = re.search(r"steady=([\d.]+).*?median=([\d.]+)", txt)
+    w = re.search(r"train_wall_s ([\d.]+)", txt)
+    return dict(tok_per_s=float(m.group(1)) if m else None, tok_per_s_median_window=float(m.group(2)) if m else None,
+                script_train_wall_s=float(w.group(1)) if w else None)
+
+
+def peer_model(tk: str, out: Path) -> str:
+    if tk == "ours":
+        return str(out / "model")
+    if tk == "onmt":
+        ckpts = sorted(out.glob("model_step_*.pt"), key=lambda p: int(re.search(r"_(\d+)\.pt$", p.name).group(1)))
+        return str(ckpts[-1])
+    if tk == "joey":
+        return str(out)
+    return str(out / "ckpt" / "checkpoint_last.pt")
+
+
+def do_train(tk, data, out, steps, a, env) -> dict:
+    r = run(train_cmd(tk, data, out, steps, a), out.with_suffix(".log"), env, rss_match=TRAIN_PROC[tk])
+    if r["rc"] != 0:
+        raise RuntimeError(f"{tk} training failed (rc {r['rc']}), see {r['log']}:\n{tail(r['log'])}")
+    r.update(parse_train(tk, out))
+    r["steps_requested"] = steps
+    return r
+
+
+def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
+    if tk == "ours":
+        return [sys.executable, str(BENCH / "ours.py"), "translate", "--model", model, "--src", str(src), "--out", str(hyp),
+                "--beam", str(beam), "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--threads", str(a.threads)]
+    return [str(PEERS_DIR / f"{tk}_translate.sh"), "--model", model, "--src", str(src), "--out", str(hyp), "--beam", str(beam),
+            "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--alpha", "0", "--threads", str(a.threads)]
+
+
+def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
+    d = Path(data["dir"])
+    r = run(decode_cmd(tk, model, d / "test.src", hyp, beam, a), hyp.with_suffix(".log"), env)
+    if r["rc"] != 0:
+        raise RuntimeError(f"{tk} decoding failed (rc {r['rc']}), see {r['log']}:\n{tail(r['log'])}")
+    n = data["test_sentences"]
+    if tk == "ours":
+        j = json.loads(Path(str(hyp) + ".json").read_text())
+        loop = j["sents_per_s_reported"]
+    else:
+        t = dict(line.split(None, 1) for line in Path(str(hyp) + ".time").read_text().splitlines() if " " in line)
+        loop = float(t["sents_per_s_reported"]) if "sents_per_s_reported" in t else None
+        r["script_sents_per_s_wall"] = float(t["sents_per_s_wall"])  # the peer script's own wall (after binarisation)
+    r.update(sents_per_s_loop=loop, sents_per_s_wall=n / r["wall_s"])
+    r.update(score(hyp, d / "test.ref"))
+    return r
+
+
+def interleave(peers: list[str], with_ours: bool) -> list[str]:
+    """ours, p1, ours, p2, ours, p3 (the order of one repetition)."""
+    if not with_ours:
+        return list(peers)
+    if not peers:
+        return ["ours"]
+    return [x for p in peers for x in ("ours", p)]
+
+
+# ------------------------------------------------------------------------------------------- summary
+HIGHER, LOWER = "higher", "lower"
+
+
+def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
+    """One row per figure: values per toolkit (medians), which is better, ratios ours/peer."""
+    rows = []
+
+    def add(ds, key, label, per_tk, better, target=None, diff=False):
+        row = dict(dataset=ds, key=key, figure=label, better=better, values={tk: per_tk.get(tk) for tk in toolkits})
+        ours = per_tk.get("ours")
+        peers = {tk: v for tk, v in per_tk.items() if tk != "ours" and v is not None}
+        if ours is not None and peers:
+            best_tk = (max if better == HIGHER else min)(peers, key=peers.get)
+            row["best_peer"] = best_tk
+            row["ratios"] = {tk: (ours / v if v else None) for tk, v in peers.items()}
+            row["ratio_vs_best"] = ours / peers[best_tk] if peers[best_tk] else None
+            if diff:
+                row["diff_vs_best"] = ours - peers[best_tk]
+            if target is not None:
+                kind, val = target
+                if kind == "ratio>=":
+                    row["target"], row["met"] = f">= {val}x", row["ratio_vs_best"] is not None and row["ratio_vs_best"] >= val
+                elif kind == "ratio<=":
+                    row["target"], row["met"] = f"<= {val}x", row["ratio_vs_best"] is not None and row["ratio_vs_best"] <= val
+                elif kind == "diff>=":
+                    row["target"], row["met"] = f">= best +{val}", row["diff_vs_best"] >= val
+        rows.append(row)
+
+    for ds, per in R.get("train_throughput", {}).items():
+        add(ds, "train_tok_per_s", "train tgt tok/s (steady, median)",
+            {tk: v.get("median_tok_per_s") for tk, v in per.items()}, HIGHER, ("ratio>=", 1.3))
+        add(ds, "train_peak_rss_mb", "train peak RSS MB (median)",
+            {tk: v.get("median_peak_rss_mb") for tk, v in per.items()}, LOWER, ("ratio<=", 1.0))
+    for ds, per in R.get("decode", {}).items():
+        for mode in MODES:
+            add(ds, f"{mode}_loop", f"{mode} sent/s, decode loop",
+                {tk: v.get(mode, {}).get("median_loop") for tk, v in per.items()}, HIGHER, ("ratio>=", 1.5))
+            add(ds, f"{mode}_wall", f"{mode} sent/s, whole command",
+                {tk: v.get(mode, {}).get("median_wall") for tk, v in per.items()}, HIGHER)
+    for ds, per in R.get("quality", {}).items():
+        for mode in MODES:
+            add(ds, f"bleu_{mode}", f"BLEU {mode} (equal budget)",
+                {tk: v.get(mode, {}).get("bleu") for tk, v in per.items()}, HIGHER, ("diff>=", 1.0), diff=True)
+            add(ds, f"chrf_{mode}", f"chrF {mode} (equal budget)",
+                {tk: v.get(mode, {}).get("chrf") for tk, v in per.items()}, HIGHER, diff=True)
+    return rows
+
+
+def fmt(v, key=""):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if "bleu" in key or "chrf" in key:
+        return f"{v:.2f}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def render_table(R: dict, toolkits: list[str]) -> str:
+    rows = figure_rows(R, toolkits)
+    R["figures"] = rows
+    peers = [t for t in toolkits if t != "ours"]
+    head = ["dataset", "figure"] + toolkits + (["ours/best peer", "target", "met"] if peers and "ours" in toolkits else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["dataset"], r["figure"]] + [fmt(r["values"][t], r["key"]) for t in toolkits]
+        if len(head) > len(toolkits) + 2:
+            rv = r.get("ratio_vs_best")
+            ratio = "-" if rv is None else f"{rv:.2f}x ({r['best_peer']})"
+            if "diff_vs_best" in r:
+                ratio = f"{r['diff_vs_best']:+.2f} ({r['best_peer']})"
+            cells += [ratio, r.get("target", ""), fmt(r["met"]) if "met" in r else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    extra = []
+    g = R.get("ours_gflops")
+    if g:
+        extra.append(
+            f"- our training step: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
+            f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 torch.matmul on {R['settings']['threads']} threads "
+            f"= {100 * g['exec'] / g['matmul_big']:.0f}% of that (decoder-step GEMM {g['matmul_decoder_step']:.1f}, "
+            f"generator GEMM {g['matmul_generator']:.1f} GFLOP/s)")
+    f = R.get("flat")
+    if f:
+        for beam in ("beam1", "beam5"):
+            if beam in f:
+                x = f[beam]
+                per = x["per_length"]
+                ks = sorted(per, key=int)
+                extra.append(
+                    f"- per-token decode cost, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
+                    + ", ".join(f"{k} tokens {per[k]['ms_per_token']:.2f} ms/token-step" for k in ks)
+                    + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'});"
+                    f" marginal {x['marginal_ms_per_token']:.2f} ms/step")
+    q = R.get("quality_budget")
+    if q:
+        extra.append("- quality runs (steps at each toolkit's measured rate for the budget; training seconds measured): "
+                     + "; ".join(f"{ds}/{tk}: {v['steps']} steps, {v['wall_s']:.0f}s process" for ds, per in q.items() for tk, v in per.items()))
+    return "\n".join(lines + [""] + extra)
+
+
+def summarise(R: dict, toolkits: list[str]) -> None:
+    for ds, per in R.get("train_throughput", {}).items():
+        for tk, v in per.items():
+            v["median_tok_per_s"] = median(r.get("tok_per_s") for r in v["runs"])
+            v["median_peak_rss_mb"] = median(r.get("peak_rss_mb") for r in v["runs"])
+            if tk == "ours":
+                v["median_gflops_exec"] = median(r.get("gflops_exec") for r in v["runs"])
+                v["median_gflops_useful"] = median(r.get("gflops_useful") for r in v["runs"])
+    for ds, per in R.get("decode", {}).items():
+        for tk, v in per.items():
+            for mode in MODES:
+                if mode in v:
+                    v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
+                    v[mode]["median_wall"] = median(r.get("sents_per_s_wall") for r in v[mode]["runs"])
+    m = R.get("machine", [])
+    first_ds = next(iter(R.get("train_throughput", {})), None)
+    if m and first_ds and "ours" in R["train_throughput"][first_ds]:
+        o = R["train_throughput"][first_ds]["ours"]
+        if o.get("median_gflops_exec"):
+            R["ours_gflops"] = dict(
+                dataset=first_ds, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
+                matmul_big=max(x["matmul_big"]["gflops"] for x in m), matmul_size=m[0]["matmul_big"]["shape"][0],
+                matmul_decoder_step=max(x["matmul_decoder_step"]["gflops"] for x in m),
+                matmul_generator=max(x["matmul_generator"]["gflops"] for x in m))
+            R["ours_gflops"]["fraction_of_matmul"] = R["ours_gflops"]["exec"] / R["ours_gflops"]["matmul_big"]
+
+
+# ------------------------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="toy sizes (emb 64, hid 128, 500 training pairs, 100 test sentences, Multi30k only, ours only "
+                        "unless --toolkits says otherwise): 1-2 minutes, for before/after a change")
+    p.add_argument("--toolkits", default=None, help="comma list of ours,onmt,joey,fairseq (default: all; quick: ours)")
+    p.add_argument("--datasets", default=None, help="comma list of multi30k,tatoeba (default: both; quick: multi30k)")
+    p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {','.join(PHASES)}")
+    p.add_argument("--budget-minutes", type=float, default=None, help="training budget per toolkit and dataset (default 12; quick 0.25)")
+    p.add_argument("--quality-steps", type=int, default=0, help="equal steps instead of equal time (skips the calibration)")
+    p.add_argument("--reps", type=int, default=None, help="repetitions of the alternating train/decode runs (default 3; quick 1)")
+    p.add_argument("--tp-steps", type=int, default=None, help="steps per throughput run (default 200; quick 40)")
+    p.add_argument("--train-limit", type=int, default=None, help="use this many training pairs (default all; quick 500)")
+    p.add_argument("--test-limit", type=int, default=None, help="use the first N test sentences (default all; quick 100)")
+    p.add_argument("--dev-lines", type=int, default=100, help="dev pairs the peers validate on (once, at the end)")
+    p.add_argument("--sp-vocab", type=int, default=None, help="Unigram vocabulary (default 8000; quick 1000)")
+    p.add_argument("--emb", type=int, default=None)
+    p.add_argument("--hid", type=int, default=None)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--lr", type=float, default=0.001)
+    p.add_argument("--batch-size", type=int, default=64, help="sentences per training batch")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--max-len", type=int, default=100, help="training length filter (pieces)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
+    p.add_argument("--max-out", type=int, default=100, help="max new tokens when decoding")
+    p.add_argument("--flat-lengths", type=int, nargs=2, default=[20, 200])
+    p.add_argument("--label", default=None, help="run name: outputs in bench/out/<label>/ (default full / quick)")
+    p.add_argument("--out", default=str(BENCH / "out"))
+    p.add_argument("--results-md", default=None,
+                   help="where to write the results table (default: bench/RESULTS.md for a full run, else OUT/<label>/RESULTS.md)")
+    a = p.parse_args(argv)
+    q = a.quick
+    dflt = lambda v, full, quick: v if v is not None else (quick if q else full)  # noqa: E731
+    a.toolkits = [t for t in dflt(a.toolkits, ",".join(ALL_TOOLKITS), "ours").split(",") if t]
+    a.datasets = [d for d in dflt(a.datasets, "multi30k,tatoeba", "multi30k").split(",") if d]
+    a.phases = [x for x in a.phases.split(",") if x]
+    a.budget_minutes = dflt(a.budget_minutes, 12.0, 0.25)
+    a.reps = dflt(a.reps, 3, 1)
+    a.tp_steps = dflt(a.tp_steps, 200, 40)
+    a.train_limit = dflt(a.train_limit, 0, 500)
+    a.test_limit = dflt(a.test_limit, 0, 100)
+    a.sp_vocab = dflt(a.sp_vocab, 8000, 1000)
+    a.emb = dflt(a.emb, 256, 64)
+    a.hid = dflt(a.hid, 512, 128)
+    a.tp_steps = max(2, -(-a.tp_steps // a.log_every)) * a.log_every  # whole log windows (see the quality phase)
+    bad = [t for t in a.toolkits if t not in ALL_TOOLKITS] + [d for d in a.datasets if d not in DATASETS] + \
+          [x for x in a.phases if x not in PHASES]
+    if bad:
+        p.error(f"unknown toolkit/dataset/phase: {bad}")
+    a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
+        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.phases) == set(PHASES)
+    a.label = a.label or ("quick" if q else "full" if a.full else "custom")
+    return a
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    command = "cd " + shlex.quote(str(REPO)) + " && " + shlex.join([os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) else sys.executable, os.path.relpath(__file__, REPO)] + (sys.argv[1:] if argv is None else list(argv)))
+    out_root = Path(a.out)
+    run_dir = out_root / a.label
+    run_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_root / ("versus_peers.json" if a.label == "full" else f"versus_peers.{a.label}.json")
+    peers = [t for t in a.toolkits if t != "ours"]
+    missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
+    if missing:
+        sys.exit(f"peer toolkit(s) {missing} not installed in {PEERS_HOME}: run {PEERS_DIR}/setup.sh {' '.join(missing)}")
+    env = child_env(a.threads)
+    with_ours = "ours" in a.toolkits
+
+    # a run of some phases only (e.g. --phases decode,flat) keeps the earlier phases' results from the same JSON
+    R = json.loads(json_path.read_text()) if json_path.exists() and set(a.phases) != set(PHASES) else {}
+    R.update(command=command, label=a.label, started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             settings={k: v for k, v in vars(a).items() if k not in ("out",)},
+             host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
+
+    def save():
+        json_path.write_text(json.dumps(R, indent=1, default=str))
+
+    say(f"run '{a.label}': toolkits {a.toolkits}, datasets {a.datasets}, phases {a.phases}, reps {a.reps}, "
+        f"budget {a.budget_minutes} min -> {run_dir}, {json_path}")
+    if load_snapshot()["load1"] > 0.5:
+        say(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the CPUs; figures will be noisy")
+
+    # ---- prep
+    data = R.setdefault("datasets", {})
+    for ds in a.datasets:
+        data[ds] = prepare(ds, a, out_root)
+    save()
+
+    # ---- machine
+    def machine(tag):
+        f = run_dir / f"machine_{tag}.json"
+        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
+                 "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"], f.with_suffix(".log"), env)
+        if r["rc"] == 0:
+            R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=tag))
+            save()
+
+    if "machine" in a.phases:
+        R["machine"] = []
+        machine("start")
+
+    # ---- training throughput
+    if "train" in a.phases:
+        R["train_throughput"] = {}
+        for ds in a.datasets:
+            per = R["train_throughput"][ds] = {tk: {"runs": []} for tk in a.toolkits}
+            for rep in range(a.reps):
+                for i, tk in enumerate(interleave(peers, with_ours)):
+                    out = run_dir / "train" / ds / f"{tk}-r{rep}-{i}"
+                    r = do_train(tk, data[ds], out, a.tp_steps, a, env)
+                    per[tk]["runs"].append(r)
+                    say(f"train {ds} {tk} rep {rep}: {fmt(r['tok_per_s'])} tgt tok/s, peak RSS {fmt(r['peak_rss_mb'])} MB"
+                        + (f", {r['gflops_exec']:.1f} GFLOP/s" if tk == "ours" else "") + f", {r['wall_s']:.0f}s")
+                    save()
+
+    # ---- quality at equal budget
+    if "quality" in a.phases:
+        R["quality"], R["quality_budget"] = {}, {}
+        for ds in a.datasets:
+            R["quality"][ds], R["quality_budget"][ds] = {}, {}
+            for tk in a.toolkits:
+                if a.quality_steps:
+                    steps = a.quality_steps
+                else:
+                    rate = median(r.get("tok_per_s") for r in R.get("train_throughput", {}).get(ds, {}).get(tk, {}).get("runs", []))
+                    if not rate:
+                        sys.exit(f"no measured training rate for {tk} on {ds}: run the train phase or pass --quality-steps")
+                    steps = round(a.budget_minutes * 60 * rate / (a.batch_size * data[ds]["mean_tgt_tokens"]))
+                # whole log windows: Joey refuses a validation step (= the last step) that is not a multiple of its
+                # logging step, and the peer scripts' throughput grep fails without a log line
+                steps = max(2, round(steps / a.log_every)) * a.log_every
+                out = run_dir / "quality" / ds / tk
+                say(f"quality {ds} {tk}: training {steps} steps (~{a.budget_minutes} min at its measured rate)")
+                r = do_train(tk, data[ds], out, steps, a, env)
+                q = R["quality"][ds][tk] = dict(model=peer_model(tk, out), train=r)
+                R["quality_budget"][ds][tk] = dict(steps=steps, wall_s=r["wall_s"], train_loop_s=r.get("train_loop_s"))
+                for mode, beam in MODES.items():
+                    hyp = run_dir / "quality" / ds / f"{tk}.{mode}.hyp"
+                    d = do_decode(tk, q["model"], data[ds], hyp, beam, a, env)
+                    q[mode] = dict(bleu=d.get("bleu"), chrf=d.get("chrf"), hyp=str(hyp), decode=d)
+                    say(f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f} chrF {d.get('chrf', float('nan')):.2f}")
+                save()
+
+    # ---- decoding speed
+    if "decode" in a.phases:
+        if "quality" not in R:
+            sys.exit("the decode phase decodes with the quality phase's models: run it (or keep its JSON)")
+        R["decode"] = {}
+        for ds in a.datasets:
+            per = R["decode"][ds] = {tk: {m: {"runs": []} for m in MODES} for tk in a.toolkits}
+            for rep in range(a.reps):
+                for mode, beam in MODES.items():
+                    for i, tk in enumerate(interleave(peers, with_ours)):
+                        hyp = run_dir / "decode" / ds / f"{tk}.{mode}.r{rep}-{i}.hyp"
+                        r = do_decode(tk, R["quality"][ds][tk]["model"], data[ds], hyp, beam, a, env)
+                        per[tk][mode]["runs"].append(r)
+                        say(f"decode {ds} {tk} {mode} rep {rep}: loop {fmt(r['sents_per_s_loop'])} sent/s, "
+                            f"whole command {fmt(r['sents_per_s_wall'])} sent/s, BLEU {r.get('bleu', float('nan')):.2f}")
+                        save()
+
+    # ---- per-token decode cost vs output length
+    if "flat" in a.phases and with_ours and "quality" in R:
+        ds = a.datasets[0]
+        f = run_dir / "flat.json"
+        r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", R["quality"][ds]["ours"]["model"],
+                 "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
+                 "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads)],
+                f.with_suffix(".log"), env)
+        if r["rc"] == 0:
+            R["flat"] = json.loads(f.read_text()) | dict(dataset=ds)
+        else:
+            say(f"flat failed: {tail(r['log'])}")
+        save()
+
+    if "machine" in a.phases:
+        machine("end")
+
+    # ---- summary
+    R["host"]["load_at_end"] = load_snapshot()
+    R["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    R["elapsed_min"] = (time.time() - T0) / 60
+    summarise(R, a.toolkits)
+    table = render_table(R, a.toolkits)
+    save()
+    print("\n" + table + "\n")
+    md_path = Path(a.results_md) if a.results_md else (BENCH / "RESULTS.md" if a.full else run_dir / "RESULTS.md")
+    kind = "full run" if a.full else f"NOT a full run ({a.label}): settings differ from the benchmark's"
+    md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
+          f"Run {R['started']} to {R['finished']} ({R['elapsed_min']:.0f} min), {os.cpu_count()} CPUs, {a.threads} threads per run, "
+          f"load at start {R['host']['load_at_start']['load1']}, at end {R['host']['load_at_end']['load1']}.", "",
+          "Command:", "", "    " + command, "",
+          f"Settings: emb {a.emb}, hid {a.hid}, {a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
+          f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} sentences, "
+          f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new tokens, "
+          f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"
+          + (f" (equal steps: {a.quality_steps})" if a.quality_steps else "") + ".",
+          "Ratios are ours / best peer on each figure (for RSS lower is better: <= 1.0 means we use no more); "
+          "BLEU/chrF show ours minus the best peer. JSON with every run: " + os.path.relpath(json_path, REPO) + ".", "",
+          table, ""]
+    md_path.write_text("\n".join(md))
+    say(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

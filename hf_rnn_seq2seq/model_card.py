@@ -46,25 +46,77 @@ def dataset_names(files: str, source_lang: str) -> list[str]:
 
 
 def describe_architecture(config: RNNSeq2SeqConfig, separate_vocabularies: bool) -> list[str]:
+    """Rows of a two-column markdown table."""
     cell = config.cell_type.upper() if config.cell_type != "rnn" else "Elman RNN"
     direction = "bidirectional " if config.bidirectional else ""
     attention = f"{config.attention} attention" if config.attention else "no attention"
     if config.input_feeding:
         attention += ", input feeding"
+    tied = ", tied with the output layer" if config.tie_word_embeddings else ""
     vocabulary = (
         f"source {config.vocab_size}, target {config.decoder_vocab_size} tokens"
         if separate_vocabularies
         else f"joint, {config.vocab_size} tokens"
     )
     return [
-        f"| encoder | {direction}{cell}, {config.encoder_layers} layer(s) of {config.encoder_hidden_size} "
-        "per direction |",
+        f"| encoder | {direction}{cell}, {config.encoder_layers} layer(s) of {config.encoder_hidden_size} per direction |",
         f"| decoder | {cell}, {config.decoder_layers} layer(s) of {config.hidden_size}; {attention} |",
         f"| bridge (encoder state -> decoder state) | {config.bridge} |",
-        f"| embeddings | {config.embedding_size}{', tied with the output layer' if config.tie_word_embeddings else ''} |",
+        f"| embeddings | {config.embedding_size}{tied} |",
         f"| vocabulary | {vocabulary} |",
         f"| dropout | {config.dropout} |",
     ]
+
+
+def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, float]) -> list[str]:
+    """Rows of a two-column markdown table."""
+    args = training_args
+    return [
+        (
+            f"| optimizer | {_name(args.optim)}, learning rate {args.learning_rate}, {_name(args.lr_scheduler_type)} "
+            f"schedule, {args.warmup_steps} warm-up steps |"
+        ),
+        (
+            f"| batch | {args.per_device_train_batch_size} pairs × {max(1, args.world_size)} device(s) × "
+            f"{args.gradient_accumulation_steps} accumulation step(s), {args.train_sampling_strategy} sampling |"
+        ),
+        (
+            f"| regularisation | label smoothing {args.label_smoothing_factor}, gradient norm clipped at "
+            f"{args.max_grad_norm} |"
+        ),
+        (
+            f"| length | {metrics['epoch']:.1f} epochs (at most {args.num_train_epochs}; early stopping patience "
+            f"{args.early_stopping_patience} evaluations of validation {args.metric_for_best_model}) |"
+        ),
+        f"| seed | {args.seed} |",
+    ]
+
+
+def evaluation_results(data_args: "DataArguments", metrics: dict[str, float]) -> tuple[list[EvalResult], list[str]]:
+    """The scores of each evaluated split: as the Hub's model-index entries, and as markdown table rows."""
+    split_files = {"eval": data_args.validation_file, "test": data_args.test_file}
+    task_name = f"Translation {data_args.source_lang}->{data_args.target_lang}"
+    eval_results, rows = [], []
+    for prefix, split in EVALUATED_SPLITS.items():
+        if f"{prefix}_bleu" not in metrics:
+            continue
+        name = "+".join(dataset_names(split_files[prefix], data_args.source_lang))
+        scores = {metric: round(metrics[f"{prefix}_{metric}"], 2) for metric in METRICS}
+        rows.append(f"| {split} | {name} | {metrics[f'{prefix}_samples']} | {scores['bleu']} | {scores['chrf']} |")
+        eval_results += [
+            EvalResult(
+                task_type="translation",
+                task_name=task_name,
+                dataset_type=name,
+                dataset_name=name,
+                dataset_split=split,
+                metric_type=metric,
+                metric_name=metric_name,
+                metric_value=scores[metric],
+            )
+            for metric, metric_name in METRICS.items()
+        ]
+    return eval_results, rows
 
 
 def write_model_card(
@@ -79,34 +131,10 @@ def write_model_card(
     """Write `output_dir/README.md` for the model trained with these arguments and scored with `metrics`
     (the Trainer's names: `eval_bleu`, `test_chrf`, ...). Returns the path written."""
     source, target = data_args.source_lang, data_args.target_lang
-    model_name = (training_args.hub_model_id or Path(output_dir).resolve().name).split("/")[-1]
     repo_id = training_args.hub_model_id or str(output_dir)
-    split_files = {"eval": data_args.validation_file, "test": data_args.test_file}
-
-    eval_results = []
-    results_table = ["| split | data | pairs | BLEU | chrF |", "|---|---|---|---|---|"]
-    for prefix, split in EVALUATED_SPLITS.items():
-        if f"{prefix}_bleu" not in metrics:
-            continue
-        name = "+".join(dataset_names(split_files[prefix], source))
-        results_table.append(
-            f"| {split} | {name} | {metrics[f'{prefix}_samples']} | {metrics[f'{prefix}_bleu']:.2f} "
-            f"| {metrics[f'{prefix}_chrf']:.2f} |"
-        )
-        for metric, metric_name in METRICS.items():
-            eval_results.append(
-                EvalResult(
-                    task_type="translation",
-                    task_name=f"Translation {source}->{target}",
-                    dataset_type=name,
-                    dataset_name=name,
-                    dataset_split=split,
-                    metric_type=metric,
-                    metric_name=metric_name,
-                    metric_value=round(metrics[f"{prefix}_{metric}"], 2),
-                )
-            )
-
+    model_name = Path(repo_id).resolve().name if training_args.hub_model_id is None else repo_id.split("/")[-1]
+    base_model = model_args.model_name_or_path
+    eval_results, result_rows = evaluation_results(data_args, metrics)
     card_data = ModelCardData(
         language=[source, target],
         license=model_args.license,
@@ -118,22 +146,17 @@ def write_model_card(
             if data_args.dataset_name
             else dataset_names(data_args.train_file, source)
         ),
-        base_model=model_args.model_name_or_path,
+        base_model=base_model,
         model_name=model_name,
         eval_results=eval_results or None,
     )
 
+    # With separate vocabularies the output ids are decoded by the target tokenizer, saved in a subfolder.
     separate = (Path(output_dir) / TARGET_TOKENIZER_DIR).is_dir()
-    decoder_tokenizer = "target_tokenizer" if separate else "tokenizer"
-    load_target = (
-        f'target_tokenizer = AutoTokenizer.from_pretrained("{repo_id}", subfolder="{TARGET_TOKENIZER_DIR}")\n'
-        if separate
-        else ""
-    )
-    n_devices = max(1, training_args.world_size)
-    base_model = model_args.model_name_or_path
+    load_target = f'target_tokenizer = AutoTokenizer.from_pretrained("{repo_id}", subfolder="{TARGET_TOKENIZER_DIR}")\n'
     origin = f"fine-tuned from `{base_model}`" if base_model else "trained from scratch"
     tokenizer = model_args.tokenizer_name or base_model or f"{model_args.tokenizer_type}, trained on the training data"
+    newline = "\n"
     body = f"""
 # {model_name}
 
@@ -146,11 +169,11 @@ with the Hugging Face `Seq2SeqTrainer`.
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
-{load_target}model = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}", trust_remote_code=True)
+{load_target if separate else ""}model = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}", trust_remote_code=True)
 
 inputs = tokenizer(["..."], return_tensors="pt", padding=True)  # {source} sentences
 outputs = model.generate(**inputs)  # decoding settings from generation_config.json
-print({decoder_tokenizer}.batch_decode(outputs, skip_special_tokens=True))
+print({"target_tokenizer" if separate else "tokenizer"}.batch_decode(outputs, skip_special_tokens=True))
 ```
 
 With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers the model and
@@ -160,13 +183,13 @@ With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers t
 
 | | |
 |---|---|
-{chr(10).join(describe_architecture(config, separate))}
+{newline.join(describe_architecture(config, separate))}
 | tokenizer | {tokenizer} |
 
 ## Training data
 
-- train: `{data_args.train_file}` ({metrics["train_samples"]} pairs of at most {data_args.max_source_length} source and
-  {data_args.max_target_length} target tokens)
+- train: `{data_args.train_file}` ({metrics["train_samples"]} pairs of at most {data_args.max_source_length}
+  source and {data_args.max_target_length} target tokens)
 - validation (early stopping, best checkpoint): `{data_args.validation_file}`
 - test: `{data_args.test_file}`
 
@@ -174,20 +197,17 @@ With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers t
 
 | | |
 |---|---|
-| optimizer | {_name(training_args.optim)}, learning rate {training_args.learning_rate}, {_name(training_args.lr_scheduler_type)} schedule, {training_args.warmup_steps} warm-up steps |
-| batch | {training_args.per_device_train_batch_size} pairs × {n_devices} device(s) × {training_args.gradient_accumulation_steps} accumulation step(s), {training_args.train_sampling_strategy} sampling |
-| regularisation | dropout {config.dropout}, label smoothing {training_args.label_smoothing_factor}, gradient norm clipped at {training_args.max_grad_norm} |
-| length | {metrics["epoch"]:.1f} epochs (at most {training_args.num_train_epochs}; early stopping patience {training_args.early_stopping_patience} evaluations on validation {training_args.metric_for_best_model}) |
-| seed | {training_args.seed} |
+{newline.join(describe_training(training_args, metrics))}
 
 ## Evaluation
 
-Decoding: beam size {generation_config.num_beams}, at most {generation_config.max_length - 1} tokens (`max_length`
-counts the decoder start token).
-Scores from sacreBLEU (BLEU with its default 13a tokenisation, and chrF) on the detokenised output against
-the references as written.
+Decoding: beam size {generation_config.num_beams}, at most {generation_config.max_length - 1} tokens
+(`max_length` counts the decoder start token). Scores from sacreBLEU (BLEU with its default 13a
+tokenisation, and chrF) on the detokenised output against the references as written.
 
-{chr(10).join(results_table)}
+| split | data | pairs | BLEU | chrF |
+|---|---|---|---|---|
+{newline.join(result_rows)}
 
 ## Framework versions
 

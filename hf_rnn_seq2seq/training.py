@@ -283,7 +283,7 @@ def read_config(path: str) -> dict:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
     if not isinstance(config, dict):
-        raise ValueError(f'{path}: a config file holds one JSON object, {{"flag_name": value, ...}}')
+        raise ValueError(f'{path}: a config file holds one JSON object, {{"flag_name": value, ...}}')  # noqa: TRY004
     return config
 
 
@@ -440,7 +440,9 @@ def build_model(
     return model
 
 
-def decoding_config(model: PreTrainedModel, data_args: DataArguments, training_args: RNNTrainingArguments) -> GenerationConfig:
+def decoding_config(
+    model: PreTrainedModel, data_args: DataArguments, training_args: RNNTrainingArguments
+) -> GenerationConfig:
     """The decoding settings that evaluation uses and generation_config.json keeps: the model's, with the
     beam size and length limit the arguments set."""
     decoding = copy.deepcopy(model.generation_config)
@@ -527,7 +529,9 @@ def tokenize_splits(
     data_args: DataArguments,
 ) -> dict[str, Dataset]:
     """Token ids of every split; training pairs over the length limits are left out first."""
-    preprocess = make_preprocess_function(source_tokenizer, target_tokenizer, data_args.source_lang, data_args.target_lang)
+    preprocess = make_preprocess_function(
+        source_tokenizer, target_tokenizer, data_args.source_lang, data_args.target_lang
+    )
     splits = {}
     for split, dataset in raw_splits.items():
         if split == "train":
@@ -540,14 +544,16 @@ def tokenize_splits(
                 data_args.source_lang,
                 data_args.target_lang,
             )
-        splits[split] = dataset.map(preprocess, batched=True, remove_columns=["translation"], desc=f"tokenizing {split}")
+        splits[split] = dataset.map(
+            preprocess, batched=True, remove_columns=["translation"], desc=f"tokenizing {split}"
+        )
     return splits
 
 
 def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[str, float]:
     """Train and/or evaluate as the arguments say (command-line flags, over a config file, over `defaults`);
     return all the metrics (also in output_dir/all_results.json)."""
-    # Everything before training depends only on the arguments and the data: report its errors as one line.
+    # Everything before training depends only on the arguments and the data: report its errors in one line.
     try:
         model_args, data_args, training_args = parse_arguments(args, defaults)
         setup_logging(training_args)
@@ -562,22 +568,24 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         model = build_model(model_args, data_args, source_tokenizer, target_tokenizer)
         decoding = decoding_config(model, data_args, training_args)
         splits = tokenize_splits(raw_splits, source_tokenizer, target_tokenizer, data_args)
+
+        callbacks = []
+        if training_args.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
+        if "train" not in splits:  # evaluation only: no evaluations during training to schedule
+            training_args.eval_strategy = IntervalStrategy.NO
+        trainer = TranslationTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=splits.get("train"),
+            eval_dataset=splits.get("eval"),
+            processing_class=source_tokenizer,
+            data_collator=DataCollatorForSeq2Seq(source_tokenizer, model=model, label_pad_token_id=IGNORE_INDEX),
+            compute_metrics=make_compute_metrics(target_tokenizer),
+            callbacks=callbacks,
+        )
     except (ValueError, OSError) as err:  # DataError is a ValueError
         sys.exit(f"error: {err}")
-
-    callbacks = []
-    if training_args.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
-    trainer = TranslationTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=splits.get("train"),
-        eval_dataset=splits.get("eval"),
-        processing_class=source_tokenizer,
-        data_collator=DataCollatorForSeq2Seq(source_tokenizer, model=model, label_pad_token_id=IGNORE_INDEX),
-        compute_metrics=make_compute_metrics(target_tokenizer),
-        callbacks=callbacks,
-    )
 
     results = {}
     if "train" in splits:

@@ -20,8 +20,8 @@ REPO_ROOT = Path(__file__).parents[1]
 SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 
 # Korean digit names -> English digit names: a task a tiny model learns in a few hundred steps.
-KOREAN_DIGITS = "영 일 이 삼 사 오 육 칠 팔 구".split()
-ENGLISH_DIGITS = "zero one two three four five six seven eight nine".split()
+KOREAN_DIGITS = ["영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"]
+ENGLISH_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # With the default init_scale=0.1 a model this small sits on a plateau (near-uniform attention) for hundreds of
 # steps before it learns the alignment; 0.3 gets it there within the test's budget.
 TINY_MODEL = [
@@ -104,6 +104,11 @@ def test_train_save_load_translate(digit_corpus, tmp_path):
     assert generation_config["num_beams"] == 5 and generation_config["max_length"] == 129
     assert "top_k" not in generation_config  # generate()'s defaults did not leak into the saved settings
 
+    # Evaluating the saved folder reproduces the run's test score: it holds the best weights and their decoding.
+    reloaded = main(["--model_name_or_path", str(output_dir), "--test_file", str(digit_corpus["test"]),
+                     "--output_dir", str(tmp_path / "evaluation"), "--report_to", "none"])  # fmt: skip
+    assert reloaded["test_bleu"] == results["test_bleu"]
+
     card = ModelCard.load(output_dir / "README.md")
     assert card.data.language == ["ko", "en"]
     assert card.data.license == "apache-2.0"
@@ -179,7 +184,7 @@ def test_config_file_with_overrides(tmp_path, monkeypatch):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"output_dir": "out", "hidden_size": 128, "bidirectional": False}))
     for arguments in ([str(config), "--hidden_size", "32"], ["--config", str(config), "--hidden_size", "32"]):
-        model_args, data_args, training_args = parse_arguments(arguments, defaults={"vocab_size": 500})
+        model_args, _, training_args = parse_arguments(arguments, defaults={"vocab_size": 500})
         assert (model_args.hidden_size, model_args.bidirectional, model_args.vocab_size) == (32, False, 500)
         assert training_args.output_dir == "out" and training_args.learning_rate == 1e-3
 

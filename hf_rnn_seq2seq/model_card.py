@@ -153,7 +153,10 @@ def write_model_card(
 
     # With separate vocabularies the output ids are decoded by the target tokenizer, saved in a subfolder.
     separate = (Path(output_dir) / TARGET_TOKENIZER_DIR).is_dir()
-    load_target = f'target_tokenizer = AutoTokenizer.from_pretrained("{repo_id}", subfolder="{TARGET_TOKENIZER_DIR}")\n'
+    load_target = (
+        f'target_tokenizer = AutoTokenizer.from_pretrained("{repo_id}", subfolder="{TARGET_TOKENIZER_DIR}", '
+        "trust_remote_code=True)\n"
+    )
     origin = f"fine-tuned from `{base_model}`" if base_model else "trained from scratch"
     tokenizer = model_args.tokenizer_name or base_model or f"{model_args.tokenizer_type}, trained on the training data"
     newline = "\n"
@@ -168,7 +171,7 @@ with the Hugging Face `Seq2SeqTrainer`.
 ```python
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
+tokenizer = AutoTokenizer.from_pretrained("{repo_id}", trust_remote_code=True)
 {load_target if separate else ""}model = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}", trust_remote_code=True)
 
 inputs = tokenizer(["..."], return_tensors="pt", padding=True)  # {source} sentences
@@ -176,8 +179,9 @@ outputs = model.generate(**inputs)  # decoding settings from generation_config.j
 print({"target_tokenizer" if separate else "tokenizer"}.batch_decode(outputs, skip_special_tokens=True))
 ```
 
-With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers the model and
-`trust_remote_code` is not needed.
+`trust_remote_code=True` runs the model code saved in this repository (AutoTokenizer reads the model's
+config, so it asks too). With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers the
+model and the flag is not needed.
 
 ## Model
 

@@ -6,6 +6,7 @@ subword pieces, with a word-level vocabulary over those pieces.
     python bench/ours.py translate --model DIR/model --src F --out HYP [--beam 5 --tbatch 32 --max-out 100]
     python bench/ours.py machine   --out FILE.json        # GFLOP/s of torch.matmul on the same threads
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
+    python bench/ours.py flopcheck                        # step_flops() against torch.utils.flop_counter
 
 `versus_peers.py` runs these as child processes (so their peak RSS and whole-command time can be measured)
 and never imports torch itself.
@@ -324,13 +325,46 @@ def cmd_flat(a) -> None:
                     assert out.shape[1] == n + 1, out.shape
                 t = statistics.median(times)
                 per[n] = dict(seconds=t, ms_per_token=1e3 * t / n, ms_per_token_per_sentence=1e3 * t / n / len(lines))
-            short, long_ = min(a.lengths), max(a.lengths)
-            marginal = (per[long_]["seconds"] - per[short]["seconds"]) / (long_ - short)
-            rec[f"beam{beam}"] = dict(per_length=per, ratio_long_over_short=per[long_]["ms_per_token"] / per[short]["ms_per_token"],
-                                      marginal_ms_per_token=1e3 * marginal)
-            print(f"[flat] beam {beam}: " + ", ".join(f"{n} tok {per[n]['ms_per_token']:.2f} ms/token" for n in a.lengths)
-                  + f"; ratio {rec[f'beam{beam}']['ratio_long_over_short']:.2f}", flush=True)
+            lengths = sorted(a.lengths)
+            short, long_ = lengths[-2], lengths[-1]  # the issue's figure: per-token time at 200 vs at 20 tokens
+            r = dict(per_length=per, ratio_long_over_short=per[long_]["ms_per_token"] / per[short]["ms_per_token"])
+            if len(lengths) >= 3:
+                # per-step cost without the fixed costs (encoder, set-up): steps first..short vs short..long
+                first = lengths[-3]
+                early = (per[short]["seconds"] - per[first]["seconds"]) / (short - first)
+                late = (per[long_]["seconds"] - per[short]["seconds"]) / (long_ - short)
+                r.update(marginal_ms_per_step_early=1e3 * early, marginal_ms_per_step_late=1e3 * late,
+                         marginal_ratio=late / early)
+            rec[f"beam{beam}"] = r
+            print(f"[flat] beam {beam}: " + ", ".join(f"{n} tok {per[n]['ms_per_token']:.2f} ms/token" for n in lengths)
+                  + f"; ratio {r['ratio_long_over_short']:.2f}"
+                  + (f"; marginal step cost {r['marginal_ms_per_step_early']:.2f} -> {r['marginal_ms_per_step_late']:.2f} ms"
+                     f" (ratio {r['marginal_ratio']:.2f})" if "marginal_ratio" in r else ""), flush=True)
     Path(a.out).write_text(json.dumps(rec, indent=1))
+
+
+def cmd_flopcheck(a) -> None:
+    """`step_flops` against torch.utils.flop_counter on one training step of a small model (a self-check)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+
+    torch.manual_seed(0)
+    E, H, V = 32, 64, 500
+    config = RNNSeq2SeqConfig(vocab_size=400, decoder_vocab_size=V, embedding_size=E, hidden_size=H, dropout=0.3)
+    model = RNNSeq2SeqForConditionalGeneration(config).train()
+    src_lens, tgt_lens = [7, 5, 9, 3], [6, 8, 4, 5]
+    src = [torch.randint(4, 400, (n - 1,)).tolist() + [EOS] for n in src_lens]
+    tgt = [torch.randint(4, V, (n - 1,)).tolist() + [EOS] for n in tgt_lens]
+    x, mask, y = collate(list(range(4)), src, tgt)
+    with FlopCounterMode(display=False) as counter:
+        model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=4).loss.backward()
+    executed, _ = step_flops(dict(emb=E, hid=H, tgt_vocab=V, layers=1), 4, x.size(1), y.size(1), src_lens, tgt_lens)
+    ratio = counter.get_total_flops() / executed
+    print(f"[flopcheck] flop_counter {counter.get_total_flops():,} vs step_flops {executed:,.0f}: ratio {ratio:.4f}")
+    if abs(ratio - 1) > 0.02:
+        sys.exit("step_flops disagrees with torch's FLOP counter by more than 2%: the model's matmuls changed")
 
 
 def main(argv=None) -> None:
@@ -377,14 +411,16 @@ def main(argv=None) -> None:
     f.add_argument("--src", required=True)
     f.add_argument("--out", required=True)
     f.add_argument("--tbatch", type=int, default=32)
-    f.add_argument("--lengths", type=int, nargs="+", default=[20, 200])
+    f.add_argument("--lengths", type=int, nargs="+", default=[1, 20, 200])
     f.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     f.add_argument("--reps", type=int, default=3)
     f.add_argument("--threads", type=int, default=2)
+    sub.add_parser("flopcheck")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    {"train": cmd_train, "translate": cmd_translate, "machine": cmd_machine, "flat": cmd_flat}[a.cmd](a)
+    {"train": cmd_train, "translate": cmd_translate, "machine": cmd_machine, "flat": cmd_flat,
+     "flopcheck": cmd_flopcheck}[a.cmd](a)
 
 
 if __name__ == "__main__":

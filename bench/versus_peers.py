@@ -306,6 +306,9 @@ def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
     else:
         t = dict(line.split(None, 1) for line in Path(str(hyp) + ".time").read_text().splitlines() if " " in line)
         loop = float(t["sents_per_s_reported"]) if "sents_per_s_reported" in t else None
+        if loop is None and tk == "onmt":  # no output words -> no tokens/s: fall back to its rounded total time
+            m = re.findall(r"Total translation time \(s\): ([\d.]+)", Path(str(hyp) + ".log").read_text())
+            loop = n / float(m[-1]) if m and float(m[-1]) > 0 else None
         r["script_sents_per_s_wall"] = float(t["sents_per_s_wall"])  # the peer script's own wall (after binarisation)
     r.update(sents_per_s_loop=loop, sents_per_s_wall=n / r["wall_s"])
     r.update(score(hyp, d / "test.ref"))
@@ -402,7 +405,8 @@ def render_table(R: dict, toolkits: list[str]) -> str:
             f"- our training step: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
             f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 torch.matmul on {R['settings']['threads']} threads "
             f"= {100 * g['exec'] / g['matmul_big']:.0f}% of that (decoder-step GEMM {g['matmul_decoder_step']:.1f}, "
-            f"generator GEMM {g['matmul_generator']:.1f} GFLOP/s)")
+            f"generator GEMM {g['matmul_generator']:.1f} GFLOP/s); FLOP formula / torch flop_counter = "
+            f"{R.get('flopcheck_ratio') or float('nan'):.3f}")
     f = R.get("flat")
     if f:
         for beam in ("beam1", "beam5"):
@@ -413,8 +417,10 @@ def render_table(R: dict, toolkits: list[str]) -> str:
                 extra.append(
                     f"- per-token decode cost, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
                     + ", ".join(f"{k} tokens {per[k]['ms_per_token']:.2f} ms/token-step" for k in ks)
-                    + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'});"
-                    f" marginal {x['marginal_ms_per_token']:.2f} ms/step")
+                    + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'})"
+                    + (f"; cost of one more step, without fixed costs: {x['marginal_ms_per_step_early']:.2f} ms over steps "
+                       f"{ks[0]}-{ks[-2]}, {x['marginal_ms_per_step_late']:.2f} ms over {ks[-2]}-{ks[-1]} "
+                       f"(ratio {x['marginal_ratio']:.2f})" if "marginal_ratio" in x else ""))
     q = R.get("quality_budget")
     if q:
         extra.append("- quality runs (steps at each toolkit's measured rate for the budget; training seconds measured): "
@@ -478,7 +484,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
     p.add_argument("--max-out", type=int, default=100, help="max new tokens when decoding")
-    p.add_argument("--flat-lengths", type=int, nargs=2, default=[20, 200])
+    p.add_argument("--flat-lengths", type=int, nargs="+", default=[1, 20, 200],
+                   help="output lengths for the per-token cost; the last two give the ratio, a third (shorter) one the marginal step cost")
     p.add_argument("--label", default=None, help="run name: outputs in bench/out/<label>/ (default full / quick)")
     p.add_argument("--out", default=str(BENCH / "out"))
     p.add_argument("--results-md", default=None,
@@ -554,6 +561,13 @@ def main(argv=None) -> None:
     if "machine" in a.phases:
         R["machine"] = []
         machine("start")
+        if with_ours:  # the FLOP formula behind our GFLOP/s, against torch's FLOP counter
+            log = run_dir / "flopcheck.log"
+            r = run([sys.executable, str(BENCH / "ours.py"), "flopcheck"], log, env)
+            m = re.search(r"ratio ([\d.]+)", log.read_text())
+            R["flopcheck_ratio"] = float(m.group(1)) if m else None
+            if r["rc"] != 0:
+                say(f"WARNING: {tail(log, 3)}")
 
     # ---- training throughput
     if "train" in a.phases:

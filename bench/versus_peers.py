@@ -224,7 +224,7 @@ def prepare(name: str, a, out_root: Path) -> dict:
         tgt_piece_types=len({p for i in keep for p in s_tgt[i].split()}),
         mean_tgt_tokens=sum(tgt_lens) / len(tgt_lens),
         mean_src_pieces=sum(len(s_src[i].split()) for i in keep) / len(keep),
-        test_unk_pieces=None, prep_s=time.time() - t0,
+        prep_s=time.time() - t0,
     )
     stats_file.write_text(json.dumps(stats, indent=1))
     say(f"prep {name}: {stats['train_pairs']} train pairs ({stats['train_dropped']} dropped), {len(tok)} unigram "

@@ -45,9 +45,11 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, get_last_
 
 from .configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from .data import filter_by_length, load_translation_data, make_preprocess_function
+from .attention_plot import plot_training_curves
 from .metrics import compute_translation_metrics
 from .model_card import write_model_card
 from .modeling_rnn_seq2seq import IGNORE_INDEX, RNNSeq2SeqForConditionalGeneration
+from .pipeline import RNNTranslationPipeline
 from .tokenization import TOKENIZER_MODELS, load_tokenizers, save_tokenizers, train_tokenizers
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 128
 # Beam size of a new model's generation_config.json (what NMT toolkits decode test sets with).
 DEFAULT_NUM_BEAMS = 5
+TRAINING_CURVES_FILE = "training_curves.png"  # loss and validation BLEU/chrF over steps, beside the model card
 ARCHITECTURE_FIELDS = (
     "embedding_size",
     "hidden_size",
@@ -615,11 +618,15 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         # and the Trainer turned the recurrent state off for training: save the model as it should decode.
         trainer.model.generation_config = decoding
         trainer.model.config.use_cache = True
-        # The best checkpoint: weights, modelling code, config, generation config and the source tokenizer;
-        # save_tokenizers adds the target tokenizer when the vocabularies are separate.
-        trainer.save_model()
         if training_args.should_save:
-            save_tokenizers(source_tokenizer, target_tokenizer, training_args.output_dir)
+            # The best checkpoint as a Hub repository, saved through the pipeline: weights, modelling code,
+            # config, generation config, the tokenizer(s) (a separate target one in target_tokenizer/) and the
+            # pipeline's code under `custom_pipelines`, so that `pipeline(model=output_dir,
+            # trust_remote_code=True)` translates in a process without this package.
+            RNNTranslationPipeline(
+                model=trainer.model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer
+            ).save_pretrained(training_args.output_dir)
+            plot_training_curves(trainer.state.log_history, Path(training_args.output_dir) / TRAINING_CURVES_FILE)
             write_model_card(
                 training_args.output_dir,
                 trainer.model.config,

@@ -81,6 +81,8 @@ def test_train_save_load_translate(digit_corpus, tmp_path):
     # The folder is a Hub repository: a fresh process that does not import hf_rnn_seq2seq (so the model type is
     # not registered) loads it with trust_remote_code, from the code saved beside the weights.
     load_and_translate = (
+        "import sys\n"
+        "sys.modules['hf_rnn_seq2seq'] = None  # the package cannot be imported\n"
         "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
         # AutoTokenizer reads config.json too, whose auto_map names the custom code: it needs the flag as well.
         f"tokenizer = AutoTokenizer.from_pretrained({str(output_dir)!r}, trust_remote_code=True)\n"
@@ -88,6 +90,10 @@ def test_train_save_load_translate(digit_corpus, tmp_path):
         "print(type(model).__name__, model.generation_config.num_beams)\n"
         "outputs = model.generate(**tokenizer(['삼 일 사'], return_tensors='pt'))\n"
         "print(tokenizer.batch_decode(outputs, skip_special_tokens=True)[0])\n"
+        # The pipeline's code was saved beside the model too.
+        "from transformers import pipeline\n"
+        f"translator = pipeline(model={str(output_dir)!r}, trust_remote_code=True)\n"
+        "print(translator(['삼 일 사'])[0]['translation_text'])\n"
     )
     python_without_package = subprocess.run(
         [sys.executable, "-c", load_and_translate],
@@ -97,9 +103,11 @@ def test_train_save_load_translate(digit_corpus, tmp_path):
         env=os.environ | {"HF_HUB_OFFLINE": "1"},
         check=True,
     )
-    loaded_class, translation = python_without_package.stdout.strip().splitlines()[-2:]
+    loaded_class, translation, piped = python_without_package.stdout.strip().splitlines()[-3:]
     assert loaded_class == "RNNSeq2SeqForConditionalGeneration 5"
     assert translation.strip(), "the loaded model translated to nothing"
+    assert piped == translation
+    assert (output_dir / "training_curves.png").stat().st_size > 0
 
     generation_config = json.loads((output_dir / "generation_config.json").read_text())
     assert generation_config["num_beams"] == 5 and generation_config["max_length"] == 129

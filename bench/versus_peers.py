@@ -510,7 +510,8 @@ def parse_args(argv=None):
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
-        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.phases) == set(PHASES)
+        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS)  # any phases: a partial re-run
+    # of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a
 

@@ -19,7 +19,7 @@ DEMO_SETTINGS = {
     "source_lang": "ko",
     "target_lang": "en",
     "output_dir": "outputs/demo-koen",
-    "license": "cc-by-sa-4.0",
+    "license": "cc-by-4.0",
     "vocab_size": 2000,
     "embedding_size": 256,
     "hidden_size": 256,

@@ -626,7 +626,10 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             RNNTranslationPipeline(
                 model=trainer.model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer
             ).save_pretrained(training_args.output_dir)
-            plot_training_curves(trainer.state.log_history, Path(training_args.output_dir) / TRAINING_CURVES_FILE)
+            try:
+                plot_training_curves(trainer.state.log_history, Path(training_args.output_dir) / TRAINING_CURVES_FILE)
+            except ValueError as err:  # a run too short to have logged a loss or a score
+                logger.warning("no %s written: %s", TRAINING_CURVES_FILE, err)
             write_model_card(
                 training_args.output_dir,
                 trainer.model.config,

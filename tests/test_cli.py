@@ -155,3 +155,22 @@ def test_python_dash_m_runs_the_command_without_a_traceback(tmp_path):
     assert result.returncode == EXIT_ERROR
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith("no such model directory")
+
+
+def test_train_then_translate(tmp_path, capsys, test_prefix):
+    """`train` runs the training script end to end; what it writes, `translate` uses."""
+    output_dir = tmp_path / "trained"
+    argv = [
+        "train", "--train_file", str(test_prefix), "--validation_file", str(test_prefix),
+        "--output_dir", str(output_dir), "--vocab_size", "120", "--embedding_size", "16", "--hidden_size", "16",
+        "--max_steps", "4", "--per_device_train_batch_size", "4", "--eval_strategy", "no",
+        "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--save_strategy", "no",
+        "--report_to", "none", "--disable_tqdm", "true", "--num_beams", "1", "--show_examples", "0",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert (output_dir / "model.safetensors").exists() and (output_dir / "README.md").exists()
+    capsys.readouterr()
+    source, output = tmp_path / "in.ko", tmp_path / "out.en"
+    source.write_text(f"{KOREAN[0]}\n", encoding="utf-8")
+    assert main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress"]) == 0
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 1

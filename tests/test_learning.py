@@ -2,25 +2,11 @@
 
 import pytest
 import torch
+from tiny_models import LEARNING_RATE, MAX_LEN, VOCAB, reverse_batch
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 
-PAD, BOS, EOS = 0, 1, 2
-FIRST_WORD, VOCAB = 3, 16
-MIN_LEN, MAX_LEN = 3, 7
-STEPS, BATCH, LR = 400, 64, 1e-2
-
-
-def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded sources ending in EOS, and labels = the reversed words + EOS (-100 after)."""
-    lengths = torch.randint(MIN_LEN, MAX_LEN + 1, (n,), generator=g)
-    source = torch.full((n, MAX_LEN + 1), PAD)
-    labels = torch.full((n, MAX_LEN + 1), -100)
-    for i, m in enumerate(lengths.tolist()):
-        words = torch.randint(FIRST_WORD, VOCAB, (m,), generator=g)
-        source[i, : m + 1] = torch.cat([words, torch.tensor([EOS])])
-        labels[i, : m + 1] = torch.cat([words.flip(0), torch.tensor([EOS])])
-    return source, (source != PAD).long(), labels
+STEPS, BATCH = 400, 64
 
 
 @pytest.mark.slow
@@ -31,7 +17,7 @@ def test_learns_to_reverse_sequences():
         vocab_size=VOCAB, embedding_size=32, hidden_size=64, cell_type="gru", attention="general", dropout=0.0
     )
     model = RNNSeq2SeqForConditionalGeneration(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     for _ in range(STEPS):
         source, mask, labels = reverse_batch(BATCH, g)
         loss = model(input_ids=source, attention_mask=mask, labels=labels).loss

@@ -164,7 +164,7 @@ def cmd_train(a) -> None:
     log = open(out / "train_log.jsonl", "w")
     windows = []
     step, epoch_batches = 0, []
-    w_tok = w_flops = w_useful = 0.0
+    w_tok = w_flops = w_useful = w_loss = 0.0
     w_start = loop_start = time.perf_counter()
     deadline = loop_start + a.max_seconds if a.max_seconds else None
     while step < a.steps and (deadline is None or time.perf_counter() < deadline):
@@ -181,20 +181,22 @@ def cmd_train(a) -> None:
         src_lens, tgt_lens = [len(src[i]) for i in ids], [len(tgt[i]) for i in ids]
         ex, us = step_flops(fcfg, len(ids), x.size(1), y.size(1), src_lens, tgt_lens)
         w_tok += sum(tgt_lens)
+        w_loss += out_.loss.detach() * len(ids)  # summed token cross-entropy of the batch
         w_flops += ex
         w_useful += us
         if step % a.log_every == 0 or step == a.steps:
             now = time.perf_counter()
             dt = now - w_start
             rec = dict(step=step, tgt_tokens=w_tok, secs=dt, tok_per_s=w_tok / dt, gflops_exec=w_flops / dt / 1e9,
-                       gflops_useful=w_useful / dt / 1e9, loss_per_sent=out_.loss.item())
+                       gflops_useful=w_useful / dt / 1e9, loss_per_sent=out_.loss.item(),
+                       xent=float(w_loss) / w_tok)  # per target token over the window, as OpenNMT's "xent"
             windows.append(rec)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if step % (a.log_every * 10) == 0 or step == a.steps:
-                print(f"[ours] step {step} loss/sent {rec['loss_per_sent']:.2f} {rec['tok_per_s']:.0f} tgt tok/s "
+                print(f"[ours] step {step} xent {rec['xent']:.2f} {rec['tok_per_s']:.0f} tgt tok/s "
                       f"{rec['gflops_exec']:.1f} GFLOP/s", flush=True)
-            w_tok = w_flops = w_useful = 0.0
+            w_tok = w_flops = w_useful = w_loss = 0.0
             w_start = time.perf_counter()
     loop_s = time.perf_counter() - loop_start
 
@@ -213,7 +215,7 @@ def cmd_train(a) -> None:
         tok_per_s_steady=sum(w["tgt_tokens"] for w in steady) / sum(w["secs"] for w in steady),
         tok_per_s_median=statistics.median(w["tok_per_s"] for w in windows),
         gflops_exec_steady=weighted("gflops_exec", steady), gflops_useful_steady=weighted("gflops_useful", steady),
-        windows=len(windows), final_loss_per_sent=windows[-1]["loss_per_sent"] if windows else None,
+        windows=len(windows), final_xent=windows[-1]["xent"] if windows else None,
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print("[ours] " + json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary.items()}), flush=True)

@@ -258,7 +258,7 @@ def parse_train(tk: str, out: Path) -> dict:
         s = json.loads((out / "summary.json").read_text())
         return dict(tok_per_s=s["tok_per_s_steady"], tok_per_s_median_window=s["tok_per_s_median"], steps=s["steps"],
                     gflops_exec=s["gflops_exec_steady"], gflops_useful=s["gflops_useful_steady"],
-                    train_loop_s=s["loop_s"], n_params=s["n_params"], final_loss_per_sent=s["final_loss_per_sent"])
+                    train_loop_s=s["loop_s"], n_params=s["n_params"], final_xent=s["final_xent"])
     txt = (out / "time_train.txt").read_text()
     m = re.search(r"steady=([\d.]+).*?median=([\d.]+)", txt)
     w = re.search(r"train_wall_s ([\d.]+)", txt)

@@ -127,7 +127,6 @@ def test_train_save_load_translate(digit_corpus, tmp_path):
     assert scores[("validation", "chrf")] == round(results["eval_chrf"], 2)
 
 
-@pytest.mark.slow
 def test_short_run_on_shared_data(tmp_path):
     tatoeba = SHARED_DATA / "tatoeba-kor-eng"
     if not tatoeba.is_dir():
@@ -158,7 +157,6 @@ def test_short_run_on_shared_data(tmp_path):
     assert len((output_dir / "test_predictions.txt").read_text(encoding="utf-8").splitlines()) == 50
 
 
-@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
     output_dir = tmp_path / "model"
     arguments = [

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import torch
 import transformers
 from datasets import Dataset
 from transformers import (
@@ -41,8 +42,10 @@ from transformers import (
     Seq2SeqTrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy, get_last_checkpoint
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
+from .checkpoints import check_free_space, check_writable, checkpoint_step, is_complete, last_complete_checkpoint
 from .configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from .data import filter_by_length, load_translation_data, make_preprocess_function
 from .attention_plot import plot_training_curves
@@ -336,18 +339,37 @@ def setup_logging(training_args: RNNTrainingArguments) -> None:
 
 
 def resolve_checkpoint(training_args: RNNTrainingArguments) -> str | None:
-    """`--resume_from_checkpoint` as a folder: a path, or `last`/`true` for the newest checkpoint in output_dir."""
+    """`--resume_from_checkpoint` as a folder: a path, or `last`/`true` for the newest complete checkpoint in
+    output_dir (one a crash left half-written is set aside, see `checkpoints`)."""
     value = training_args.resume_from_checkpoint
     if value is None:
         return None
     if value.lower() in ("last", "true"):
-        checkpoint = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        output_dir = Path(training_args.output_dir)
+        checkpoint = last_complete_checkpoint(output_dir) if output_dir.is_dir() else None
         if checkpoint is None:
-            raise ValueError(f"--resume_from_checkpoint {value}: no checkpoint-* folder in {training_args.output_dir}")
-        return checkpoint
+            raise ValueError(f"--resume_from_checkpoint {value}: no complete checkpoint-* folder in {output_dir}")
+        return str(checkpoint)
     if not Path(value).is_dir():
         raise ValueError(f"--resume_from_checkpoint {value}: no such folder")
+    if checkpoint_step(Path(value)) is not None and not is_complete(Path(value)):
+        raise ValueError(
+            f"--resume_from_checkpoint {value}: this checkpoint was not completely written (the run stopped while "
+            "saving it); give an earlier one, or `last` for the newest complete one"
+        )
     return value
+
+
+def how_to_resume(output_dir: str) -> str:
+    """What a run that stopped on an error leaves to resume from."""
+    checkpoint = last_complete_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    if checkpoint is None:
+        return "no checkpoint was completed: fix the cause and start again"
+    return f"the last complete checkpoint is {checkpoint}: fix the cause and rerun with --resume_from_checkpoint last"
+
+
+class NonFiniteLossError(ArithmeticError):
+    """The training loss became NaN or infinite: the weights are no longer usable."""
 
 
 def load_splits(data_args: DataArguments) -> dict[str, Dataset]:
@@ -473,8 +495,33 @@ def make_compute_metrics(target_tokenizer: PreTrainedTokenizerBase) -> Callable[
     return compute_metrics
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped batches shuffled by a generator seeded with (seed, epoch) rather than by the global RNG.
+
+    The Trainer restores the global RNG from a checkpoint only after the resumed epoch's shuffle has been drawn,
+    so with the global RNG a run resumed in a later epoch would see its batches in another order than the run
+    it continues, and end with other weights. The Trainer calls `set_epoch` before each epoch.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed + epoch)
+
+
 class TranslationTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer that translates evaluation data in order and leaves the model card to `model_card`."""
+    """Seq2SeqTrainer that batches reproducibly, translates evaluation data in order, stops on a NaN loss and
+    leaves the model card to `model_card`."""
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
 
     def _get_eval_sampler(self, eval_dataset: Dataset) -> None:
         # `train_sampling_strategy="group_by_length"` would shuffle evaluation batches too; the translations must
@@ -488,6 +535,17 @@ class TranslationTrainer(Seq2SeqTrainer):
         # with the sources. `gather_for_metrics` (the Trainer's own choice) drops them.
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
+
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # The Trainer would go on (its `logging_nan_inf_filter` even hides the NaN from the logs) and the
+        # weights would turn to NaN at the optimizer step: stop before it, while the last checkpoint is good.
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at step {self.state.global_step + 1} (lower --learning_rate "
+                "or --max_grad_norm, or look for broken pairs in the data)"
+            )
+        return loss
 
     def create_model_card(self, **kwargs) -> None:
         # push_to_hub() would overwrite README.md with the Trainer's generic draft; ours has the scores.
@@ -563,12 +621,17 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         check_arguments(model_args, data_args, training_args)
         set_seed(training_args.seed)
 
+        training = data_args.train_file is not None
+        if training and training_args.should_save:
+            check_writable(training_args.output_dir)
         checkpoint = resolve_checkpoint(training_args)
         raw_splits = load_splits(data_args)
         source_tokenizer, target_tokenizer = get_tokenizers(
             model_args, data_args, training_args, raw_splits.get("train"), resuming=checkpoint is not None
         )
         model = build_model(model_args, data_args, source_tokenizer, target_tokenizer)
+        if training and training_args.should_save:
+            check_free_space(training_args.output_dir, sum(p.numel() for p in model.parameters()))
         decoding = decoding_config(model, data_args, training_args)
         splits = tokenize_splits(raw_splits, source_tokenizer, target_tokenizer, data_args)
 
@@ -592,7 +655,10 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
 
     results = {}
     if "train" in splits:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        try:
+            train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        except (NonFiniteLossError, OSError) as err:  # OSError: a checkpoint could not be written (disk full)
+            sys.exit(f"error: {err}; {how_to_resume(training_args.output_dir)}")
         metrics = train_result.metrics | {"train_samples": len(splits["train"])}
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)

@@ -15,30 +15,10 @@ from huggingface_hub import ModelCard
 
 from hf_rnn_seq2seq.demo import demo_settings
 from hf_rnn_seq2seq.training import main
+from tiny_models import TINY_MODEL, write_digit_corpus
 
 REPO_ROOT = Path(__file__).parents[1]
 SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
-
-# Korean digit names -> English digit names: a task a tiny model learns in a few hundred steps.
-KOREAN_DIGITS = ["영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"]
-ENGLISH_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-# With the default init_scale=0.1 a model this small sits on a plateau (near-uniform attention) for hundreds of
-# steps before it learns the alignment; 0.3 gets it there within the test's budget.
-TINY_MODEL = [
-    "--embedding_size", "64", "--hidden_size", "64", "--init_scale", "0.3", "--report_to", "none",
-    "--disable_tqdm", "true",
-]  # fmt: skip
-
-
-def write_digit_corpus(path: Path, n_pairs: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    with path.open("w", encoding="utf-8") as file:
-        for _ in range(n_pairs):
-            digits = [rng.randrange(len(KOREAN_DIGITS)) for _ in range(rng.randint(2, 6))]
-            pair = {"ko": " ".join(KOREAN_DIGITS[d] for d in digits), "en": " ".join(ENGLISH_DIGITS[d] for d in digits)}
-            file.write(json.dumps({"translation": pair}, ensure_ascii=False) + "\n")
-    return path
-
 
 @pytest.fixture(scope="module")
 def digit_corpus(tmp_path_factory) -> dict[str, Path]:

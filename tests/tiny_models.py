@@ -3,9 +3,12 @@
 `save_tiny_translator` writes what a trained output directory holds (model, tokenizer, generation config) for a
 Korean→English model too small to translate well but real in every other way. `train_reverse_model` trains a
 tiny model on reversing token sequences (as test_learning.py does), so that its searches have clear winners.
+`write_digit_corpus` writes a corpus that `training.main` learns in a few hundred steps with `TINY_MODEL`.
 """
 
 import itertools
+import json
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,3 +99,24 @@ def train_reverse_model(steps: int = 200, batch: int = 32, **config_options) -> 
             loss.backward()
             optimizer.step()
     return model.eval()
+
+
+# Korean digit names -> English digit names: a task a tiny model learns in a few hundred steps.
+KOREAN_DIGITS = ["영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"]
+ENGLISH_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# With the default init_scale=0.1 a model this small sits on a plateau (near-uniform attention) for hundreds of
+# steps before it learns the alignment; 0.3 gets it there within the test's budget.
+TINY_MODEL = [
+    "--embedding_size", "64", "--hidden_size", "64", "--init_scale", "0.3", "--report_to", "none",
+    "--disable_tqdm", "true",
+]  # fmt: skip
+
+
+def write_digit_corpus(path: Path, n_pairs: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as file:
+        for _ in range(n_pairs):
+            digits = [rng.randrange(len(KOREAN_DIGITS)) for _ in range(rng.randint(2, 6))]
+            pair = {"ko": " ".join(KOREAN_DIGITS[d] for d in digits), "en": " ".join(ENGLISH_DIGITS[d] for d in digits)}
+            file.write(json.dumps({"translation": pair}, ensure_ascii=False) + "\n")
+    return path

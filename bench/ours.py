@@ -21,7 +21,6 @@ Throughput counts non-pad target tokens incl. </s> (the labels), per window of `
 
 import argparse
 import json
-import math
 import os
 import random
 import statistics

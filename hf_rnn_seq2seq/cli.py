@@ -245,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:
         # The training flags are HfArgumentParser dataclass fields: its parser reads them and prints their help.
-        train(argv[1:])
+        try:
+            train(argv[1:])
+        except SystemExit as stop:  # the training script stops with sys.exit("error: ...") on bad input
+            if not isinstance(stop.code, str):
+                raise
+            print(f"{PROG} train: {stop.code}", file=sys.stderr)
+            return EXIT_ERROR
         return 0
 
     args = build_parser().parse_args(argv)

@@ -63,6 +63,12 @@ class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
             for param in module.parameters(recurse=False):
                 init.uniform_(param, -scale, scale)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # Weights are read from safetensors only: a pickled pytorch_model.bin can run code while it is loaded.
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(*args, **kwargs)
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         self.config.auto_map = dict(AUTO_MAP)
         return super().save_pretrained(save_directory, *args, **kwargs)

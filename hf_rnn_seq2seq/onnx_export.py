@@ -31,7 +31,6 @@ from torch import nn
 from torch.onnx import symbolic_helper, symbolic_opset11
 from transformers import (
     AutoConfig,
-    AutoModelForSeq2SeqLM,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -41,7 +40,7 @@ from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 from .decoder import RecurrentState
 from .encoder import EncoderOutput
 from .tokenization import load_tokenizers, save_tokenizers
-from .translate import check_model_dir
+from .translate import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -239,8 +238,7 @@ def export_model_dir(
 ) -> list[Path]:
     """Export a saved model directory: the two graphs with the config and generation config, plus the
     tokenizer(s) that `OnnxTranslator(output_dir).translate` needs for text."""
-    check_model_dir(model_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    model = load_model(model_dir)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     paths = export_onnx(model, output_dir, opset)
     save_tokenizers(source_tokenizer, target_tokenizer, output_dir)

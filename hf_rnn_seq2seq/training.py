@@ -30,7 +30,6 @@ import torch
 import transformers
 from datasets import Dataset
 from transformers import (
-    AutoModelForSeq2SeqLM,
     DataCollatorForSeq2Seq,
     EarlyStoppingCallback,
     EvalPrediction,
@@ -54,6 +53,7 @@ from .model_card import write_model_card
 from .modeling_rnn_seq2seq import IGNORE_INDEX, RNNSeq2SeqForConditionalGeneration
 from .pipeline import RNNTranslationPipeline
 from .tokenization import TOKENIZER_MODELS, load_tokenizers, save_tokenizers, train_tokenizers
+from .translate import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def build_model(
 ) -> PreTrainedModel:
     """A saved model, or a new one sized to the tokenizers."""
     if model_args.model_name_or_path is not None:
-        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
+        model = load_model(model_args.model_name_or_path)
     else:
         config = RNNSeq2SeqConfig(
             vocab_size=len(source_tokenizer),

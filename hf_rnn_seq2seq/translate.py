@@ -22,6 +22,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 from transformers import AutoModelForSeq2SeqLM
+from transformers import PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 from .pipeline import RNNTranslationPipeline
@@ -31,7 +32,8 @@ DEFAULT_BATCH_SIZE = 32
 # Lines sorted together by length: more batches per window means less padding, but more lines held in memory
 # and a longer wait before the first output line.
 BATCHES_PER_WINDOW = 16
-WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
+PICKLED_WEIGHT_FILES = (WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
 
 
 def check_model_dir(model_dir: str | os.PathLike) -> None:
@@ -45,15 +47,28 @@ def check_model_dir(model_dir: str | os.PathLike) -> None:
         raise OSError(f"{model_dir}: expected a model directory, got a file")
     if not (path / "config.json").is_file():
         raise OSError(f"{model_dir}: no config.json here; give the directory that training or save_pretrained wrote")
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise OSError(f"{model_dir}: no model weights here (expected {SAFE_WEIGHTS_NAME}); was training finished?")
+    if any((path / name).is_file() for name in SAFE_WEIGHT_FILES):
+        return
+    pickled = [name for name in PICKLED_WEIGHT_FILES if (path / name).is_file()]
+    if pickled:
+        raise OSError(
+            f"{model_dir}: the weights are pickled ({pickled[0]}), and loading a pickle can run any code in it; "
+            f"this package reads {SAFE_WEIGHTS_NAME} only. If you trust the file, convert it once: "
+            "model = AutoModelForSeq2SeqLM.from_pretrained(dir, use_safetensors=False); model.save_pretrained(dir)"
+        )
+    raise OSError(f"{model_dir}: no model weights here (expected {SAFE_WEIGHTS_NAME}); was training finished?")
+
+
+def load_model(model_dir: str | os.PathLike) -> PreTrainedModel:
+    """The model saved in `model_dir` (a folder or Hub id), in eval mode, its weights read from safetensors."""
+    check_model_dir(model_dir)
+    return AutoModelForSeq2SeqLM.from_pretrained(model_dir, use_safetensors=True).eval()
 
 
 def load_translator(model_dir: str | os.PathLike, device: str | int | None = None) -> RNNTranslationPipeline:
     """The model and tokenizer(s) saved in `model_dir`, as a translation pipeline on `device` (None: the first GPU
     if there is one, else the CPU)."""
-    check_model_dir(model_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    model = load_model(model_dir)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     return RNNTranslationPipeline(
         model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device
@@ -149,4 +164,4 @@ def _count_lines(path: str | os.PathLike) -> int:
         return sum(1 for _ in handle)
 
 
-__all__ = ["check_model_dir", "load_translator", "translate_file", "translate_lines"]
+__all__ = ["check_model_dir", "load_model", "load_translator", "translate_file", "translate_lines"]

@@ -5,7 +5,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path

@@ -32,7 +32,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 from transformers.pipelines import PIPELINE_REGISTRY
-from transformers.utils import cached_file
+from transformers.utils import cached_file, logging
+
+logger = logging.get_logger(__name__)
 
 TASK = "rnn-translation"
 # Where `hf_rnn_seq2seq.tokenization.save_tokenizers` puts a separate target tokenizer. Repeated here, not
@@ -113,13 +115,21 @@ class RNNTranslationPipeline(Pipeline):
     def postprocess(
         self, model_outputs: dict[str, torch.Tensor], clean_up_tokenization_spaces: bool = False
     ) -> list[dict[str, str]]:
+        output_ids = model_outputs["output_ids"][0]  # (num_return_sequences, len)
+        eos_token_id = self.model.generation_config.eos_token_id
+        if eos_token_id is not None and not torch.isin(output_ids, torch.tensor(eos_token_id)).any(dim=-1).all():
+            # Never cut a translation short in silence (once per process: a long file would repeat it).
+            logger.warning_once(
+                "a translation reached the length limit before its end-of-sentence token and is cut short; "
+                "raise max_new_tokens to let it finish"
+            )
         return [
             {
                 "translation_text": self.target_tokenizer.decode(
-                    output_ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
+                    ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
                 )
             }
-            for output_ids in model_outputs["output_ids"][0]
+            for ids in output_ids
         ]
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:

@@ -32,6 +32,8 @@ DEFAULT_BATCH_SIZE = 32
 # Lines sorted together by length: more batches per window means less padding, but more lines held in memory
 # and a longer wait before the first output line.
 BATCHES_PER_WINDOW = 16
+# Translations are written under this suffix until the last line is done.
+PARTIAL_SUFFIX = ".partial"
 SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
 PICKLED_WEIGHT_FILES = (WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
 
@@ -115,7 +117,10 @@ def translate_file(
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
-    lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal)."""
+    lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal).
+
+    The translations go to `<output_path>.partial`, renamed to `output_path` once every line is done: a run that
+    stops early never leaves a file that looks complete (nor overwrites an earlier complete one)."""
     if input_path is not None and not Path(input_path).is_file():
         what = "is a directory" if Path(input_path).is_dir() else "no such file"
         raise OSError(f"{input_path}: {what}")
@@ -125,7 +130,8 @@ def translate_file(
     total = _count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))
-        target = sys.stdout if output_path is None else stack.enter_context(open(output_path, "w", encoding="utf-8"))
+        partial = None if output_path is None else Path(f"{output_path}{PARTIAL_SUFFIX}")
+        target = sys.stdout if partial is None else stack.enter_context(open(partial, "w", encoding="utf-8"))
         bar = stack.enter_context(
             tqdm(total=total, unit="line", file=sys.stderr, disable=None if progress is None else not progress)
         )
@@ -136,11 +142,14 @@ def translate_file(
                 target.write(f"{translation}\n")
                 bar.update()
         except UnicodeDecodeError as err:
+            kept = f"; the {n_lines} lines before it are translated in {partial}" if partial is not None else ""
             raise ValueError(
                 f"{input_path or 'stdin'}: not UTF-8 text (byte 0x{err.object[err.start]:02x} after line {n_lines}); "
-                "re-encode it as UTF-8"
+                f"re-encode it as UTF-8{kept}"
             ) from None
         target.flush()
+    if partial is not None:
+        os.replace(partial, output_path)
     return n_lines
 
 

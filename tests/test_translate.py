@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import io
+import logging
+import re
 import shutil
 
 import pytest
@@ -107,3 +109,35 @@ def test_clear_errors(tmp_path, model_dir):
         translate_file(model_dir, tmp_path / "latin1.ko", tmp_path / "out.en")
     with pytest.raises(ValueError, match="batch_size"):
         next(translate_lines(None, ["x"], batch_size=0))
+
+
+def test_output_file_appears_only_when_every_line_is_translated(tmp_path, model_dir):
+    source, target = tmp_path / "in.ko", tmp_path / "out.en"
+    target.write_text("an earlier complete translation\n", encoding="utf-8")
+    # Enough lines that the bad byte is read (and fails) after the first windows were translated and written.
+    source.write_bytes(("가\n" * 3000).encode("utf-8") + b"caf\xe9\n")
+    with pytest.raises(ValueError, match=r"not UTF-8 text .*; the (\d+) lines before it are translated in") as failed:
+        translate_file(model_dir, source, target, batch_size=8)
+    n_done = int(re.search(r"the (\d+) lines before it", str(failed.value)).group(1))
+    assert 0 < n_done < 3000
+    assert target.read_text(encoding="utf-8") == "an earlier complete translation\n"
+    assert len((tmp_path / "out.en.partial").read_text(encoding="utf-8").splitlines()) == n_done
+
+    source.write_text("가\n나\n", encoding="utf-8")
+    assert translate_file(model_dir, source, target) == 2
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 2
+    assert not (tmp_path / "out.en.partial").exists()
+
+
+def test_ten_thousand_token_source_is_read_whole(translator, caplog):
+    """An RNN's memory grows linearly with the source: nothing is truncated; a translation cut by the length
+    limit says so."""
+    long_source = " ".join(KOREAN * 8)
+    input_ids = translator.tokenizer(long_source, return_tensors="pt")["input_ids"]
+    assert input_ids.shape[1] >= 10_000
+    logging.Logger.warning_once.cache_clear()  # warned once per process: let this test see it
+    with caplog.at_level(logging.WARNING):
+        translation = translator(long_source)[0]["translation_text"]
+    expected = translator.model.generate(input_ids)  # the whole source, straight into generate()
+    assert translation == translator.tokenizer.decode(expected[0], skip_special_tokens=True)
+    assert "is cut short; raise max_new_tokens" in caplog.text

@@ -74,7 +74,7 @@ def check_writable(output_dir: str | os.PathLike) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise OSError(f"--output_dir {output_dir}: cannot write there ({err.strerror}); choose another folder") from None
+        raise OSError(f"--output_dir {output_dir}: cannot write there ({err.strerror}); use another folder") from None
 
 
 def check_free_space(output_dir: str | os.PathLike, n_parameters: int) -> None:

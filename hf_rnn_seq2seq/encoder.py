@@ -12,6 +12,15 @@ from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
 
+def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
+    """An id outside the embedding fails deep inside torch; say instead which input and vocabulary disagree."""
+    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(
+            f"{name} holds token ids in [{int(ids.min())}, {int(ids.max())}] but the model's vocabulary has "
+            f"{vocab_size} entries: the tokenizer does not match this model (check the vocabulary sizes)."
+        )
+
+
 @dataclass
 class EncoderOutput(ModelOutput):
     """What the Encoder hands to the Decoder.
@@ -51,6 +60,8 @@ class Encoder(nn.Module):
         attention_mask: torch.Tensor | None = None,  # (batch, src_len), 1 on real tokens
         **kwargs,  # generate() also passes return_dict / output_attentions / output_hidden_states
     ) -> EncoderOutput:
+        if not torch.jit.is_tracing():  # generate() calls the Encoder directly; an ONNX graph cannot raise
+            check_token_ids(input_ids, self.embed_tokens.num_embeddings, "input_ids")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         mask = attention_mask.bool()

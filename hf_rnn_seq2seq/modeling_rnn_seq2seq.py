@@ -17,7 +17,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState
-from .encoder import Encoder, EncoderOutput
+from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
 
 IGNORE_INDEX = -100  # label value the loss skips (what DataCollatorForSeq2Seq pads labels with)
@@ -36,15 +36,6 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     decoder_input_ids[:, 1:] = labels[:, :-1]
     decoder_input_ids[:, 0] = decoder_start_token_id
     return decoder_input_ids.masked_fill(decoder_input_ids == IGNORE_INDEX, pad_token_id)
-
-
-def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
-    """An id outside the embedding fails deep inside torch; say instead which input and vocabulary disagree."""
-    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(
-            f"{name} holds token ids in [{int(ids.min())}, {int(ids.max())}] but the model's vocabulary has "
-            f"{vocab_size} entries: the tokenizer does not match this model (check the vocabulary sizes)."
-        )
 
 
 class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
@@ -112,7 +103,6 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         if encoder_outputs is None:
             if input_ids is None:
                 raise ValueError("Pass input_ids (the source) or precomputed encoder_outputs.")
-            check_token_ids(input_ids, self.config.vocab_size, "input_ids")
             encoder_outputs = self.encoder(input_ids, attention_mask)
         elif not isinstance(encoder_outputs, EncoderOutput):
             encoder_outputs = EncoderOutput(*encoder_outputs)

@@ -84,6 +84,7 @@ class RNNTranslationPipeline(Pipeline):
         if self.tokenizer is None:
             raise ValueError(f"the {TASK} pipeline needs a tokenizer: pass tokenizer=... or a model directory with one")
         self.target_tokenizer = target_tokenizer or load_target_tokenizer(self.model) or self.tokenizer
+        self._unknown_reported: set[str] = set()  # characters already warned about
 
     def _sanitize_parameters(self, clean_up_tokenization_spaces: bool | None = None, **generate_kwargs):
         postprocess_params = {}
@@ -102,8 +103,24 @@ class RNNTranslationPipeline(Pipeline):
     def preprocess(self, text: str) -> dict[str, torch.Tensor]:
         if not isinstance(text, str):
             raise ValueError(f"the {TASK} pipeline translates strings, got a {type(text).__name__}")
-        encoded = self.tokenizer(text, return_tensors="pt")
+        encoded = self.tokenizer(text, return_tensors="pt", return_offsets_mapping=self.tokenizer.is_fast)
+        self._report_unknown_characters(text, encoded)
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def _report_unknown_characters(self, text: str, encoded: dict[str, torch.Tensor]) -> None:
+        """Warn (once per character) about text the vocabulary cannot represent: it reaches the model as <unk>."""
+        unk_token_id = self.tokenizer.unk_token_id
+        if unk_token_id is None or "offset_mapping" not in encoded:
+            return
+        unknown_positions = (encoded["input_ids"][0] == unk_token_id).nonzero().flatten().tolist()
+        spans = encoded["offset_mapping"][0][unknown_positions].tolist()
+        new = sorted({text[start:end] for start, end in spans} - self._unknown_reported)
+        if new:
+            self._unknown_reported.update(new)
+            logger.warning(
+                f"not in the vocabulary, translated as {self.tokenizer.unk_token}: {' '.join(map(repr, new))} "
+                f"(in {text[:50]!r}); a tokenizer trained on text that has them would keep them"
+            )
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs) -> dict[str, torch.Tensor]:
         n_inputs = model_inputs["input_ids"].shape[0]

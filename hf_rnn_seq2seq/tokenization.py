@@ -36,7 +36,7 @@ from itertools import chain
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 from transformers.utils import cached_file
 
@@ -209,3 +209,19 @@ def load_tokenizers(model_dir: str | os.PathLike) -> tuple[PreTrainedTokenizerBa
     target_tokenizer = AutoTokenizer.from_pretrained(model_dir, subfolder=TARGET_TOKENIZER_DIR)
     _check_same_special_ids(source_tokenizer, target_tokenizer, str(model_dir))
     return source_tokenizer, target_tokenizer
+
+
+def check_vocabularies(
+    config: PretrainedConfig,
+    source_tokenizer: PreTrainedTokenizerBase,
+    target_tokenizer: PreTrainedTokenizerBase,
+    fix: str,
+) -> None:
+    """Refuse tokenizers whose vocabularies are not the sizes the model was built with: their ids would index the
+    wrong embeddings (or past the end), giving nonsense rather than an error. `fix` says what to do instead."""
+    target_vocab_size = getattr(config, "decoder_vocab_size", config.vocab_size)
+    if config.vocab_size != len(source_tokenizer) or target_vocab_size != len(target_tokenizer):
+        raise ValueError(
+            f"the model's vocabularies ({config.vocab_size} source, {target_vocab_size} target tokens) do not match "
+            f"the tokenizers ({len(source_tokenizer)}, {len(target_tokenizer)}); {fix}"
+        )

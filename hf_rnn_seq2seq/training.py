@@ -52,7 +52,7 @@ from .metrics import compute_translation_metrics
 from .model_card import write_model_card
 from .modeling_rnn_seq2seq import IGNORE_INDEX, RNNSeq2SeqForConditionalGeneration
 from .pipeline import RNNTranslationPipeline
-from .tokenization import TOKENIZER_MODELS, load_tokenizers, save_tokenizers, train_tokenizers
+from .tokenization import TOKENIZER_MODELS, check_vocabularies, load_tokenizers, save_tokenizers, train_tokenizers
 from .translate import load_model
 
 logger = logging.getLogger(__name__)
@@ -454,12 +454,8 @@ def build_model(
         # A length limit, not `max_new_tokens`: Seq2SeqTrainer sets the default max_length=20 on the model's
         # generation config, and generate() warns on every batch when both are set. The +1 is the start token.
         model.generation_config.max_length = data_args.max_target_length + 1
-    if model.config.vocab_size != len(source_tokenizer) or model.config.decoder_vocab_size != len(target_tokenizer):
-        raise ValueError(
-            f"the model's vocabularies ({model.config.vocab_size} source, {model.config.decoder_vocab_size} target "
-            f"tokens) do not match the tokenizers ({len(source_tokenizer)}, {len(target_tokenizer)}); use the "
-            "tokenizer saved with the model (leave --tokenizer_name unset)"
-        )
+    fix = "use the tokenizer saved with the model (leave --tokenizer_name unset)"
+    check_vocabularies(model.config, source_tokenizer, target_tokenizer, fix)
     n_parameters = sum(p.numel() for p in model.parameters())
     logger.info("model: %.2fM parameters, %s", n_parameters / 1e6, model.config.to_diff_dict())
     return model

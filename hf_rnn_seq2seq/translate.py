@@ -26,7 +26,7 @@ from transformers import PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 from .pipeline import RNNTranslationPipeline
-from .tokenization import load_tokenizers
+from .tokenization import check_vocabularies, load_tokenizers
 
 DEFAULT_BATCH_SIZE = 32
 # Lines sorted together by length: more batches per window means less padding, but more lines held in memory
@@ -72,6 +72,10 @@ def load_translator(model_dir: str | os.PathLike, device: str | int | None = Non
     if there is one, else the CPU)."""
     model = load_model(model_dir)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
+    check_vocabularies(
+        model.config, source_tokenizer, target_tokenizer, f"{model_dir} holds a tokenizer from another model: save "
+        "the tokenizer the model was trained with beside its weights"
+    )
     return RNNTranslationPipeline(
         model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device
     )

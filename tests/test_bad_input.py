@@ -111,6 +111,37 @@ def tokenizer_vocab_too_small(s: Setup) -> None:
     s.cli("tokenizer", corpus, str(s.tmp / "tok-out"), "--vocab-size", "5")
 
 
+NO_EVALUATION = ["--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]
+
+
+def load_parallel(s: Setup, name: str, ko: str | bytes, en: str) -> None:
+    load_translation_data(s.parallel(name, ko, en), "ko", "en")
+
+
+def load_jsonl(s: Setup, name: str, text: str) -> None:
+    load_translation_data(str(s.write(name, text)), "ko", "en")
+
+
+def all_pairs_over_the_length_limit(s: Setup) -> None:
+    corpus = s.parallel("long", "가 나 다 라 마 바\n", "a b c d e f\n")
+    s.train("--train_file", corpus, *NO_EVALUATION, "--max_source_length", "2", "--vocab_size", "40")
+
+
+def resume_from_a_missing_folder(s: Setup) -> None:
+    corpus = s.parallel("tr", "가\n", "a\n")
+    s.train("--train_file", corpus, *NO_EVALUATION, "--resume_from_checkpoint", str(s.tmp / "nope"))
+
+
+def model_dir_without_weights(s: Setup) -> None:
+    model_dir = s.model_copy("no-weights")
+    (model_dir / "model.safetensors").unlink()
+    load_translator(model_dir)
+
+
+def early_stopping_without_best_checkpoint(s: Setup) -> None:
+    s.train("--train_file", "x", "--validation_file", "x", "--load_best_model_at_end", "false")
+
+
 CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     # configuration
     ("unknown cell_type", lambda s: RNNSeq2SeqConfig(cell_type="transformer"), ValueError, r"cell_type must be one of .*'gru'.*got 'transformer'"),
@@ -122,21 +153,21 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("pad id outside vocabulary", lambda s: RNNSeq2SeqConfig(vocab_size=10, pad_token_id=10), ValueError, r"pad_token_id"),
     ("hand-edited config.json", hand_edited_config, ValueError, r"cell_type.*'lstn'"),
     # data
-    ("mismatched line counts", lambda s: load_translation_data(s.parallel("mis", "a\nb\n", "a\n"), "ko", "en"), DataError, r"mis\.ko has 2 lines but .*mis\.en has 1"),
-    ("empty files", lambda s: load_translation_data(s.parallel("empty", "", ""), "ko", "en"), DataError, r"empty\.ko: file is empty"),
-    ("empty source line", lambda s: load_translation_data(s.parallel("hole", "a\n\nc\n", "a\nb\nc\n"), "ko", "en"), DataError, r"hole\.ko:2: empty line"),
-    ("invalid UTF-8", lambda s: load_translation_data(s.parallel("latin", "caf\xe9\n".encode("latin-1"), "cafe\n"), "ko", "en"), DataError, r"latin\.ko:1.*UTF-8"),
-    ("JSONL without the language", lambda s: load_translation_data(str(s.write("nokey.jsonl", '{"translation": {"ko": "a"}}\n')), "ko", "en"), DataError, r"nokey\.jsonl:1.*\"en\""),
-    ("JSONL broken line", lambda s: load_translation_data(str(s.write("broken.jsonl", "{not json\n")), "ko", "en"), DataError, r"broken\.jsonl:1"),
+    ("mismatched line counts", lambda s: load_parallel(s, "mis", "a\nb\n", "a\n"), DataError, r"mis\.ko has 2 lines but .*mis\.en has 1"),
+    ("empty files", lambda s: load_parallel(s, "empty", "", ""), DataError, r"empty\.ko: file is empty"),
+    ("empty source line", lambda s: load_parallel(s, "hole", "a\n\nc\n", "a\nb\nc\n"), DataError, r"hole\.ko:2: empty line"),
+    ("invalid UTF-8", lambda s: load_parallel(s, "latin", b"caf\xe9\n", "cafe\n"), DataError, r"latin\.ko:1.*UTF-8"),
+    ("JSONL without the language", lambda s: load_jsonl(s, "nokey.jsonl", '{"translation": {"ko": "a"}}\n'), DataError, r"nokey\.jsonl:1.*\"en\""),
+    ("JSONL broken line", lambda s: load_jsonl(s, "broken.jsonl", "{not json\n"), DataError, r"broken\.jsonl:1"),
     ("missing data file", lambda s: load_translation_data(str(s.tmp / "nowhere.jsonl"), "ko", "en"), DataError, r"nowhere"),
     ("Hub dataset offline", lambda s: load_translation_data("someone/some-dataset", "ko", "en"), DataError, r"Hub is unreachable.*use local files"),
-    ("pairs all over the length limit", lambda s: s.train("--train_file", s.parallel("long", "가 나 다 라 마 바\n", "a b c d e f\n"), "--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--max_source_length", "2", "--vocab_size", "40"), SystemExit, r"all 1 pairs are longer"),
+    ("pairs all over the length limit", all_pairs_over_the_length_limit, SystemExit, r"all 1 pairs are longer"),
     # tokenizer
     ("tokenizer vocabulary too small", tokenizer_vocab_too_small, "cli", r"tokenizer: error: .*vocab_size=5"),
     ("characters outside the vocabulary", untranslatable_characters, WARNS, r"not in the vocabulary, translated as <unk>: '漢字' '😀'"),
     ("checkpoint and tokenizer vocabularies differ", model_with_foreign_tokenizer, ValueError, r"vocabularies \(\d+ source.*do not match the tokenizers \(\d+.*holds a tokenizer from another model"),
     # model loading
-    ("directory without weights", lambda s: load_translator((m := s.model_copy("no-weights"), (m / "model.safetensors").unlink())[0]), OSError, r"no model weights here"),
+    ("directory without weights", model_dir_without_weights, OSError, r"no model weights here"),
     ("directory without config.json", model_dir_without_config, OSError, r"no config\.json here"),
     ("model directory that does not exist", lambda s: load_translator(s.tmp / "no-model"), OSError, r"no such model directory"),
     ("model path is a file", lambda s: load_translator(s.write("model.txt", "")), OSError, r"expected a model directory, got a file"),
@@ -157,8 +188,8 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("CLI evaluate with mismatched files", lambda s: s.cli("evaluate", str(s.model_dir), s.parallel("ev", "a\nb\n", "a\n")), "cli", r"evaluate: error: .*has 2 lines but"),
     ("training config with a misspelt option", lambda s: s.train("--config", str(s.write("c.json", '{"hiden_size": 8}'))), SystemExit, r"unknown option\(s\) hiden_size"),
     ("training config that is not JSON", lambda s: s.train("--config", str(s.write("bad.json", "{"))), SystemExit, r"bad\.json:1: invalid JSON"),
-    ("early stopping without the best checkpoint", lambda s: s.train("--train_file", "x", "--validation_file", "x", "--load_best_model_at_end", "false"), SystemExit, r"--early_stopping_patience needs --load_best_model_at_end"),
-    ("resume from a folder that does not exist", lambda s: s.train("--train_file", s.parallel("tr", "가\n", "a\n"), "--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--resume_from_checkpoint", str(s.tmp / "nope")), SystemExit, r"--resume_from_checkpoint .*nope: no such folder"),
+    ("early stopping without the best checkpoint", early_stopping_without_best_checkpoint, SystemExit, r"--early_stopping_patience needs --load_best_model_at_end"),
+    ("resume from a folder that does not exist", resume_from_a_missing_folder, SystemExit, r"--resume_from_checkpoint .*nope: no such folder"),
 ]  # fmt: skip
 
 

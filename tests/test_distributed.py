@@ -1,0 +1,95 @@
+"""Training in 2 processes (CPU, gloo) under torchrun and accelerate launch: both ranks end with the same
+weights, and the run matches a single process that sees the same global batch (2 x 8 = 16 pairs)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from tiny_models import TINY_MODEL, write_digit_corpus
+
+PER_DEVICE_BATCH = 8
+PROCESSES = 2
+# Launchers as a user types them (`torchrun ...`, `accelerate launch ...`), through this interpreter.
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", str(PROCESSES)],
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(PROCESSES)],
+}
+# training.main, then each rank saves the weights it ended with as rank<N>.safetensors.
+EACH_RANK_SAVES = """
+import os, sys
+from safetensors.torch import save_file
+from hf_rnn_seq2seq import training
+
+train = training.TranslationTrainer.train
+
+def train_and_save(self, *args, **kwargs):
+    result = train(self, *args, **kwargs)
+    weights = {name: tensor.detach().contiguous() for name, tensor in self.model.state_dict().items()}
+    save_file(weights, os.path.join(sys.argv[1], f"rank{os.environ.get('RANK', '0')}.safetensors"))
+    return result
+
+training.TranslationTrainer.train = train_and_save
+training.main(sys.argv[2:])
+"""
+
+
+def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int) -> None:
+    script = tmp_path / "each_rank_saves.py"
+    script.write_text(EACH_RANK_SAVES)
+    corpus = write_digit_corpus(tmp_path / "train.jsonl", 200, seed=0)
+    output_dir.mkdir()
+    arguments = [
+        "--train_file", str(corpus),
+        "--output_dir", str(output_dir),
+        "--tokenizer_type", "bpe",
+        "--vocab_size", "100",
+        "--eval_strategy", "no",
+        "--load_best_model_at_end", "false",
+        "--early_stopping_patience", "0",
+        "--save_strategy", "no",
+        "--max_steps", "6",
+        "--logging_steps", "1",
+        "--dropout", "0",  # dropout masks would differ between 2 x 8 rows and 16
+        "--train_sampling_strategy", "sequential",  # rank 0 takes rows 0-7, rank 1 rows 8-15: one batch of 16
+        "--per_device_train_batch_size", str(batch_size),
+        "--use_cpu", "true",
+        *TINY_MODEL,
+    ]  # fmt: skip
+    environment = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, *launcher, str(script), str(output_dir), *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def losses(output_dir: Path) -> list[float]:
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return [entry["loss"] for entry in history if "loss" in entry]
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("single")
+    run(tmp_path, [], tmp_path / "out", PROCESSES * PER_DEVICE_BATCH)
+    return tmp_path / "out"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, single_process, launcher):
+    output_dir = tmp_path / "out"
+    run(tmp_path, LAUNCHERS[launcher], output_dir, PER_DEVICE_BATCH)
+
+    ranks = [load_file(output_dir / f"rank{rank}.safetensors") for rank in range(PROCESSES)]
+    assert all(ranks[0][name].equal(ranks[1][name]) for name in ranks[0]), "the ranks' weights differ"
+    single = load_file(single_process / "rank0.safetensors")
+    # The same sums in another order (each rank's half, then all-reduce): equal to float32 rounding.
+    for name in single:
+        assert (ranks[0][name] - single[name]).abs().max() < 1e-5, name
+    assert losses(output_dir) == pytest.approx(losses(single_process), rel=1e-6)
+    assert len(losses(output_dir)) == 6
+    assert (output_dir / "model.safetensors").is_file() and (output_dir / "tokenizer.json").is_file()

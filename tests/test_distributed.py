@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-
 from tiny_models import TINY_MODEL, write_digit_corpus
 
 PER_DEVICE_BATCH = 8

@@ -243,6 +243,10 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
     report_to: None | str | list[str] = field(
         default_factory=lambda: ["tensorboard"], metadata={"help": "Where to log: tensorboard, none, all, ..."}
     )
+    dataloader_pin_memory: bool = field(
+        default_factory=torch.cuda.is_available,  # pinning is for copies to a CUDA device; elsewhere it warns
+        metadata={"help": "Pin batches in page-locked memory for faster copies to the GPU (default: with CUDA)."},
+    )
     ddp_find_unused_parameters: bool | None = field(
         default=False, metadata={"help": "Every parameter gets a gradient at every step: DDP need not search."}
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import ENGLISH, KOREAN, save_tiny_translator
+from tiny_models import ENGLISH, KOREAN, NO_EVALUATION, save_tiny_translator
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig
 from hf_rnn_seq2seq.cli import EXIT_ERROR
@@ -109,9 +109,6 @@ def ten_thousand_token_source(s: Setup) -> None:
 def tokenizer_vocab_too_small(s: Setup) -> None:
     corpus = s.parallel("tok", "".join(f"{ko}\n" for ko in KOREAN), "".join(f"{en}\n" for en in ENGLISH))
     s.cli("tokenizer", corpus, str(s.tmp / "tok-out"), "--vocab-size", "5")
-
-
-NO_EVALUATION = ["--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]
 
 
 def load_parallel(s: Setup, name: str, ko: str | bytes, en: str) -> None:

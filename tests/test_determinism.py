@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import EOS, FIRST_WORD, PAD, VOCAB, TINY_MODEL, one_thread, train_reverse_model, write_digit_corpus
+from tiny_models import (
+    EOS,
+    FIRST_WORD,
+    NO_EVALUATION,
+    PAD,
+    TINY_MODEL,
+    VOCAB,
+    one_thread,
+    train_reverse_model,
+    write_digit_corpus,
+)
 
 from hf_rnn_seq2seq.training import main
 
@@ -26,9 +36,7 @@ def train_once(corpus: dict[str, Path], output_dir: Path) -> tuple[dict, list[st
             "--output_dir", str(output_dir),
             "--tokenizer_type", "bpe",
             "--vocab_size", "100",
-            "--eval_strategy", "no",
-            "--load_best_model_at_end", "false",
-            "--early_stopping_patience", "0",
+            *NO_EVALUATION,
             "--max_steps", "25",
             "--seed", "3",
             "--dropout", "0.3",

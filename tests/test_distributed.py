@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-from tiny_models import TINY_MODEL, write_digit_corpus
+from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 PER_DEVICE_BATCH = 8
 PROCESSES = 2
@@ -47,9 +47,7 @@ def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int) 
         "--output_dir", str(output_dir),
         "--tokenizer_type", "bpe",
         "--vocab_size", "100",
-        "--eval_strategy", "no",
-        "--load_best_model_at_end", "false",
-        "--early_stopping_patience", "0",
+        *NO_EVALUATION,
         "--save_strategy", "no",
         "--max_steps", "6",
         "--logging_steps", "1",

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 import transformers
 from safetensors.torch import load_file
+from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq import checkpoints
 from hf_rnn_seq2seq.training import main
-from tiny_models import TINY_MODEL, write_digit_corpus
 
 MAX_STEPS = 30
 SAVE_STEPS = 10
@@ -60,9 +60,7 @@ def training_arguments(corpus: Path, output_dir: Path) -> list[str]:
         "--tokenizer_type", "bpe",
         "--vocab_size", "100",
         "--per_device_train_batch_size", "32",
-        "--eval_strategy", "no",
-        "--load_best_model_at_end", "false",
-        "--early_stopping_patience", "0",
+        *NO_EVALUATION,
         "--save_strategy", "steps",
         "--save_steps", str(SAVE_STEPS),
         "--save_total_limit", "2",

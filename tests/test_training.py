@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
+from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq.demo import demo_settings
 from hf_rnn_seq2seq.training import main
-from tiny_models import TINY_MODEL, write_digit_corpus
 
 REPO_ROOT = Path(__file__).parents[1]
 SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
@@ -143,9 +143,7 @@ def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
         "--output_dir", str(output_dir),
         "--tokenizer_type", "bpe",
         "--vocab_size", "100",
-        "--eval_strategy", "no",
-        "--load_best_model_at_end", "false",
-        "--early_stopping_patience", "0",
+        *NO_EVALUATION,
         "--save_strategy", "steps",
         "--save_steps", "10",
         "--logging_steps", "5",

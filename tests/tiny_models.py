@@ -110,6 +110,8 @@ TINY_MODEL = [
     "--embedding_size", "64", "--hidden_size", "64", "--init_scale", "0.3", "--report_to", "none",
     "--disable_tqdm", "true",
 ]  # fmt: skip
+# Training without a validation set: no evaluation, so no best checkpoint to track and nothing to stop early on.
+NO_EVALUATION = ["--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]
 
 
 def write_digit_corpus(path: Path, n_pairs: int, seed: int) -> Path:

@@ -20,11 +20,14 @@ DEMO_SETTINGS = {
     "target_lang": "en",
     "output_dir": "outputs/demo-koen",
     "license": "cc-by-4.0",
-    "vocab_size": 2000,
+    # The corpus has about 790 distinct characters: a joint vocabulary of 1000 is mostly characters plus the
+    # commonest pieces, which generalises best from 1,577 pairs.
+    "vocab_size": 1000,
     "embedding_size": 256,
     "hidden_size": 256,
-    "per_device_train_batch_size": 32,
-    "num_train_epochs": 30,
+    "per_device_train_batch_size": 16,
+    "num_train_epochs": 40,
+    "early_stopping_patience": 10,
     "show_examples": 8,
 }
 SPLIT_FILES = {"train_file": "train", "validation_file": "validation", "test_file": "test"}

@@ -48,12 +48,20 @@ def is_complete(checkpoint: Path) -> bool:
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint in `output_dir`. Incomplete ones newer than it (a run killed while saving)
-    are renamed `incomplete-checkpoint-<step>` with a warning: kept for inspection, never resumed from."""
+    """The newest complete checkpoint in `output_dir`, or None."""
     folders = [path for path in Path(output_dir).iterdir() if checkpoint_step(path) is not None]
-    for checkpoint in sorted(folders, key=checkpoint_step, reverse=True):
-        if is_complete(checkpoint):
-            return checkpoint
+    return max(filter(is_complete, folders), key=checkpoint_step, default=None)
+
+
+def set_aside_incomplete(output_dir: str | os.PathLike, last_complete: Path | None) -> None:
+    """Rename the checkpoints newer than `last_complete` (what `last_complete_checkpoint` found: those are the
+    ones a run killed while saving left) to `incomplete-checkpoint-<step>`, with a warning: kept for inspection,
+    never resumed from, and out of the Trainer's rotation."""
+    newest_complete_step = -1 if last_complete is None else checkpoint_step(last_complete)
+    for checkpoint in Path(output_dir).iterdir():
+        step = checkpoint_step(checkpoint)
+        if step is None or step <= newest_complete_step:
+            continue
         set_aside = checkpoint.with_name(INCOMPLETE_PREFIX + checkpoint.name)
         shutil.rmtree(set_aside, ignore_errors=True)  # from an earlier crash at the same step
         checkpoint.rename(set_aside)
@@ -63,7 +71,6 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
             checkpoint,
             set_aside.name,
         )
-    return None
 
 
 def check_writable(output_dir: str | os.PathLike) -> None:
@@ -88,4 +95,11 @@ def check_free_space(output_dir: str | os.PathLike, n_parameters: int) -> None:
         )
 
 
-__all__ = ["check_free_space", "check_writable", "checkpoint_step", "is_complete", "last_complete_checkpoint"]
+__all__ = [
+    "check_free_space",
+    "check_writable",
+    "checkpoint_step",
+    "is_complete",
+    "last_complete_checkpoint",
+    "set_aside_incomplete",
+]

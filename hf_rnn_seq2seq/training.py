@@ -44,7 +44,14 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-from .checkpoints import check_free_space, check_writable, checkpoint_step, is_complete, last_complete_checkpoint
+from .checkpoints import (
+    check_free_space,
+    check_writable,
+    checkpoint_step,
+    is_complete,
+    last_complete_checkpoint,
+    set_aside_incomplete,
+)
 from .configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from .data import filter_by_length, load_translation_data, make_preprocess_function
 from .attention_plot import plot_training_curves
@@ -350,7 +357,10 @@ def resolve_checkpoint(training_args: RNNTrainingArguments) -> str | None:
         return None
     if value.lower() in ("last", "true"):
         output_dir = Path(training_args.output_dir)
-        checkpoint = last_complete_checkpoint(output_dir) if output_dir.is_dir() else None
+        checkpoint = None
+        if output_dir.is_dir():
+            checkpoint = last_complete_checkpoint(output_dir)
+            set_aside_incomplete(output_dir, checkpoint)
         if checkpoint is None:
             raise ValueError(f"--resume_from_checkpoint {value}: no complete checkpoint-* folder in {output_dir}")
         return str(checkpoint)

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
-from transformers import AutoModelForSeq2SeqLM
-from transformers import PreTrainedModel
+from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 from .pipeline import RNNTranslationPipeline

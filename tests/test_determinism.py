@@ -19,6 +19,7 @@ from tiny_models import (
     VOCAB,
     one_thread,
     train_reverse_model,
+    until_eos,
     write_digit_corpus,
 )
 
@@ -78,10 +79,6 @@ def generate(model, sources: list[list[int]], **kwargs):
             input_ids=input_ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
             return_dict_in_generate=True, output_scores=True, **kwargs,
         )  # fmt: skip
-
-
-def until_eos(row: list[int]) -> list[int]:
-    return row[: row.index(EOS) + 1] if EOS in row else row
 
 
 @pytest.mark.parametrize("num_beams", [1, 4])

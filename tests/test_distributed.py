@@ -2,14 +2,13 @@
 weights, and the run matches a single process that sees the same global batch (2 x 8 = 16 pairs)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
+from tiny_models import NO_EVALUATION, TINY_MODEL, subprocess_environment, write_digit_corpus
 
 PER_DEVICE_BATCH = 8
 PROCESSES = 2
@@ -57,9 +56,8 @@ def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int) 
         "--use_cpu", "true",
         *TINY_MODEL,
     ]  # fmt: skip
-    environment = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, *launcher, str(script), str(output_dir), *arguments]
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=subprocess_environment(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
 

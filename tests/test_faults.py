@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import transformers
 from safetensors.torch import load_file
-from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
+from tiny_models import NO_EVALUATION, TINY_MODEL, subprocess_environment, write_digit_corpus
 
 from hf_rnn_seq2seq import checkpoints
 from hf_rnn_seq2seq.training import main
@@ -74,10 +74,8 @@ def training_arguments(corpus: Path, output_dir: Path) -> list[str]:
 
 def run(*arguments: str) -> subprocess.CompletedProcess:
     """A training process; every run in a comparison is a fresh one, so that all start from the same state."""
-    environment = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, *arguments], capture_output=True, text=True, env=environment, timeout=600
-    )
+    command = [sys.executable, "-c", KILLED_RUN, *arguments]
+    return subprocess.run(command, capture_output=True, text=True, env=subprocess_environment(), timeout=600)
 
 
 def trained(corpus: Path, output_dir: Path) -> dict:
@@ -121,10 +119,9 @@ def test_killed_run_resumes_to_the_same_weights(corpus, uninterrupted, tmp_path,
 def test_kill_at_a_random_moment(corpus, uninterrupted, tmp_path):
     """SIGKILL from outside, at a moment after the first checkpoint that the test does not choose."""
     output_dir = tmp_path / "run"
-    environment = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, "-1", "never", *training_arguments(corpus, output_dir)],
-        env=environment,
+        env=subprocess_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

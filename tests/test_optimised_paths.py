@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+from tiny_models import BOS, EOS, PAD, until_eos
 
-PAD, BOS, EOS = 0, 1, 2
 IGNORE = -100
 VOCAB = 24
 
@@ -199,11 +199,6 @@ def generate(model, rows, use_cache=True, **kwargs):
         )
 
 
-def strip(row: list[int]) -> list[int]:
-    """Tokens up to and including the first EOS (what follows is fill)."""
-    return row[: row.index(EOS) + 1] if EOS in row else row
-
-
 @pytest.mark.parametrize("kwargs", DECODINGS, ids=[str(d) for d in DECODINGS])
 def test_generate_with_and_without_cache_agree(trained, kwargs):
     model, src = trained
@@ -212,7 +207,7 @@ def test_generate_with_and_without_cache_agree(trained, kwargs):
     assert torch.equal(cached.sequences, uncached.sequences)
     if kwargs["num_beams"] > 1:
         torch.testing.assert_close(cached.sequences_scores, uncached.sequences_scores, atol=1e-9, rtol=0)
-    lengths = {len(strip(row)) for row in cached.sequences.tolist()}
+    lengths = {len(until_eos(row)) for row in cached.sequences.tolist()}
     assert len(lengths) > 1  # the trained model ends sentences at different lengths
 
 
@@ -222,7 +217,7 @@ def test_batched_generate_equals_one_sentence_at_a_time(trained, kwargs):
     batch = generate(model, src, **kwargs).sequences.tolist()
     for row, sentence in zip(batch, src):
         alone = generate(model, [sentence], **kwargs).sequences[0].tolist()
-        assert strip(row) == strip(alone)
+        assert until_eos(row) == until_eos(alone)
 
 
 def test_the_trained_model_does_the_task(trained):
@@ -230,4 +225,4 @@ def test_the_trained_model_does_the_task(trained):
     model, src = trained
     out = generate(model, src, num_beams=1).sequences.tolist()
     expected = [[BOS] + [w for word in s[:-1] for w in ([word, word] if word % 2 else [word])] + [EOS] for s in src]
-    assert sum(strip(o) == e for o, e in zip(out, expected)) >= len(src) // 2
+    assert sum(until_eos(o) == e for o, e in zip(out, expected)) >= len(src) // 2

@@ -8,6 +8,7 @@ tiny model on reversing token sequences (as test_learning.py does), so that its 
 
 import itertools
 import json
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,11 @@ MIN_LEN, MAX_LEN = 3, 7
 LEARNING_RATE = 1e-2
 
 
+def until_eos(row: list[int]) -> list[int]:
+    """Tokens up to and including the first EOS (what generate() puts after it is fill)."""
+    return row[: row.index(EOS) + 1] if EOS in row else row
+
+
 def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded sources ending in EOS, their attention mask, and labels (-100 after the target)."""
     lengths = torch.randint(MIN_LEN, MAX_LEN + 1, (n,), generator=g)
@@ -70,6 +76,11 @@ def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
         source[i, : m + 1] = torch.cat([words, torch.tensor([EOS])])
         labels[i, : m + 1] = torch.cat([words.flip(0), torch.tensor([EOS])])
     return source, (source != PAD).long(), labels
+
+
+def subprocess_environment() -> dict[str, str]:
+    """The environment for a test's child process: offline, one torch thread (children run side by side)."""
+    return os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
 @contextmanager

@@ -324,6 +324,13 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             "training evaluates on --validation_file (for early stopping and the best checkpoint); give one, or "
             "pass --eval_strategy no --load_best_model_at_end false --early_stopping_patience 0"
         )
+    if training_args.eval_strategy == "no" and (
+        training_args.early_stopping_patience or training_args.load_best_model_at_end
+    ):
+        raise ValueError(
+            "--eval_strategy no leaves nothing to pick the best checkpoint or stop early on; "
+            "add --load_best_model_at_end false --early_stopping_patience 0, or evaluate (--eval_strategy steps)"
+        )
     if training_args.early_stopping_patience and not training_args.load_best_model_at_end:
         raise ValueError(
             "--early_stopping_patience needs --load_best_model_at_end true (it tracks the best checkpoint); "

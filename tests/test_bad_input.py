@@ -139,6 +139,10 @@ def early_stopping_without_best_checkpoint(s: Setup) -> None:
     s.train("--train_file", "x", "--validation_file", "x", "--load_best_model_at_end", "false")
 
 
+def early_stopping_without_evaluation(s: Setup) -> None:
+    s.train("--train_file", "x", "--validation_file", "x", "--eval_strategy", "no", "--save_strategy", "no")
+
+
 CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     # configuration
     ("unknown cell_type", lambda s: RNNSeq2SeqConfig(cell_type="transformer"), ValueError, r"cell_type must be one of .*'gru'.*got 'transformer'"),
@@ -186,6 +190,7 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("training config with a misspelt option", lambda s: s.train("--config", str(s.write("c.json", '{"hiden_size": 8}'))), SystemExit, r"unknown option\(s\) hiden_size"),
     ("training config that is not JSON", lambda s: s.train("--config", str(s.write("bad.json", "{"))), SystemExit, r"bad\.json:1: invalid JSON"),
     ("early stopping without the best checkpoint", early_stopping_without_best_checkpoint, SystemExit, r"--early_stopping_patience needs --load_best_model_at_end"),
+    ("early stopping without evaluation", early_stopping_without_evaluation, SystemExit, r"--eval_strategy no leaves nothing to pick the best checkpoint or stop early on"),
     ("resume from a folder that does not exist", resume_from_a_missing_folder, SystemExit, r"--resume_from_checkpoint .*nope: no such folder"),
 ]  # fmt: skip
 

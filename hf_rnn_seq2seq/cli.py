@@ -27,7 +27,7 @@ from .metrics import compute_translation_metrics
 from .onnx_export import DEFAULT_OPSET, export_model_dir
 from .tokenization import TOKENIZER_MODELS, save_tokenizers, train_tokenizers
 from .training import main as train
-from .translate import DEFAULT_BATCH_SIZE, load_translator, translate_file, translate_lines
+from .translate import DEFAULT_BATCH_SIZE, DTYPES, load_translator, translate_file, translate_lines
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
@@ -43,10 +43,17 @@ def positive_int(text: str) -> int:
 
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
-    """Decoding options; unset ones come from the model's generation_config.json."""
+    """Decoding options; unset ones come from the model's generation_config.json. And the weights' type."""
     parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
     parser.add_argument(
         "--max-new-tokens", type=positive_int, help="longest translation in tokens (default: the model's limit)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="load the weights in this type: bfloat16 translates about twice as fast on CPUs with AVX512-BF16 or "
+        "AMX and on recent GPUs (default: %(default)s)",
     )
 
 
@@ -67,6 +74,7 @@ def run_translate(args: argparse.Namespace) -> None:
         args.output,
         batch_size=args.batch_size,
         progress=args.progress,
+        dtype=args.dtype,
         **generation_kwargs(args),
     )
     if args.output is not None:
@@ -76,7 +84,7 @@ def run_translate(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     dataset = load_translation_data(args.data, args.source_lang, args.target_lang)
     pairs = list(dataset["translation"])
-    translator = load_translator(args.model_dir)
+    translator = load_translator(args.model_dir, dtype=args.dtype)
     start = time.perf_counter()
     sources = (pair[args.source_lang] for pair in pairs)
     hypotheses = list(translate_lines(translator, sources, args.batch_size, **generation_kwargs(args)))
@@ -90,6 +98,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         "bleu": round(scores["bleu"], 2),
         "chrf": round(scores["chrf"], 2),
         "num_beams": args.num_beams or translator.model.generation_config.num_beams or 1,
+        "dtype": args.dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),
     }
@@ -128,7 +137,7 @@ def run_export(args: argparse.Namespace) -> None:
 
 
 def run_plot_attention(args: argparse.Namespace) -> None:
-    translator = load_translator(args.model_dir)
+    translator = load_translator(args.model_dir, dtype=args.dtype)
     for number, sentence in enumerate(args.sentences, 1):
         alignment = align(
             translator.model, translator.tokenizer, translator.target_tokenizer, sentence, **generation_kwargs(args)

@@ -262,6 +262,13 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         metadata={"help": "Stop after this many evaluations without a better validation score; 0 never stops."},
     )
 
+    def __post_init__(self):
+        # transformers wants --use_cpu before it autocasts to bfloat16 on a CPU; without an accelerator the CPU
+        # is the only choice, so --bf16 alone should do.
+        if (self.bf16 or self.bf16_full_eval) and not torch.accelerator.is_available():
+            self.use_cpu = True
+        super().__post_init__()
+
 
 def parse_arguments(
     args: list[str] | None = None, defaults: dict | None = None

@@ -20,6 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
+import torch
 from tqdm import tqdm
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
@@ -35,6 +36,9 @@ BATCHES_PER_WINDOW = 16
 PARTIAL_SUFFIX = ".partial"
 SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
 PICKLED_WEIGHT_FILES = (WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+# Weight types a model can be loaded in for translating. bfloat16 halves the memory and, on CPUs with AVX512-BF16
+# or AMX and on recent GPUs, runs the matrix products about twice as fast; generate() scores in float32 either way.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def check_model_dir(model_dir: str | os.PathLike) -> None:
@@ -60,16 +64,21 @@ def check_model_dir(model_dir: str | os.PathLike) -> None:
     raise OSError(f"{model_dir}: no model weights here (expected {SAFE_WEIGHTS_NAME}); was training finished?")
 
 
-def load_model(model_dir: str | os.PathLike) -> PreTrainedModel:
-    """The model saved in `model_dir` (a folder or Hub id), in eval mode, its weights read from safetensors."""
+def load_model(model_dir: str | os.PathLike, dtype: str = "float32") -> PreTrainedModel:
+    """The model saved in `model_dir` (a folder or Hub id), in eval mode, its weights read from safetensors and
+    cast to `dtype` (a name in `DTYPES`)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     check_model_dir(model_dir)
-    return AutoModelForSeq2SeqLM.from_pretrained(model_dir, use_safetensors=True).eval()
+    return AutoModelForSeq2SeqLM.from_pretrained(model_dir, use_safetensors=True, dtype=DTYPES[dtype]).eval()
 
 
-def load_translator(model_dir: str | os.PathLike, device: str | int | None = None) -> RNNTranslationPipeline:
+def load_translator(
+    model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32"
+) -> RNNTranslationPipeline:
     """The model and tokenizer(s) saved in `model_dir`, as a translation pipeline on `device` (None: the first GPU
-    if there is one, else the CPU)."""
-    model = load_model(model_dir)
+    if there is one, else the CPU), its weights in `dtype`."""
+    model = load_model(model_dir, dtype)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     check_vocabularies(
         model.config, source_tokenizer, target_tokenizer, f"{model_dir} holds a tokenizer from another model: save "
@@ -117,10 +126,12 @@ def translate_file(
     output_path: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
+    dtype: str = "float32",
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
-    lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal).
+    lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
+    type (see `load_model`).
 
     The translations go to `<output_path>.partial`, renamed to `output_path` once every line is done: a run that
     stops early never leaves a file that looks complete (nor overwrites an earlier complete one)."""
@@ -129,7 +140,7 @@ def translate_file(
         raise OSError(f"{input_path}: {what}")
     if output_path is not None and Path(output_path).is_dir():
         raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
-    translator = load_translator(model_dir)
+    translator = load_translator(model_dir, dtype=dtype)
     total = _count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))

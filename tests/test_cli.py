@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from tiny_models import KOREAN, PAIRS, save_tiny_translator
 
 from hf_rnn_seq2seq.cli import EXIT_ERROR, main
@@ -87,6 +88,17 @@ def test_evaluate_prints_a_report_and_writes_json(tmp_path, capsys, model_dir, t
     assert predictions_file.read_text(encoding="utf-8").split("\n")[:-1] == expected
 
 
+def test_bfloat16_weights(tmp_path, capsys, model_dir, test_prefix):
+    """--dtype loads the weights in another type: the commands run and say which."""
+    report_file, target = tmp_path / "report.json", tmp_path / "out.en"
+    assert main(["evaluate", str(model_dir), str(test_prefix), "--dtype", "bfloat16", "--json", str(report_file)]) == 0
+    assert json.loads(report_file.read_text())["dtype"] == "bfloat16"
+    argv = ["translate", str(model_dir), "-i", f"{test_prefix}.ko", "-o", str(target), "--dtype", "bfloat16"]
+    assert main(argv) == 0
+    assert len(target.read_text(encoding="utf-8").splitlines()) == N_TEST
+    assert load_translator(model_dir, dtype="bfloat16").model.dtype == torch.bfloat16
+
+
 def test_evaluate_reads_jsonl(tmp_path, capsys, model_dir):
     data = tmp_path / "test.jsonl"
     data.write_text("".join(json.dumps({"translation": {"ko": ko, "en": en}}) + "\n" for ko, en in PAIRS[:3]))
@@ -142,11 +154,14 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
     fails_with(capsys, ["train", "--output_dir", str(tmp_path), "--train_file", str(tmp_path / "missing")], "--validation_file")
 
 
-def test_bad_option_values_are_usage_errors(capsys, model_dir):
+@pytest.mark.parametrize(
+    "option, message", [(["--batch-size", "0"], "must be at least 1"), (["--dtype", "int8"], "invalid choice")]
+)
+def test_bad_option_values_are_usage_errors(capsys, model_dir, option, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["translate", str(model_dir), "--batch-size", "0"])
+        main(["translate", str(model_dir), *option])
     assert exit_info.value.code == EXIT_ERROR
-    assert "must be at least 1" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow

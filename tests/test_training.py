@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from huggingface_hub import ModelCard
+from safetensors import safe_open
 from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq.demo import demo_settings
+from hf_rnn_seq2seq.generator import Generator
 from hf_rnn_seq2seq.training import main
 
 REPO_ROOT = Path(__file__).parents[1]
@@ -160,6 +163,39 @@ def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
     losses_logged = [entry for entry in state["log_history"] if "loss" in entry]
     assert losses_logged[: len(first_history)] == [entry for entry in first_history if "loss" in entry]
     assert [entry["step"] for entry in losses_logged] == list(range(5, 41, 5))
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
+    """`--bf16 true` alone (no --use_cpu needed on a machine without a GPU) runs the matrix products in bfloat16,
+    keeps the weights in float32 and still learns the task."""
+    generator_dtypes = set()
+    forward = Generator.forward
+
+    def recording_forward(self, h_dec):
+        logits = forward(self, h_dec)
+        generator_dtypes.add(logits.dtype)
+        return logits
+
+    monkeypatch.setattr(Generator, "forward", recording_forward)
+    output_dir = tmp_path / "model"
+    results = main(
+        [
+            "--train_file", str(digit_corpus["train"]),
+            "--validation_file", str(digit_corpus["validation"]),
+            "--output_dir", str(output_dir),
+            "--tokenizer_type", "bpe",
+            "--vocab_size", "100",
+            "--num_train_epochs", "8",
+            "--per_device_train_batch_size", "32",
+            "--bf16", "true",
+            *TINY_MODEL,
+        ]
+    )  # fmt: skip
+    assert torch.bfloat16 in generator_dtypes
+    assert results["eval_bleu"] > 30, results
+    with safe_open(output_dir / "model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.float32}
 
 
 def test_config_file_with_overrides(tmp_path, monkeypatch):

@@ -8,6 +8,8 @@ subword pieces, with a word-level vocabulary over those pieces.
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
     python bench/ours.py flopcheck                        # step_flops() against torch.utils.flop_counter
 
+train, translate, machine and flat take `--dtype bfloat16` (see DTYPES).
+
 `versus_peers.py` runs these as child processes (so their peak RSS and whole-command time can be measured)
 and never imports torch itself.
 
@@ -31,6 +33,9 @@ from pathlib import Path
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3, as in hf_rnn_seq2seq.tokenization
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 IGNORE = -100
+# --dtype: float32 everywhere, or bfloat16 (training: matrix products autocast to bfloat16 over float32 weights,
+# as `--bf16 true` does in hf_rnn_seq2seq.training; translating: the weights loaded in bfloat16, as --dtype does)
+DTYPES = ("float32", "bfloat16")
 
 
 def set_threads(n: int) -> None:
@@ -154,11 +159,12 @@ def cmd_train(a) -> None:
     )
     model = RNNSeq2SeqForConditionalGeneration(config)
     model.train()
+    autocast = torch.autocast("cpu", dtype=getattr(torch, a.dtype), enabled=a.dtype != "float32")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999))
     n_params = sum(p.numel() for p in model.parameters())
     fcfg = dict(emb=a.emb, hid=a.hid, tgt_vocab=len(tgt_vocab), layers=a.layers)
     print(f"[ours] {len(src)} pairs, vocab {len(src_vocab)}/{len(tgt_vocab)}, {n_params/1e6:.2f}M params, "
-          f"threads {torch.get_num_threads()}, setup {time.perf_counter()-t_start:.1f}s", flush=True)
+          f"{a.dtype}, threads {torch.get_num_threads()}, setup {time.perf_counter()-t_start:.1f}s", flush=True)
 
     log = open(out / "train_log.jsonl", "w")
     windows = []
@@ -171,7 +177,8 @@ def cmd_train(a) -> None:
             epoch_batches = make_batches(len(src), src, tgt, a.batch_size, a.pool, rng)
         ids = epoch_batches.pop()
         x, mask, y = collate(ids, src, tgt)
-        out_ = model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=len(ids))  # sum / sentences
+        with autocast:
+            out_ = model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=len(ids))  # sum / sentences
         out_.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
         opt.step()
@@ -221,12 +228,12 @@ def cmd_train(a) -> None:
 
 
 # ---------------------------------------------------------------- translate
-def load(model_dir: str):
+def load(model_dir: str, dtype: str):
     import torch
     from hf_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
     from hf_rnn_seq2seq.tokenization import load_tokenizers
 
-    model = RNNSeq2SeqForConditionalGeneration.from_pretrained(model_dir).eval()
+    model = RNNSeq2SeqForConditionalGeneration.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
     src_tok, tgt_tok = load_tokenizers(model_dir)
     return torch, model, src_tok, tgt_tok
 
@@ -241,7 +248,7 @@ def gen_kwargs(beam: int, max_out: int) -> dict:
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
-    torch, model, src_tok, tgt_tok = load(a.model)
+    torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
     lines = read_lines(a.src)
     vocab = tgt_tok.convert_ids_to_tokens(list(range(len(tgt_tok))))
     t_load = time.perf_counter() - t_proc
@@ -269,15 +276,15 @@ def cmd_translate(a) -> None:
         loop_s = time.perf_counter() - t0
     Path(a.out).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     rec = dict(sentences=len(lines), decode_s=loop_s, sents_per_s_reported=len(lines) / loop_s,
-               load_s=t_load, generated_tokens=generated, beam=a.beam, tbatch=a.tbatch)
+               load_s=t_load, generated_tokens=generated, beam=a.beam, tbatch=a.tbatch, dtype=a.dtype)
     Path(a.out + ".json").write_text(json.dumps(rec, indent=1))
     print(f"[ours] decoded {len(lines)} sentences (beam {a.beam}) in {loop_s:.2f}s: "
           f"{rec['sents_per_s_reported']:.1f} sent/s (load {t_load:.1f}s)", flush=True)
 
 
 # ---------------------------------------------------------------- machine: matmul GFLOP/s
-def timed_gflops(torch, m: int, k: int, n: int, seconds: float) -> float:
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def timed_gflops(torch, m: int, k: int, n: int, seconds: float, dtype: str) -> float:
+    a, b = torch.randn(m, k, dtype=getattr(torch, dtype)), torch.randn(k, n, dtype=getattr(torch, dtype))
     for _ in range(3):
         torch.matmul(a, b)
     best = 0.0
@@ -295,12 +302,13 @@ def cmd_machine(a) -> None:
     import torch
 
     set_threads(a.threads)
-    rec = dict(threads=torch.get_num_threads(), torch=torch.__version__,
-               matmul_big=dict(shape=[a.size, a.size, a.size], gflops=timed_gflops(torch, a.size, a.size, a.size, a.seconds)))
+    rec = dict(threads=torch.get_num_threads(), torch=torch.__version__, dtype=a.dtype,
+               matmul_big=dict(shape=[a.size, a.size, a.size],
+                               gflops=timed_gflops(torch, a.size, a.size, a.size, a.seconds, a.dtype)))
     # the shapes our training step runs on: the decoder LSTM's per-step GEMM and the generator over all steps
     E, H = a.emb, a.hid
-    rec["matmul_decoder_step"] = dict(shape=[64, E + 2 * H, 4 * H], gflops=timed_gflops(torch, 64, E + 2 * H, 4 * H, a.seconds / 2))
-    rec["matmul_generator"] = dict(shape=[64 * 16, H, 8000], gflops=timed_gflops(torch, 64 * 16, H, 8000, a.seconds / 2))
+    rec["matmul_decoder_step"] = dict(shape=[64, E + 2 * H, 4 * H], gflops=timed_gflops(torch, 64, E + 2 * H, 4 * H, a.seconds / 2, a.dtype))
+    rec["matmul_generator"] = dict(shape=[64 * 16, H, 8000], gflops=timed_gflops(torch, 64 * 16, H, 8000, a.seconds / 2, a.dtype))
     Path(a.out).write_text(json.dumps(rec, indent=1))
     print("[machine] " + json.dumps(rec), flush=True)
 
@@ -308,7 +316,7 @@ def cmd_machine(a) -> None:
 # ---------------------------------------------------------------- flat: per-token decode cost vs output length
 def cmd_flat(a) -> None:
     set_threads(a.threads)
-    torch, model, src_tok, _ = load(a.model)
+    torch, model, src_tok, _ = load(a.model, a.dtype)
     lines = read_lines(a.src)[: a.tbatch]
     enc = src_tok(lines, padding=True, return_tensors="pt")
     rec = dict(batch=len(lines), lengths=a.lengths, reps=a.reps)
@@ -391,6 +399,7 @@ def main(argv=None) -> None:
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--dtype", choices=DTYPES, default="float32")
     d = sub.add_parser("translate")
     d.add_argument("--model", required=True)
     d.add_argument("--src", required=True)
@@ -399,6 +408,7 @@ def main(argv=None) -> None:
     d.add_argument("--tbatch", type=int, default=32)
     d.add_argument("--max-out", type=int, default=100)
     d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--dtype", choices=DTYPES, default="float32")
     d.add_argument("--no-sort", action="store_true", help="batch in file order instead of by source length")
     m = sub.add_parser("machine")
     m.add_argument("--out", required=True)
@@ -407,6 +417,7 @@ def main(argv=None) -> None:
     m.add_argument("--emb", type=int, default=256)
     m.add_argument("--hid", type=int, default=512)
     m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--dtype", choices=DTYPES, default="float32")
     f = sub.add_parser("flat")
     f.add_argument("--model", required=True)
     f.add_argument("--src", required=True)
@@ -416,6 +427,7 @@ def main(argv=None) -> None:
     f.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     f.add_argument("--reps", type=int, default=3)
     f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--dtype", choices=DTYPES, default="float32")
     sub.add_parser("flopcheck")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -240,7 +240,7 @@ def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
               "--log-every", str(a.log_every), "--seed", str(a.seed), "--max-len", str(a.max_len)]
     if tk == "ours":
         return [sys.executable, str(BENCH / "ours.py"), "train", "--train-src", str(d / "train.src"),
-                "--train-tgt", str(d / "train.tgt"), "--out", str(out)] + common
+                "--train-tgt", str(d / "train.tgt"), "--out", str(out), "--dtype", a.ours_dtype] + common
     cmd = [str(PEERS_DIR / f"{tk}_train.sh"), "--train-src", str(d / "train.src"), "--train-tgt", str(d / "train.tgt"),
            "--dev-src", str(d / "dev.src"), "--dev-tgt", str(d / "dev.tgt"), "--out", str(out),
            "--max-out", str(a.max_out)] + common
@@ -289,7 +289,8 @@ def do_train(tk, data, out, steps, a, env) -> dict:
 def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
     if tk == "ours":
         return [sys.executable, str(BENCH / "ours.py"), "translate", "--model", model, "--src", str(src), "--out", str(hyp),
-                "--beam", str(beam), "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--threads", str(a.threads)]
+                "--beam", str(beam), "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--threads", str(a.threads),
+                "--dtype", a.ours_dtype]
     return [str(PEERS_DIR / f"{tk}_translate.sh"), "--model", model, "--src", str(src), "--out", str(hyp), "--beam", str(beam),
             "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--alpha", "0", "--threads", str(a.threads)]
 
@@ -482,6 +483,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--max-len", type=int, default=100, help="training length filter (pieces)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--ours-dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="our precision: bfloat16 trains with bfloat16 matrix products (hf_rnn_seq2seq's --bf16) and "
+                        "translates with bfloat16 weights (--dtype bfloat16); the peers run in float32")
     p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
     p.add_argument("--max-out", type=int, default=100, help="max new tokens when decoding")
     p.add_argument("--flat-lengths", type=int, nargs="+", default=[1, 20, 200],
@@ -510,7 +514,7 @@ def parse_args(argv=None):
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
-        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS)  # any phases: a partial re-run
+        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32"  # any phases: a partial re-run
     # of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a
@@ -553,7 +557,7 @@ def main(argv=None) -> None:
     # ---- machine
     def machine(tag):
         f = run_dir / f"machine_{tag}.json"
-        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
+        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads), "--dtype", a.ours_dtype,
                  "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"], f.with_suffix(".log"), env)
         if r["rc"] == 0:
             R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=tag))
@@ -635,7 +639,8 @@ def main(argv=None) -> None:
         f = run_dir / "flat.json"
         r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", R["quality"][ds]["ours"]["model"],
                  "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
-                 "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads)],
+                 "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads),
+                 "--dtype", a.ours_dtype],
                 f.with_suffix(".log"), env)
         if r["rc"] == 0:
             R["flat"] = json.loads(f.read_text()) | dict(dataset=ds)
@@ -660,7 +665,7 @@ def main(argv=None) -> None:
           f"Run {R['started']} to {R['finished']} ({R['elapsed_min']:.0f} min), {os.cpu_count()} CPUs, {a.threads} threads per run, "
           f"load at start {R['host']['load_at_start']['load1']}, at end {R['host']['load_at_end']['load1']}.", "",
           "Command:", "", "    " + command, "",
-          f"Settings: emb {a.emb}, hid {a.hid}, {a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
+          f"Settings: ours in {a.ours_dtype}, the peers in float32; emb {a.emb}, hid {a.hid}, {a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
           f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} sentences, "
           f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new tokens, "
           f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"

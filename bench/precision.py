@@ -29,7 +29,8 @@ FIRST_WORD = 4  # ids below are <pad> <s> </s> <unk>
 
 
 def benchmark_model(a) -> RNNSeq2SeqForConditionalGeneration:
-    """The benchmark's architecture (bench/README.md): bi-LSTM encoder, LSTM decoder, general attention, input feeding."""
+    """The benchmark's architecture (bench/README.md): bi-LSTM encoder, LSTM decoder, general attention and
+    input feeding."""
     config = RNNSeq2SeqConfig(
         vocab_size=a.vocab, decoder_vocab_size=a.vocab, embedding_size=a.emb, hidden_size=a.hid, num_layers=1,
         cell_type="lstm", bidirectional=True, attention="general", input_feeding=True, bridge="copy", dropout=0.3,
@@ -91,22 +92,24 @@ def main() -> None:
     torch.manual_seed(0)
     model = benchmark_model(a)
     ids = lambda rows: torch.randint(FIRST_WORD, a.vocab, (rows, a.length))  # noqa: E731
-    batch = dict(input_ids=ids(a.batch), attention_mask=torch.ones(a.batch, a.length, dtype=torch.long), labels=ids(a.batch))
-    sources = dict(input_ids=ids(a.tbatch), attention_mask=torch.ones(a.tbatch, a.length, dtype=torch.long))
+    full = lambda rows: torch.ones(rows, a.length, dtype=torch.long)  # noqa: E731
+    batch = dict(input_ids=ids(a.batch), attention_mask=full(a.batch), labels=ids(a.batch))
+    sources = dict(input_ids=ids(a.tbatch), attention_mask=full(a.tbatch))
+    decoded = f"{a.tbatch} sentences x {a.new_tokens} tokens"
 
     figures = {
-        f"training step (batch {a.batch} x {a.length} tokens)": lambda dtype: training_step_ms(model, batch, dtype, a.reps),
-        f"greedy, {a.tbatch} sentences x {a.new_tokens} tokens": lambda dtype: generate_ms(
-            model, sources, dtype, 1, a.new_tokens, a.reps),
-        f"beam 5, {a.tbatch} sentences x {a.new_tokens} tokens": lambda dtype: generate_ms(
-            model, sources, dtype, 5, a.new_tokens, a.reps),
+        f"training step (batch {a.batch} x {a.length} tokens)": lambda dtype: training_step_ms(
+            model, batch, dtype, a.reps),
+        f"greedy, {decoded}": lambda dtype: generate_ms(model, sources, dtype, 1, a.new_tokens, a.reps),
+        f"beam 5, {decoded}": lambda dtype: generate_ms(model, sources, dtype, 5, a.new_tokens, a.reps),
     }  # fmt: skip
     rows = []
     for figure, measure in figures.items():
         float32, bfloat16 = measure(torch.float32), measure(torch.bfloat16)
         rows.append(dict(figure=figure, float32_ms=float32, bfloat16_ms=bfloat16, speedup=float32 / bfloat16))
 
-    print(f"emb {a.emb}, hid {a.hid}, vocab {a.vocab}, {a.threads} threads, median of {a.reps}, torch {torch.__version__}")
+    print(f"emb {a.emb}, hid {a.hid}, vocab {a.vocab}, {a.threads} threads, median of {a.reps}, "
+          f"torch {torch.__version__}")
     print("| figure | float32 ms | bfloat16 ms | speed-up |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['figure']} | {r['float32_ms']:.0f} | {r['bfloat16_ms']:.0f} | {r['speedup']:.2f}x |")

@@ -32,6 +32,21 @@ def digit_corpus(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def digit_training(corpus: dict[str, Path], output_dir: Path, *options: str) -> list[str]:
+    """Flags that train the tiny model on the digit corpus, evaluating on its validation split."""
+    return [
+        "--train_file", str(corpus["train"]),
+        "--validation_file", str(corpus["validation"]),
+        "--output_dir", str(output_dir),
+        "--tokenizer_type", "bpe",  # whole digit names become tokens
+        "--vocab_size", "100",
+        "--num_train_epochs", "8",  # 38 steps each
+        "--per_device_train_batch_size", "32",
+        *TINY_MODEL,
+        *options,
+    ]  # fmt: skip
+
+
 def eval_losses(output_dir: Path) -> list[float]:
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     return [entry["eval_loss"] for entry in history if "eval_loss" in entry]
@@ -41,19 +56,8 @@ def eval_losses(output_dir: Path) -> list[float]:
 def test_train_save_load_translate(digit_corpus, tmp_path):
     output_dir = tmp_path / "model"
     results = main(
-        [
-            "--train_file", str(digit_corpus["train"]),
-            "--validation_file", str(digit_corpus["validation"]),
-            "--test_file", str(digit_corpus["test"]),
-            "--output_dir", str(output_dir),
-            "--tokenizer_type", "bpe",  # whole digit names become tokens
-            "--vocab_size", "100",
-            "--num_train_epochs", "8",  # 38 steps each
-            "--per_device_train_batch_size", "32",
-            "--license", "apache-2.0",
-            *TINY_MODEL,
-        ]
-    )  # fmt: skip
+        digit_training(digit_corpus, output_dir, "--test_file", str(digit_corpus["test"]), "--license", "apache-2.0")
+    )
 
     losses = eval_losses(output_dir)
     assert len(losses) >= 2 and min(losses[1:]) < losses[0], losses
@@ -179,19 +183,7 @@ def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Generator, "forward", recording_forward)
     output_dir = tmp_path / "model"
-    results = main(
-        [
-            "--train_file", str(digit_corpus["train"]),
-            "--validation_file", str(digit_corpus["validation"]),
-            "--output_dir", str(output_dir),
-            "--tokenizer_type", "bpe",
-            "--vocab_size", "100",
-            "--num_train_epochs", "8",
-            "--per_device_train_batch_size", "32",
-            "--bf16", "true",
-            *TINY_MODEL,
-        ]
-    )  # fmt: skip
+    results = main(digit_training(digit_corpus, output_dir, "--bf16", "true"))
     assert torch.bfloat16 in generator_dtypes
     assert results["eval_bleu"] > 30, results
     with safe_open(output_dir / "model.safetensors", "pt") as weights:

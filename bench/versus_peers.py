@@ -37,6 +37,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ours import DTYPES  # bench/ours.py, beside this script; it imports torch only inside its commands
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SHARED = REPO.parent / "shared"
@@ -483,7 +485,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--max-len", type=int, default=100, help="training length filter (pieces)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--ours-dtype", choices=("float32", "bfloat16"), default="float32",
+    p.add_argument("--ours-dtype", choices=DTYPES, default="float32",
                    help="our precision: bfloat16 trains with bfloat16 matrix products (hf_rnn_seq2seq's --bf16) and "
                         "translates with bfloat16 weights (--dtype bfloat16); the peers run in float32")
     p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
@@ -514,8 +516,8 @@ def parse_args(argv=None):
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
-        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32"  # any phases: a partial re-run
-    # of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
+        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32"
+    # any phases: a partial re-run of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a
 
@@ -557,8 +559,8 @@ def main(argv=None) -> None:
     # ---- machine
     def machine(tag):
         f = run_dir / f"machine_{tag}.json"
-        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads), "--dtype", a.ours_dtype,
-                 "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"], f.with_suffix(".log"), env)
+        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
+                 "--dtype", a.ours_dtype, "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"], f.with_suffix(".log"), env)
         if r["rc"] == 0:
             R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=tag))
             save()

@@ -45,7 +45,7 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
     """
 
     model_type = "rnn_seq2seq"
-    keys_to_ignore_at_inference = ["past_key_values", "encoder_last_hidden_state"]
+    keys_to_ignore_at_inference = ["cache", "encoder_last_hidden_state"]
     attribute_map = {"num_hidden_layers": "decoder_layers"}
 
     vocab_size: int = 8000

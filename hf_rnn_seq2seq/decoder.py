@@ -1,7 +1,7 @@
 """The Decoder: embedding of the previous output `ŷ_{t-1}` + a unidirectional RNN started from the
 Encoder's final state, optionally attending over `h_enc` at every step.
 
-Its recurrent state travels between `generate()` steps as `past_key_values` (a `RecurrentState`),
+Its recurrent state travels between `generate()` steps as `cache` (a `RecurrentState`),
 so each new token costs one RNN step whatever the length of the prefix.
 """
 
@@ -26,8 +26,10 @@ class RecurrentState:
     input_feed: torch.Tensor | None  # (batch, hidden): previous attentional vector, with input feeding
     attention_keys: torch.Tensor | None  # (batch, src_len, hidden): the source side of the scores, computed once
 
-    # generate() asks every cache whether it can be compiled as a static KV cache; this is not one.
+    # generate() asks every cache whether it can be compiled as a static KV cache (this is not one)
+    # and, on MPS, whether it can be rolled back a step to decide on stopping a step late (it cannot).
     is_compileable = False
+    is_croppable = False
 
     def reorder(self, beam_idx: torch.Tensor) -> "RecurrentState":
         """Follow beam search's choice of which beam each new beam continues.

@@ -87,7 +87,7 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         decoder_input_ids: torch.Tensor | None = None,  # (batch, tgt_len)
         decoder_attention_mask: torch.Tensor | None = None,  # (batch, tgt_len)
         encoder_outputs: EncoderOutput | tuple | None = None,
-        past_key_values: RecurrentState | None = None,
+        cache: RecurrentState | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
@@ -110,16 +110,16 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         if attention_mask is None:
             attention_mask = h_enc.new_ones(h_enc.shape[:2])
 
-        if past_key_values is None:  # first step: the Decoder starts from the Encoder's final state
+        if cache is None:  # first step: the Decoder starts from the Encoder's final state
             check_token_ids(decoder_input_ids, self.config.decoder_vocab_size, "decoder_input_ids")
-            past_key_values = self.decoder.init_state(encoder_outputs)
-        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), past_key_values)
+            cache = self.decoder.init_state(encoder_outputs)
+        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), cache)
 
         # transformers' layout for cross-attentions: one tuple entry per layer, (batch, heads, tgt_len, src_len).
         cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
         output = Seq2SeqModelOutput(
             last_hidden_state=h_dec,
-            past_key_values=state if use_cache else None,
+            cache=state if use_cache else None,
             cross_attentions=cross_attentions,
             encoder_last_hidden_state=h_enc,
         )
@@ -154,7 +154,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         decoder_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,  # (batch, tgt_len), IGNORE_INDEX where there is no target
         encoder_outputs: EncoderOutput | tuple | None = None,
-        past_key_values: RecurrentState | None = None,
+        cache: RecurrentState | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
@@ -169,7 +169,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             output_attentions=output_attentions,
             return_dict=True,
@@ -182,7 +182,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             cross_attentions=outputs.cross_attentions,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
         )
@@ -209,8 +209,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return False
 
     @staticmethod
-    def _reorder_cache(past_key_values: RecurrentState, beam_idx: torch.Tensor) -> RecurrentState:
-        return past_key_values.reorder(beam_idx)
+    def _reorder_cache(cache: RecurrentState, beam_idx: torch.Tensor) -> RecurrentState:
+        return cache.reorder(beam_idx)
 
 
 def _check_right_padded(decoder_attention_mask: torch.Tensor | None) -> None:

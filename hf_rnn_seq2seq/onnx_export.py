@@ -122,12 +122,12 @@ class DecoderStepGraph(nn.Module):
             encoder_outputs=EncoderOutput(last_hidden_state=encoder_hidden_states),
             attention_mask=attention_mask,
             decoder_input_ids=input_ids,
-            past_key_values=_state_from(dict(zip(names, state))),
+            cache=_state_from(dict(zip(names, state))),
             use_cache=True,
             output_attentions=True,
         )
         outputs = [output.logits[:, -1]]
-        outputs += [getattr(output.past_key_values, name) for name in state_names(config)]
+        outputs += [getattr(output.cache, name) for name in state_names(config)]
         if config.attention is not None:
             outputs.append(output.cross_attentions[0][:, 0, -1])  # (batch, heads=1, 1, src_len) -> (batch, src_len)
         return tuple(outputs)

@@ -9,6 +9,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers.generation.utils import DeferredStopCheck
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.decoder import RecurrentState
@@ -167,10 +168,10 @@ def assert_cached_decoding_matches_full_forward(model):
                 attention_mask=mask,
                 encoder_outputs=encoder_outputs,
                 decoder_input_ids=decoder_input_ids[:, t : t + 1],
-                past_key_values=state,
+                cache=state,
                 use_cache=True,
             )
-            state = out.past_key_values
+            state = out.cache
             steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
 
@@ -187,6 +188,17 @@ def test_greedy_matches_reference(model):
         expected = greedy(model, source, MAX_NEW_TOKENS)
         assert row[: len(expected)] == expected
         assert all(t == PAD for t in row[len(expected) :])
+
+
+def test_generate_returns_the_recurrent_state():
+    """generate() carries the Decoder's state between steps as `cache` and hands it back; on MPS it
+    asks whether that state can be rolled back a step (to stop a step late) and must hear no."""
+    model = tiny_model(cell_type="lstm", attention="general", input_feeding=True)
+    ids, mask = pad_batch(sources())
+    out = model.generate(ids, attention_mask=mask, max_new_tokens=3, return_dict_in_generate=True)
+    assert isinstance(out.cache, RecurrentState) and out.cache.input_feed.shape[0] == ids.shape[0]
+    mps = torch.device("mps")
+    assert not DeferredStopCheck.is_supported(mps, out.cache, cache_is_returned=True, is_assistant=False)
 
 
 def assert_beam_matches_reference(model, length_penalty, early_stopping=False, num_beams=4, num_return_sequences=2):

@@ -61,10 +61,10 @@ def test_graphs_match_pytorch(tmp_path, options):
                 encoder_outputs=encoder_outputs,
                 attention_mask=MASK,
                 decoder_input_ids=tokens,
-                past_key_values=state,
+                cache=state,
                 output_attentions=True,
             )
-        state = output.past_key_values
+        state = output.cache
         outputs, inputs = runner.decode_step(tokens[:, 0].numpy(), inputs, k=TOP_K)
         logits = output.logits[:, -1]
         assert np.abs(outputs["logits"] - logits.numpy()).max() < TOLERANCE

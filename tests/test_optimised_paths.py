@@ -4,7 +4,7 @@ Speed work on the model (whole-sequence RNN kernels, fused projections, length-b
 decoding) must not change a number a user can see. Each test computes one thing two ways:
 
 - training loss and every gradient: the model's own forward over the whole target (whatever fast path it
-  takes) against a decoder driven one token per call, carrying `past_key_values` -- the generation path,
+  takes) against a decoder driven one token per call, carrying `cache` -- the generation path,
   which has to run step by step;
 - training loss and gradients of a padded batch against the same sentences one at a time (no padding);
 - `generate()` with `use_cache=True` against `use_cache=False` (the whole prefix re-run every step), and a
@@ -74,7 +74,7 @@ def whole_sequence_loss(model, source, mask, labels):
 
 def token_by_token_loss(model, source, mask, labels):
     """The straightforward decoder: one target position per call, the recurrent state carried in
-    `past_key_values` exactly as generate() carries it."""
+    `cache` exactly as generate() carries it."""
     decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels)
     encoder_outputs = model.get_encoder()(source, mask)
     state, logits = None, []
@@ -83,10 +83,10 @@ def token_by_token_loss(model, source, mask, labels):
             encoder_outputs=encoder_outputs,
             attention_mask=mask,
             decoder_input_ids=decoder_input_ids[:, t : t + 1],
-            past_key_values=state,
+            cache=state,
             use_cache=True,
         )
-        state = out.past_key_values
+        state = out.cache
         logits.append(out.logits)
     logits = torch.cat(logits, dim=1)
     return model.loss(logits, labels), logits

@@ -181,7 +181,7 @@ print({"target_tokenizer" if separate else "tokenizer"}.batch_decode(outputs, sk
 
 `trust_remote_code=True` runs the model code saved in this repository (AutoTokenizer reads the model's
 config, so it asks too). With the `hf-rnn-seq2seq` package installed, `import hf_rnn_seq2seq` registers the
-model and the flag is not needed.
+model and the flag is not needed. The model code needs transformers 5.24 or newer.
 
 ## Model
 

@@ -14,11 +14,17 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.utils.versions import require_version
 
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
+
+# generate() hands the Decoder's state back to forward() as `cache` since transformers 5.24 (as
+# `past_key_values` before, which forward() would ignore: every step would restart from the Encoder's state).
+# Checked here, not only in pyproject.toml, because code loaded from the Hub with trust_remote_code skips pip.
+require_version("transformers>=5.24", "This model's code needs it: pip install -U 'transformers>=5.24'")
 
 IGNORE_INDEX = -100  # label value the loss skips (what DataCollatorForSeq2Seq pads labels with)
 

@@ -77,6 +77,25 @@ def test_fresh_process_without_the_package_loads_it_with_remote_code(saved):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == generate(model)
 
 
+def test_remote_code_refuses_a_transformers_older_than_5_24(saved):
+    """Before 5.24 generate() passes the state under another name, which the model would ignore and
+    translate wrongly: the saved code must stop with an error that says what to install."""
+    _, path = saved
+    script = textwrap.dedent(
+        f"""
+        import importlib.metadata, sys
+        sys.modules["hf_rnn_seq2seq"] = None
+        from transformers import AutoModelForSeq2SeqLM
+        installed = importlib.metadata.version
+        importlib.metadata.version = lambda name: "5.23.0" if name == "transformers" else installed(name)
+        AutoModelForSeq2SeqLM.from_pretrained({str(path)!r}, trust_remote_code=True)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=path, timeout=300)
+    assert result.returncode != 0
+    assert "transformers>=5.24" in result.stderr and "found transformers==5.23.0" in result.stderr
+
+
 def test_tied_embeddings_stay_tied_through_save_and_load(tmp_path):
     model = tiny(tie_word_embeddings=True)
     assert model.generator.proj.weight is model.model.decoder.embed_tokens.weight

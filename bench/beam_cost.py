@@ -1,0 +1,76 @@
+"""Where beam-search decoding time goes, for issue 4's beam-5 figure.
+
+Splits the decode loop of `generate()` into our model's share (the Encoder once per batch, then one
+Decoder + Generator step per output position) and the rest (transformers' beam bookkeeping: log-softmax,
+top-k, finished-hypothesis updates). Then counts decoder work in sentence-steps (one sentence's beams
+through one step): generate() steps every sentence of a batch until the batch's last one has ended,
+where a decoder that drops each sentence once its best hypothesis has ended (OpenNMT-py does) needs
+only the sum of the translations' lengths. Same settings as bench/ours.py translate: length-sorted
+batches of 32, beam 5, at most 100 new tokens, no length penalty.
+
+    .venv/bin/python bench/beam_cost.py --model bench/out/<label>/quality/multi30k/ours/model \
+        --src bench/out/data/multi30k-sp8000-nall-tall/test.src --dtype bfloat16
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ours import DTYPES, EOS, gen_kwargs, load, read_lines, set_threads
+
+
+def add_timer(module, clock: dict, name: str) -> None:
+    """Accumulate the wall-clock seconds `module`'s forward takes into clock[name]."""
+    started = []
+    module.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
+    module.register_forward_hook(lambda *_: clock.__setitem__(name, clock[name] + time.perf_counter() - started.pop()))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="a model directory written by bench/ours.py train")
+    p.add_argument("--src", required=True, help="subword-segmented source sentences, one per line")
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--tbatch", type=int, default=32)
+    p.add_argument("--max-out", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--json", default="bench/out/beam_cost.json")
+    a = p.parse_args()
+
+    set_threads(a.threads)
+    torch, model, src_tok, _ = load(a.model, a.dtype)
+    lines = sorted(read_lines(a.src), key=lambda line: len(line.split()), reverse=True)
+    batches = [src_tok(lines[i : i + a.tbatch], padding=True, return_tensors="pt") for i in range(0, len(lines), a.tbatch)]
+    clock = {"encoder": 0.0, "decoder step + generator": 0.0}
+    add_timer(model.get_encoder(), clock, "encoder")
+    add_timer(model, clock, "decoder step + generator")
+    steps_run = steps_needed = 0  # sentence-steps
+    with torch.inference_mode():
+        model.generate(**batches[0], **gen_kwargs(a.beam, a.max_out))  # warm-up: lazy initialisation
+        clock.update(dict.fromkeys(clock, 0.0))
+        started = time.perf_counter()
+        for enc in batches:
+            out = model.generate(**enc, **gen_kwargs(a.beam, a.max_out))[:, 1:].tolist()
+            steps_run += len(out) * len(out[0])
+            steps_needed += sum(row.index(EOS) + 1 if EOS in row else len(row) for row in out)
+        total = time.perf_counter() - started
+
+    rest = total - sum(clock.values())
+    rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, tbatch=a.tbatch, sentences=len(lines),
+               decode_loop_s=total, seconds=dict(clock, **{"transformers' beam search (the rest)": rest}),
+               sentence_steps_run=steps_run, sentence_steps_if_dropped_when_ended=steps_needed)
+    print(f"beam {a.beam}, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: decode loop {total:.2f} s "
+          f"({len(lines) / total:.1f} sent/s)")
+    print("| part | seconds | share |\n|---|---|---|")
+    for name, seconds in rec["seconds"].items():
+        print(f"| {name} | {seconds:.2f} | {seconds / total:.0%} |")
+    print(f"sentence-steps run: {steps_run:,}; if each sentence left the batch when its best hypothesis ended: "
+          f"{steps_needed:,} ({steps_run / steps_needed:.2f}x as many run)")
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(rec, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -42,7 +42,8 @@ def main() -> None:
     set_threads(a.threads)
     torch, model, src_tok, _ = load(a.model, a.dtype)
     lines = sorted(read_lines(a.src), key=lambda line: len(line.split()), reverse=True)
-    batches = [src_tok(lines[i : i + a.tbatch], padding=True, return_tensors="pt") for i in range(0, len(lines), a.tbatch)]
+    starts = range(0, len(lines), a.tbatch)
+    batches = [src_tok(lines[i : i + a.tbatch], padding=True, return_tensors="pt") for i in starts]
     clock = {"encoder": 0.0, "decoder step + generator": 0.0}
     add_timer(model.get_encoder(), clock, "encoder")
     add_timer(model, clock, "decoder step + generator")

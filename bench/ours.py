@@ -178,8 +178,11 @@ def cmd_train(a) -> None:
         ids = epoch_batches.pop()
         x, mask, y = collate(ids, src, tgt)
         with autocast:
-            out_ = model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=len(ids))  # sum / sentences
-        out_.loss.backward()
+            # Keep the loss only, as the Trainer does: holding the output would keep this batch's logits
+            # (batch x tgt_len x |V|) alive through the next step's forward, raising the peak RSS.
+            # num_items_in_batch: the loss is the sum over the batch / its sentences
+            loss = model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=len(ids)).loss
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -187,14 +190,14 @@ def cmd_train(a) -> None:
         src_lens, tgt_lens = [len(src[i]) for i in ids], [len(tgt[i]) for i in ids]
         ex, us = step_flops(fcfg, len(ids), x.size(1), y.size(1), src_lens, tgt_lens)
         w_tok += sum(tgt_lens)
-        w_loss += out_.loss.detach() * len(ids)  # summed token cross-entropy of the batch
+        w_loss += loss.detach() * len(ids)  # summed token cross-entropy of the batch
         w_flops += ex
         w_useful += us
         if step % a.log_every == 0 or step == a.steps:
             now = time.perf_counter()
             dt = now - w_start
             rec = dict(step=step, tgt_tokens=w_tok, secs=dt, tok_per_s=w_tok / dt, gflops_exec=w_flops / dt / 1e9,
-                       gflops_useful=w_useful / dt / 1e9, loss_per_sent=out_.loss.item(),
+                       gflops_useful=w_useful / dt / 1e9, loss_per_sent=loss.item(),
                        xent=float(w_loss) / w_tok)  # per target token over the window, as OpenNMT's "xent"
             windows.append(rec)
             log.write(json.dumps(rec) + "\n")

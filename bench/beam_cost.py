@@ -1,4 +1,4 @@
-"""Where beam-search decoding time goes, for issue 4's beam-5 figure.
+"""Where beam-search (or, with --beam 1, greedy) decoding time goes, for issue 4's decoding figures.
 
 Splits the decode loop of `generate()` into our model's share (the Encoder once per batch, then one
 Decoder + Generator step per output position) and the rest (transformers' beam bookkeeping: log-softmax,
@@ -60,7 +60,7 @@ def main() -> None:
 
     rest = total - sum(clock.values())
     rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, tbatch=a.tbatch, sentences=len(lines),
-               decode_loop_s=total, seconds=dict(clock, **{"transformers' beam search (the rest)": rest}),
+               decode_loop_s=total, seconds=dict(clock, **{"transformers' generate() bookkeeping (the rest)": rest}),
                sentence_steps_run=steps_run, sentence_steps_if_dropped_when_ended=steps_needed)
     print(f"beam {a.beam}, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: decode loop {total:.2f} s "
           f"({len(lines) / total:.1f} sent/s)")

@@ -17,11 +17,12 @@ import json
 import time
 from pathlib import Path
 
-from ours import DTYPES, EOS, gen_kwargs, load, read_lines, set_threads
+from ours import DTYPES, EOS, decode_batches, gen_kwargs, load, read_lines, set_threads
 
 
 def add_timer(module, clock: dict, name: str) -> None:
     """Accumulate the wall-clock seconds `module`'s forward takes into clock[name]."""
+    clock[name] = 0.0
     started = []
     module.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
     module.register_forward_hook(lambda *_: clock.__setitem__(name, clock[name] + time.perf_counter() - started.pop()))
@@ -41,10 +42,10 @@ def main() -> None:
 
     set_threads(a.threads)
     torch, model, src_tok, _ = load(a.model, a.dtype)
-    lines = sorted(read_lines(a.src), key=lambda line: len(line.split()), reverse=True)
-    starts = range(0, len(lines), a.tbatch)
-    batches = [src_tok(lines[i : i + a.tbatch], padding=True, return_tensors="pt") for i in starts]
-    clock = {"encoder": 0.0, "decoder step + generator": 0.0}
+    lines = read_lines(a.src)
+    batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
+               for chunk in decode_batches(lines, a.tbatch)]
+    clock = {}
     add_timer(model.get_encoder(), clock, "encoder")
     add_timer(model, clock, "decoder step + generator")
     steps_run = steps_needed = 0  # sentence-steps

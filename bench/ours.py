@@ -248,6 +248,15 @@ def gen_kwargs(beam: int, max_out: int) -> dict:
     return kw
 
 
+def decode_batches(lines: list[str], tbatch: int, length_sorted: bool = True) -> list[list[int]]:
+    """Line indices in decoding batches of `tbatch`, longest sources first unless told otherwise
+    (onmt, fairseq and joey sort their test batches too)."""
+    order = list(range(len(lines)))
+    if length_sorted:
+        order.sort(key=lambda i: len(lines[i].split()), reverse=True)
+    return [order[b : b + tbatch] for b in range(0, len(order), tbatch)]
+
+
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
@@ -259,11 +268,7 @@ def cmd_translate(a) -> None:
     generated = 0
     with torch.inference_mode():
         t0 = time.perf_counter()
-        order = list(range(len(lines)))
-        if not a.no_sort:  # length-sorted batches (onmt, fairseq and joey sort their test batches too)
-            order.sort(key=lambda i: len(lines[i].split()), reverse=True)
-        for b in range(0, len(order), a.tbatch):
-            chunk = order[b : b + a.tbatch]
+        for chunk in decode_batches(lines, a.tbatch, length_sorted=not a.no_sort):
             enc = src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
             out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                  **gen_kwargs(a.beam, a.max_out))

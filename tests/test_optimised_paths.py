@@ -148,6 +148,33 @@ def test_padded_batch_equals_sentences_one_at_a_time(options):
         torch.testing.assert_close(batch_grads[name], alone_grads[name], atol=1e-9, rtol=1e-6, msg=name)
 
 
+# (additive attention is left out: its tanh(W_q h_dec_t + W_k h_enc) is itself source-sized at every step)
+@pytest.mark.parametrize("attention", ["general", "dot"])
+def test_mixed_precision_training_keeps_the_source_side_once(attention):
+    """Under autocast the attention must not keep a low-precision copy of `h_enc` (or of its keys) per
+    target token for the backward pass: the memory kept grows with the target length only by per-step rows."""
+    model = tiny_model(cell_type="lstm", attention=attention, input_feeding=True).float().train()
+    src, _ = random_pairs(6, seed=3)  # varied lengths: the Encoder runs on packed sequences
+    source = padded(src, PAD)
+    source_side = source.numel() * model.config.encoder_output_size  # elements of h_enc
+
+    def kept_source_sized_tensors(target_len: int) -> int:
+        storages = set()
+
+        def pack(t):
+            if t.numel() == source_side:
+                storages.add(t.untyped_storage().data_ptr())
+            return t
+
+        labels = torch.randint(3, VOCAB, (source.size(0), target_len))
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", torch.bfloat16):
+            loss = model(input_ids=source, attention_mask=(source != PAD).long(), labels=labels).loss
+        loss.backward()
+        return len(storages)
+
+    assert kept_source_sized_tensors(12) == kept_source_sized_tensors(3)
+
+
 # ---------------------------------------------------------------------------------------------- generate
 def copy_task(n: int, g: torch.Generator):
     """Target = source with each word repeated once more if it is odd: outputs of varied lengths."""

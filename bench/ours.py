@@ -388,8 +388,8 @@ def cmd_flopcheck(a) -> None:
     config = RNNSeq2SeqConfig(vocab_size=400, decoder_vocab_size=V, embedding_size=E, hidden_size=H, dropout=0.3)
     model = RNNSeq2SeqForConditionalGeneration(config).train()
     src_lens, tgt_lens = [7, 5, 9, 3], [6, 8, 4, 5]
-    src = [torch.randint(4, 400, (n - 1,)).tolist() + [EOS] for n in src_lens]
-    tgt = [torch.randint(4, V, (n - 1,)).tolist() + [EOS] for n in tgt_lens]
+    src = [array.array("i", torch.randint(4, 400, (n - 1,)).tolist() + [EOS]) for n in src_lens]
+    tgt = [array.array("i", torch.randint(4, V, (n - 1,)).tolist() + [EOS]) for n in tgt_lens]
     x, mask, y = collate(list(range(4)), src, tgt)
     with FlopCounterMode(display=False) as counter:
         model(input_ids=x, attention_mask=mask, labels=y, num_items_in_batch=4).loss.backward()

@@ -175,6 +175,18 @@ def score(hyp_file, ref_file) -> dict:
     return dict(bleu=sacrebleu.corpus_bleu(hyps, [refs]).score, chrf=sacrebleu.corpus_chrf(hyps, [refs]).score)
 
 
+def output_lengths(hyp_file, max_out: int) -> dict:
+    """Mean pieces per output, and how many outputs ran to the length cap.
+
+    Why: generate() steps a whole batch until its longest output ends, so one runaway output costs ours a
+    batch of steps where a peer that drops finished sentences pays for one sentence; sentences/s then
+    depends on the model as much as on the toolkit. At the cap: `max_out - 1` pieces or more, since
+    fairseq's cap counts the </s> it does not print.
+    """
+    pieces = [len(h.split()) for h in read_lines(hyp_file)]
+    return dict(out_pieces_mean=sum(pieces) / max(len(pieces), 1), out_at_cap=sum(n >= max_out - 1 for n in pieces))
+
+
 # ------------------------------------------------------------------------------------------- prep
 def prepare(name: str, a, out_root: Path) -> dict:
     spec = DATASETS[name]
@@ -315,6 +327,7 @@ def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
         r["script_sents_per_s_wall"] = float(t["sents_per_s_wall"])  # the peer script's own wall (after binarisation)
     r.update(sents_per_s_loop=loop, sents_per_s_wall=n / r["wall_s"])
     r.update(score(hyp, d / "test.ref"))
+    r.update(output_lengths(hyp, a.max_out))
     return r
 
 
@@ -335,11 +348,11 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
     """One row per figure: values per toolkit (medians), which is better, ratios ours/peer."""
     rows = []
 
-    def add(ds, key, label, per_tk, better, target=None, diff=False):
+    def add(ds, key, label, per_tk, better, target=None, diff=False, compare=True):
         row = dict(dataset=ds, key=key, figure=label, better=better, values={tk: per_tk.get(tk) for tk in toolkits})
         ours = per_tk.get("ours")
         peers = {tk: v for tk, v in per_tk.items() if tk != "ours" and v is not None}
-        if ours is not None and peers:
+        if compare and ours is not None and peers:
             best_tk = (max if better == HIGHER else min)(peers, key=peers.get)
             row["best_peer"] = best_tk
             row["ratios"] = {tk: (ours / v if v else None) for tk, v in peers.items()}
@@ -367,6 +380,8 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 {tk: v.get(mode, {}).get("median_loop") for tk, v in per.items()}, HIGHER, ("ratio>=", 1.5))
             add(ds, f"{mode}_wall", f"{mode} sent/s, whole command",
                 {tk: v.get(mode, {}).get("median_wall") for tk, v in per.items()}, HIGHER)
+            add(ds, f"{mode}_at_cap", f"{mode} outputs at the {R['settings']['max_out']}-token cap",
+                {tk: v.get(mode, {}).get("out_at_cap") for tk, v in per.items()}, LOWER, compare=False)
     for ds, per in R.get("quality", {}).items():
         for mode in MODES:
             add(ds, f"bleu_{mode}", f"BLEU {mode} (equal budget)",
@@ -383,6 +398,8 @@ def fmt(v, key=""):
         return "yes" if v else "NO"
     if "bleu" in key or "chrf" in key:
         return f"{v:.2f}"
+    if key.endswith("_at_cap"):
+        return f"{v:g}"  # a count (a median of two runs may end in .5)
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
 
 
@@ -445,6 +462,7 @@ def summarise(R: dict, toolkits: list[str]) -> None:
                 if mode in v:
                     v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
                     v[mode]["median_wall"] = median(r.get("sents_per_s_wall") for r in v[mode]["runs"])
+                    v[mode]["out_at_cap"] = median(r.get("out_at_cap") for r in v[mode]["runs"])
     m = R.get("machine", [])
     first_ds = next(iter(R.get("train_throughput", {})), None)
     if m and first_ds and "ours" in R["train_throughput"][first_ds]:

@@ -27,6 +27,8 @@ from datasets import Dataset, Features, Translation, concatenate_datasets
 from datasets.exceptions import DatasetNotFoundError
 from transformers import BatchEncoding, PreTrainedTokenizerBase
 
+from .errors import DataError
+
 logger = logging.getLogger(__name__)
 
 # Pairs are turned into Arrow tables this many at a time, so a large corpus is never held twice
@@ -38,10 +40,6 @@ JSON_SUFFIXES = (".jsonl", ".json")
 UTF8_BOM = b"\xef\xbb\xbf"
 
 PathLike = str | os.PathLike
-
-
-class DataError(ValueError):
-    """Training or evaluation data that cannot be used as given; the message says what to fix, and where."""
 
 
 def translation_features(source_lang: str, target_lang: str) -> Features:

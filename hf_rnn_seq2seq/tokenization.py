@@ -40,7 +40,7 @@ from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBas
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 from transformers.utils import cached_file
 
-from .data import DataError
+from .errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,8 @@ import io
 import logging
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from tiny_models import KOREAN, save_tiny_translator
@@ -141,3 +143,11 @@ def test_ten_thousand_token_source_is_read_whole(translator, caplog):
     expected = translator.model.generate(input_ids)  # the whole source, straight into generate()
     assert translation == translator.tokenizer.decode(expected[0], skip_special_tokens=True)
     assert "is cut short; raise max_new_tokens" in caplog.text
+
+
+def test_translating_does_not_load_the_training_data_stack():
+    """`datasets` brings pyarrow and pandas (about 80 MB of a process); translating and the tokenizers need none
+    of it. A fresh interpreter, since this one has imported everything already."""
+    code = "import sys, hf_rnn_seq2seq.translate; print(sorted({'datasets', 'pyarrow', 'pandas'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

@@ -176,7 +176,7 @@ def score(hyp_file, ref_file) -> dict:
 
 
 def output_lengths(hyp_file, max_out: int) -> dict:
-    """Mean pieces per output, and how many outputs ran to the length cap.
+    """How many outputs ran to the length cap.
 
     Why: generate() steps a whole batch until its longest output ends, so one runaway output costs ours a
     batch of steps where a peer that drops finished sentences pays for one sentence; sentences/s then
@@ -184,7 +184,7 @@ def output_lengths(hyp_file, max_out: int) -> dict:
     fairseq's cap counts the </s> it does not print.
     """
     pieces = [len(h.split()) for h in read_lines(hyp_file)]
-    return dict(out_pieces_mean=sum(pieces) / max(len(pieces), 1), out_at_cap=sum(n >= max_out - 1 for n in pieces))
+    return dict(out_at_cap=sum(n >= max_out - 1 for n in pieces))
 
 
 # ------------------------------------------------------------------------------------------- prep

@@ -9,7 +9,6 @@ and limited to this folder plus installed libraries.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
@@ -20,13 +19,13 @@ from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
+from .loss import IGNORE_INDEX, generator_cross_entropy
 
 # generate() hands the Decoder's state back to forward() as `cache` since transformers 5.24 (as
 # `past_key_values` before, which forward() would ignore: every step would restart from the Encoder's state).
 # Checked here, not only in pyproject.toml, because code loaded from the Hub with trust_remote_code skips pip.
 require_version("transformers>=5.24", "This model's code needs it: pip install -U 'transformers>=5.24'")
 
-IGNORE_INDEX = -100  # label value the loss skips (what DataCollatorForSeq2Seq pads labels with)
 
 # One auto class per model class is all `register_for_auto_class` records; a Hub repo should answer all three.
 AUTO_MAP = {
@@ -180,10 +179,12 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             output_attentions=output_attentions,
             return_dict=True,
         )
-        logits = self.generator(outputs.last_hidden_state)  # (batch, tgt_len, |V|)
+        h_dec = outputs.last_hidden_state  # (batch, tgt_len, hidden)
         loss = None
-        if labels is not None:
-            loss = self.loss(logits, labels, kwargs.get("num_items_in_batch"))
+        if labels is None:
+            logits = self.generator(h_dec)  # (batch, tgt_len, |V|)
+        else:
+            loss, logits = self.loss(h_dec, labels, kwargs.get("num_items_in_batch"))
 
         output = Seq2SeqLMOutput(
             loss=loss,
@@ -194,17 +195,18 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         )
         return output if return_dict else output.to_tuple()
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        """Mean token cross-entropy. The Trainer passes `num_items_in_batch` (target tokens over all
-        gradient-accumulation steps and processes), so summing and dividing by it gives the same
-        gradient as one big batch."""
+    def loss(
+        self, h_dec: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean token cross-entropy, and the logits. The Trainer passes `num_items_in_batch` (target tokens
+        over all gradient-accumulation steps and processes), so summing and dividing by it gives the same
+        gradient as one big batch. The Generator runs inside the loss so that training never keeps a whole
+        batch of logits for the backward pass (loss.py)."""
         check_token_ids(labels[labels != IGNORE_INDEX], self.config.decoder_vocab_size, "labels")
-        total = F.cross_entropy(
-            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-        )
+        total, logits = generator_cross_entropy(self.generator.proj, h_dec, labels)
         if num_items_in_batch is None:
             num_items_in_batch = (labels != IGNORE_INDEX).sum()
-        return total / num_items_in_batch
+        return total / num_items_in_batch, logits
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)

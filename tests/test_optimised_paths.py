@@ -16,8 +16,10 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+from hf_rnn_seq2seq import loss as loss_module
 from tiny_models import BOS, EOS, PAD, until_eos
 
 IGNORE = -100
@@ -89,7 +91,7 @@ def token_by_token_loss(model, source, mask, labels):
         state = out.cache
         logits.append(out.logits)
     logits = torch.cat(logits, dim=1)
-    return model.loss(logits, labels), logits
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE), logits
 
 
 ARCHITECTURES = [
@@ -173,6 +175,63 @@ def test_mixed_precision_training_keeps_the_source_side_once(attention):
         return len(storages)
 
     assert kept_source_sized_tensors(12) == kept_source_sized_tensors(3)
+
+
+# (precision, autocast): float64 compares exactly; bfloat16 to within its 8 bits of mantissa
+PRECISIONS = [(torch.float64, False, 1e-9), (torch.float32, True, 2e-2), (torch.bfloat16, False, 2e-2)]
+
+
+@pytest.mark.parametrize("slice_elements", [2**21, 5 * VOCAB], ids=["one-slice", "slices-of-5-rows"])
+@pytest.mark.parametrize("dtype, autocast, tol", PRECISIONS, ids=["float64", "autocast-bf16", "bfloat16"])
+def test_generator_cross_entropy_equals_the_plain_loss(monkeypatch, slice_elements, dtype, autocast, tol):
+    """Loss, logits and the gradients of h_dec and of the Generator's weight and bias, fused vs
+    `F.cross_entropy(generator(h_dec).float())`, with ignored positions and with a second loss on the logits
+    (whose gradient reaches the fused function through its logits output); and without autograd."""
+    monkeypatch.setattr(loss_module, "SLICE_ELEMENTS", slice_elements)
+    torch.manual_seed(0)
+    generator = torch.nn.Linear(16, VOCAB).to(dtype)
+    h_dec = torch.randn(3, 7, 16, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, VOCAB, (3, 7))
+    labels[1, 4:] = IGNORE
+
+    def run(fused: bool):
+        with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+            if fused:
+                total, logits = loss_module.generator_cross_entropy(generator, h_dec, labels)
+            else:
+                logits = generator(h_dec)
+                wide = logits.flatten(0, 1).double()
+                total = F.cross_entropy(wide, labels.flatten(), ignore_index=IGNORE, reduction="sum")
+        (0.5 * total + logits.double().square().mean()).backward()
+        grads = [t.grad.double() for t in (h_dec, generator.weight, generator.bias)]
+        h_dec.grad = generator.weight.grad = generator.bias.grad = None
+        return total.detach().double(), logits.detach(), grads
+
+    (total, logits, grads), (plain_total, plain_logits, plain_grads) = run(fused=True), run(fused=False)
+    torch.testing.assert_close(logits, plain_logits, rtol=0, atol=0)
+    torch.testing.assert_close(total, plain_total, rtol=tol, atol=0)
+    for grad, plain in zip(grads, plain_grads):
+        torch.testing.assert_close(grad, plain, rtol=0, atol=tol * plain.abs().max().item())
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        assert loss_module.generator_cross_entropy(generator, h_dec, labels)[0].double() == total
+
+
+def test_training_keeps_no_batch_of_logits_for_backward():
+    """What the forward pass keeps for backward holds no (target tokens, |V|) tensor: no logits, no
+    log-softmax (the loss's gradients for the Generator are worked out in the forward pass)."""
+    model = tiny_model().float().train()
+    src, tgt = random_pairs(6, seed=5)
+    source, labels = padded(src, PAD), padded(tgt, IGNORE)
+    shapes = []
+
+    def pack(t):
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(input_ids=source, attention_mask=(source != PAD).long(), labels=labels).loss
+    loss.backward()
+    assert shapes and all(len(shape) < 2 or shape[-1] != VOCAB for shape in shapes), shapes
 
 
 # ---------------------------------------------------------------------------------------------- generate

@@ -40,6 +40,9 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
             `tanh(W [h_1; ...; h_L])`, "zeros" starts from zeros.
         dropout: dropout on embeddings, between RNN layers and on the Decoder output.
         init_scale: parameters are drawn from `uniform(-init_scale, init_scale)` (Sutskever et al., 2014).
+        label_smoothing: the loss's target puts `1 - label_smoothing` on the reference token and spreads
+            `label_smoothing` evenly over the target vocabulary (Szegedy et al., 2016), as
+            `F.cross_entropy(label_smoothing=...)` and the Trainer's `label_smoothing_factor` do.
         tie_word_embeddings: share the Decoder embedding with the Generator weight (needs
             `embedding_size == hidden_size`).
     """
@@ -63,6 +66,7 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
     bridge: str = "copy"
     dropout: float = 0.3
     init_scale: float = 0.1
+    label_smoothing: float = 0.0
     tie_word_embeddings: bool = False
     use_cache: bool = True
     is_encoder_decoder: bool = True
@@ -105,8 +109,9 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
                 f"RNNSeq2SeqConfig.hidden_size ({self.hidden_size}) must be even when bidirectional=True and "
                 "encoder_hidden_size is not given; set an even hidden_size or an explicit encoder_hidden_size."
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"RNNSeq2SeqConfig.dropout must be in [0, 1), got {self.dropout!r}.")
+        for name in ("dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"RNNSeq2SeqConfig.{name} must be in [0, 1), got {getattr(self, name)!r}.")
         if self.input_feeding and self.attention is None:
             raise ValueError(
                 "RNNSeq2SeqConfig.input_feeding=True needs an attention in ('dot', 'general', 'additive'); "

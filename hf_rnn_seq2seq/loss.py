@@ -41,22 +41,28 @@ def _scored_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return labels.masked_fill(~scored, 0), scored
 
 
-def _slice_loss(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor, with_grad: bool):
-    """Summed -log softmax(logits)[target] over the scored rows of one slice, and (with_grad) its gradient
-    for the logits: softmax - one_hot(target) on scored rows, zero on the others."""
+def _slice_loss(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor, smoothing: float, with_grad: bool):
+    """The loss of the scored rows of one slice, summed, and (with_grad) its gradient for the logits.
+    Per row: cross-entropy against (1 - smoothing) one_hot(target) + smoothing / |V| everywhere, i.e.
+    (1 - smoothing) (-log p_target) + smoothing * mean_w(-log p_w); gradient softmax - that distribution."""
     z = logits.to(_wide(logits.dtype))  # (rows, |V|)
     log_z = torch.logsumexp(z, dim=-1)  # (rows,)
-    total = ((log_z - z.gather(1, targets[:, None]).squeeze(1)) * scored).sum()
+    per_row = log_z - z.gather(1, targets[:, None]).squeeze(1)  # -log p_target
+    if smoothing:
+        per_row = (1 - smoothing) * per_row + smoothing * (log_z - z.mean(dim=-1))
+    total = (per_row * scored).sum()
     if not with_grad:
         return total, None
     grad = (z - log_z[:, None]).exp_()  # softmax (not in place: z may be the logits themselves)
-    grad.scatter_add_(1, targets[:, None], -torch.ones_like(grad[:, :1]))
+    if smoothing:
+        grad.sub_(smoothing / z.size(-1))
+    grad.scatter_add_(1, targets[:, None], torch.full_like(grad[:, :1], smoothing - 1))
     return total, grad.mul_(scored[:, None]).to(logits.dtype)
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h_dec, weight, bias, labels):
+    def forward(ctx, h_dec, weight, bias, labels, smoothing):
         # h_dec (tokens, hidden), weight (|V|, hidden), bias (|V|,), labels (tokens,)
         logits = F.linear(h_dec, weight, bias)  # (tokens, |V|); bfloat16 under bfloat16 autocast
         h, w = h_dec.to(logits.dtype), weight.to(logits.dtype)  # what autocast gave F.linear
@@ -67,7 +73,7 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros(weight.shape, dtype=wide, device=weight.device)  # (|V|, hidden)
         grad_b = torch.zeros(weight.size(0), dtype=wide, device=weight.device)  # (|V|,)
         for rows in _row_slices(*logits.shape):
-            part, grad_logits = _slice_loss(logits[rows], targets[rows], scored[rows], with_grad=True)
+            part, grad_logits = _slice_loss(logits[rows], targets[rows], scored[rows], smoothing, with_grad=True)
             total += part
             grad_h[rows] = grad_logits @ w
             grad_w += grad_logits.T @ h[rows]
@@ -88,21 +94,24 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
             grad_h += g @ weight.to(wide)
             grad_w += g.T @ h_dec.to(wide)
             grad_b += g.sum(0)
-        return grad_h.to(h_dec.dtype), grad_w.to(weight.dtype), grad_b.to(weight.dtype), None
+        return grad_h.to(h_dec.dtype), grad_w.to(weight.dtype), grad_b.to(weight.dtype), None, None
 
 
 def generator_cross_entropy(
-    generator: nn.Linear, h_dec: torch.Tensor, labels: torch.Tensor
+    generator: nn.Linear, h_dec: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """logits = generator(h_dec), and the sum over scored positions of -log softmax(logits)[label] (float32+).
+    """logits = generator(h_dec), and the token cross-entropy summed over the scored positions (float32+),
+    with `label_smoothing` as `F.cross_entropy(..., label_smoothing=...)` has it.
     h_dec (..., hidden), labels (...) with IGNORE_INDEX where nothing is scored; logits (..., |V|)."""
     flat_h, flat_labels = h_dec.flatten(0, -2), labels.flatten()
     if torch.is_grad_enabled() and any(t.requires_grad for t in (h_dec, generator.weight, generator.bias)):
-        total, logits = _GeneratorCrossEntropy.apply(flat_h, generator.weight, generator.bias, flat_labels)
+        total, logits = _GeneratorCrossEntropy.apply(
+            flat_h, generator.weight, generator.bias, flat_labels, label_smoothing
+        )
     else:
         logits = generator(flat_h)
         targets, scored = _scored_targets(flat_labels)
         total = torch.zeros((), dtype=_wide(logits.dtype), device=logits.device)
         for rows in _row_slices(*logits.shape):
-            total += _slice_loss(logits[rows], targets[rows], scored[rows], with_grad=False)[0]
+            total += _slice_loss(logits[rows], targets[rows], scored[rows], label_smoothing, with_grad=False)[0]
     return total, logits.unflatten(0, h_dec.shape[:-1])

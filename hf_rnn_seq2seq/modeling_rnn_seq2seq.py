@@ -198,12 +198,12 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     def loss(
         self, h_dec: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean token cross-entropy, and the logits. The Trainer passes `num_items_in_batch` (target tokens
-        over all gradient-accumulation steps and processes), so summing and dividing by it gives the same
-        gradient as one big batch. The Generator runs inside the loss so that training never keeps a whole
-        batch of logits for the backward pass (loss.py)."""
+        """Mean token cross-entropy (with the config's `label_smoothing`), and the logits. The Trainer passes
+        `num_items_in_batch` (target tokens over all gradient-accumulation steps and processes), so summing
+        and dividing by it gives the same gradient as one big batch. The Generator runs inside the loss so
+        that training never keeps a whole batch of logits for the backward pass (loss.py)."""
         check_token_ids(labels[labels != IGNORE_INDEX], self.config.decoder_vocab_size, "labels")
-        total, logits = generator_cross_entropy(self.generator.proj, h_dec, labels)
+        total, logits = generator_cross_entropy(self.generator.proj, h_dec, labels, self.config.label_smoothing)
         if num_items_in_batch is None:
             num_items_in_batch = (labels != IGNORE_INDEX).sum()
         return total / num_items_in_batch, logits

@@ -537,8 +537,19 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 class TranslationTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer that batches reproducibly, translates evaluation data in order, stops on a NaN loss and
-    leaves the model card to `model_card`."""
+    """Seq2SeqTrainer that smooths labels in the model's loss, batches reproducibly, translates evaluation data
+    in order, stops on a NaN loss and leaves the model card to `model_card`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # With `label_smoothing_factor` the Trainer takes the labels away from the model and smooths over the
+        # returned logits: a float32 log-softmax of the whole batch kept for backward, and a mean per batch
+        # even under gradient accumulation. The model's own loss smooths by the same formula without keeping
+        # any (loss.py) and divides by the tokens of all accumulated batches.
+        if not 0.0 <= self.args.label_smoothing_factor < 1.0:
+            raise ValueError(f"--label_smoothing_factor must be in [0, 1), got {self.args.label_smoothing_factor}.")
+        self.model.config.label_smoothing = self.args.label_smoothing_factor
+        self.label_smoother = None
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
         sampler = super()._get_train_sampler(train_dataset)

@@ -149,6 +149,7 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("unknown attention", lambda s: RNNSeq2SeqConfig(attention="luong"), ValueError, r"attention.*'luong'"),
     ("hidden_size 0", lambda s: RNNSeq2SeqConfig(hidden_size=0), ValueError, r"hidden_size"),
     ("dropout above 1", lambda s: RNNSeq2SeqConfig(dropout=1.5), ValueError, r"dropout"),
+    ("label smoothing of 1", lambda s: RNNSeq2SeqConfig(label_smoothing=1.0), ValueError, r"label_smoothing must be in"),
     ("odd bidirectional hidden", lambda s: RNNSeq2SeqConfig(hidden_size=15), ValueError, r"must be even.*encoder_hidden_size"),
     ("input feeding without attention", lambda s: RNNSeq2SeqConfig(attention=None, input_feeding=True), ValueError, r"input_feeding"),
     ("pad id outside vocabulary", lambda s: RNNSeq2SeqConfig(vocab_size=10, pad_token_id=10), ValueError, r"pad_token_id"),

@@ -181,12 +181,14 @@ def test_mixed_precision_training_keeps_the_source_side_once(attention):
 PRECISIONS = [(torch.float64, False, 1e-9), (torch.float32, True, 2e-2), (torch.bfloat16, False, 2e-2)]
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1], ids=["no-smoothing", "smoothing"])
 @pytest.mark.parametrize("slice_elements", [2**21, 5 * VOCAB], ids=["one-slice", "slices-of-5-rows"])
 @pytest.mark.parametrize("dtype, autocast, tol", PRECISIONS, ids=["float64", "autocast-bf16", "bfloat16"])
-def test_generator_cross_entropy_equals_the_plain_loss(monkeypatch, slice_elements, dtype, autocast, tol):
+def test_generator_cross_entropy_equals_the_plain_loss(monkeypatch, slice_elements, dtype, autocast, tol, smoothing):
     """Loss, logits and the gradients of h_dec and of the Generator's weight and bias, fused vs
-    `F.cross_entropy(generator(h_dec).float())`, with ignored positions and with a second loss on the logits
-    (whose gradient reaches the fused function through its logits output); and without autograd."""
+    `F.cross_entropy(generator(h_dec).float(), label_smoothing=...)`, with ignored positions and with a
+    second loss on the logits (whose gradient reaches the fused function through its logits output);
+    and without autograd."""
     monkeypatch.setattr(loss_module, "SLICE_ELEMENTS", slice_elements)
     torch.manual_seed(0)
     generator = torch.nn.Linear(16, VOCAB).to(dtype)
@@ -197,11 +199,13 @@ def test_generator_cross_entropy_equals_the_plain_loss(monkeypatch, slice_elemen
     def run(fused: bool):
         with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
             if fused:
-                total, logits = loss_module.generator_cross_entropy(generator, h_dec, labels)
+                total, logits = loss_module.generator_cross_entropy(generator, h_dec, labels, smoothing)
             else:
                 logits = generator(h_dec)
                 wide = logits.flatten(0, 1).double()
-                total = F.cross_entropy(wide, labels.flatten(), ignore_index=IGNORE, reduction="sum")
+                total = F.cross_entropy(
+                    wide, labels.flatten(), ignore_index=IGNORE, reduction="sum", label_smoothing=smoothing
+                )
         (0.5 * total + logits.double().square().mean()).backward()
         grads = [t.grad.double() for t in (h_dec, generator.weight, generator.bias)]
         h_dec.grad = generator.weight.grad = generator.bias.grad = None
@@ -213,7 +217,7 @@ def test_generator_cross_entropy_equals_the_plain_loss(monkeypatch, slice_elemen
     for grad, plain in zip(grads, plain_grads):
         torch.testing.assert_close(grad, plain, rtol=0, atol=tol * plain.abs().max().item())
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
-        assert loss_module.generator_cross_entropy(generator, h_dec, labels)[0].double() == total
+        assert loss_module.generator_cross_entropy(generator, h_dec, labels, smoothing)[0].double() == total
 
 
 def test_training_keeps_no_batch_of_logits_for_backward():

@@ -89,6 +89,6 @@ def test_translation_trainer_smooths_labels_as_the_trainer_does(tmp_path):
     loss = trainer.compute_loss(model, dict(batch))
     without_labels = {k: v for k, v in batch.items() if k != "labels"}
     torch.testing.assert_close(loss, LabelSmoother(epsilon=0.1)(model(**without_labels), batch["labels"]))
+    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=1.0, use_cpu=True)
     with pytest.raises(ValueError, match="label_smoothing_factor must be in"):
-        args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=1.0, use_cpu=True)
         TranslationTrainer(model=model, args=args)

@@ -55,9 +55,10 @@ from .checkpoints import (
 from .configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from .data import filter_by_length, load_translation_data, make_preprocess_function
 from .attention_plot import plot_training_curves
+from .loss import IGNORE_INDEX
 from .metrics import compute_translation_metrics
 from .model_card import write_model_card
-from .modeling_rnn_seq2seq import IGNORE_INDEX, RNNSeq2SeqForConditionalGeneration
+from .modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
 from .pipeline import RNNTranslationPipeline
 from .tokenization import TOKENIZER_MODELS, check_vocabularies, load_tokenizers, save_tokenizers, train_tokenizers
 from .translate import load_model

@@ -1,12 +1,13 @@
 """Where beam-search (or, with --beam 1, greedy) decoding time goes, for issue 4's decoding figures.
 
 Splits the decode loop of `generate()` into our model's share (the Encoder once per batch, then one
-Decoder + Generator step per output position) and the rest (transformers' beam bookkeeping: log-softmax,
-top-k, finished-hypothesis updates). Then counts decoder work in sentence-steps (one sentence's beams
-through one step): generate() steps every sentence of a batch until the batch's last one has ended,
-where a decoder that drops each sentence once its best hypothesis has ended (OpenNMT-py does) needs
-only the sum of the translations' lengths. Same settings as bench/ours.py translate: length-sorted
-batches of 32, beam 5, at most 100 new tokens, no length penalty.
+Decoder + Generator step per output position) and the rest (beam bookkeeping: log-softmax, top-k,
+finished-hypothesis updates). Then counts decoder work in sentence-steps (one sentence's beams through
+one step): generate()'s plain requests run search.py's loops, which drop each sentence once its result
+is final; `--loop transformers` runs transformers' loops instead (they step every sentence until the
+batch's last one has ended). Either is set against the sum of the translations' lengths, the work of
+a decoder that drops each sentence when its best hypothesis has ended. Same settings as bench/ours.py
+translate: length-sorted batches of 32, beam 5, at most 100 new tokens, no length penalty.
 
     .venv/bin/python bench/beam_cost.py --model bench/out/<label>/quality/multi30k/ours/model \
         --src bench/out/data/multi30k-sp8000-nall-tall/test.src --dtype bfloat16
@@ -37,6 +38,8 @@ def main() -> None:
     p.add_argument("--max-out", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--loop", choices=["ours", "transformers"], default="ours",
+                   help="search.py's loops (generate()'s default for these settings) or transformers' own")
     p.add_argument("--json", default="bench/out/beam_cost.json")
     a = p.parse_args()
 
@@ -48,22 +51,28 @@ def main() -> None:
     clock = {}
     add_timer(model.get_encoder(), clock, "encoder")
     add_timer(model, clock, "decoder step + generator")
-    steps_run = steps_needed = 0  # sentence-steps
+    decoder_rows = []  # rows (sentences x beams) through each Decoder step
+    model.model.decoder.register_forward_pre_hook(lambda _, args: decoder_rows.append(args[0].shape[0]))
+    # Asking for a dict output is outside what search.py does, so generate() runs transformers' loops.
+    loop_kwargs = dict(return_dict_in_generate=a.loop == "transformers")
+    steps_needed = 0  # sentence-steps
     with torch.inference_mode():
         model.generate(**batches[0], **gen_kwargs(a.beam, a.max_out))  # warm-up: lazy initialisation
         clock.update(dict.fromkeys(clock, 0.0))
+        decoder_rows.clear()
         started = time.perf_counter()
         for enc in batches:
-            out = model.generate(**enc, **gen_kwargs(a.beam, a.max_out))[:, 1:].tolist()
-            steps_run += len(out) * len(out[0])
+            out = model.generate(**enc, **gen_kwargs(a.beam, a.max_out), **loop_kwargs)
+            out = (out.sequences if a.loop == "transformers" else out)[:, 1:].tolist()
             steps_needed += sum(row.index(EOS) + 1 if EOS in row else len(row) for row in out)
         total = time.perf_counter() - started
+    steps_run = sum(decoder_rows) // a.beam
 
     rest = total - sum(clock.values())
-    rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, tbatch=a.tbatch, sentences=len(lines),
-               decode_loop_s=total, seconds=dict(clock, **{"transformers' generate() bookkeeping (the rest)": rest}),
+    rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, loop=a.loop, tbatch=a.tbatch, sentences=len(lines),
+               decode_loop_s=total, seconds=dict(clock, **{"search bookkeeping (the rest)": rest}),
                sentence_steps_run=steps_run, sentence_steps_if_dropped_when_ended=steps_needed)
-    print(f"beam {a.beam}, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: decode loop {total:.2f} s "
+    print(f"beam {a.beam}, {a.loop} loop, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: decode loop {total:.2f} s "
           f"({len(lines) / total:.1f} sent/s)")
     print("| part | seconds | share |\n|---|---|---|")
     for name, seconds in rec["seconds"].items():

@@ -5,7 +5,7 @@ Its recurrent state travels between `generate()` steps as `cache` (a `RecurrentS
 so each new token costs one RNN step whatever the length of the prefix.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -43,6 +43,12 @@ class RecurrentState:
             input_feed=None if self.input_feed is None else self.input_feed.index_select(0, beam_idx),
             attention_keys=self.attention_keys,
         )
+
+    def select(self, rows: torch.Tensor) -> "RecurrentState":
+        """Keep only the batch rows `rows` (whole sentences, with their `attention_keys`): decoding drops
+        sentences that have ended."""
+        keys = None if self.attention_keys is None else self.attention_keys.index_select(0, rows)
+        return replace(self.reorder(rows), attention_keys=keys)
 
 
 class Bridge(nn.Module):

@@ -20,6 +20,7 @@ from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
 from .loss import IGNORE_INDEX, generator_cross_entropy
+from .search import beam_search, greedy_search, plain_request
 
 # generate() hands the Decoder's state back to forward() as `cache` since transformers 5.24 (as
 # `past_key_values` before, which forward() would ignore: every step would restart from the Encoder's state).
@@ -210,6 +211,24 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    # generate() picks its decoding loop by name; plain greedy and beam requests run loops that drop
+    # sentences once they are final (search.py), the rest run transformers' own loops.
+    def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
+                streamer=None, **model_kwargs):
+        if plain_request(logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, model_kwargs):
+            return greedy_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
+        return super()._sample(
+            input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, **model_kwargs
+        )
+
+    def _beam_search(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
+                     **model_kwargs):
+        if plain_request(logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
+            return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
+        return super()._beam_search(
+            input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, **model_kwargs
+        )
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:

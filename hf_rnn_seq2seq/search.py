@@ -1,0 +1,243 @@
+"""Greedy and beam search that drop each sentence from the batch as soon as its translation is final.
+
+transformers' loops (`GenerationMixin._sample` and `_beam_search`) step every sentence of a batch until
+the batch's last one has ended. For our Decoder every row of a step costs a full RNN step and Generator
+product, and on test sets of mixed lengths many of a batch's sentence-steps come after the sentence's own
+end (bench/beam_cost.py counts 1.4x to 2.7x the needed ones). The loops here take the same steps with the
+same arithmetic, but shrink the batch (Decoder state, `h_enc`, source mask) to the sentences still open,
+so they return the same token ids as transformers' loops (tests/test_search.py holds them to it).
+
+The model sends a request here only when its result is the token ids alone and every rule it asks for is
+one these loops follow (`plain_request`): no logits processors, stopping on length and EOS only, no sampling,
+no streamer, no scores. Everything else (repetition penalties, `min_new_tokens`, scores, streaming, ...)
+runs through transformers' loops unchanged. Beam search calls transformers' own vectorised steps (top-k
+continuations, finished-hypothesis update, early-stopping heuristic) on the open sentences only, so its
+rules are transformers' by construction.
+"""
+
+import torch
+from transformers import GenerationConfig, GenerationMixin
+from transformers.generation.logits_process import LogitsProcessorList
+from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
+
+from .encoder import EncoderOutput
+
+# What generate() passes on to its decoding loop for a request with nothing but a source and its mask.
+PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
+# transformers' "minus infinity" for beams that must not be chosen; a score below it marks no hypothesis.
+NO_SCORE = -1.0e9
+
+
+def plain_request(
+    logits_processor: LogitsProcessorList,
+    stopping_criteria: StoppingCriteriaList,
+    generation_config: GenerationConfig,
+    synced_gpus: bool,
+    streamer,
+    model_kwargs: dict,
+) -> bool:
+    """Whether the request asks for nothing but what these loops do (otherwise transformers' loops run)."""
+    return (
+        len(logits_processor) == 0
+        and all(type(criterion) in (MaxLengthCriteria, EosTokenCriteria) for criterion in stopping_criteria)
+        and streamer is None
+        and not synced_gpus
+        and not generation_config.do_sample
+        and not generation_config.return_dict_in_generate
+        and generation_config.prefill_chunk_size is None
+        and bool(model_kwargs.get("use_cache"))
+        and set(model_kwargs) <= PLAIN_MODEL_KWARGS
+        and isinstance(model_kwargs.get("encoder_outputs"), EncoderOutput)
+    )
+
+
+class OpenRows:
+    """The Decoder's side of the rows still being decoded: `h_enc`, source mask and recurrent state."""
+
+    def __init__(self, model: GenerationMixin, encoder_outputs: EncoderOutput, attention_mask: torch.Tensor | None):
+        self.model = model
+        self.encoder_outputs = encoder_outputs
+        self.attention_mask = attention_mask
+        self.cache = None  # the first step starts the Decoder from the Encoder's final state
+
+    def next_logits(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        """Feed (rows, tokens) and return the next token's logits (rows, |V|) in float32, as transformers reads them."""
+        out = self.model(
+            encoder_outputs=self.encoder_outputs,
+            attention_mask=self.attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            cache=self.cache,
+            use_cache=True,
+            return_dict=True,
+        )
+        self.cache = out.cache
+        return out.logits[:, -1].float()
+
+    def reorder(self, beam_idx: torch.Tensor) -> None:
+        self.cache = self.model._reorder_cache(self.cache, beam_idx)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every row not in `rows` (after the first step, the Decoder reads only `h_enc` of the source)."""
+        self.cache = self.cache.select(rows)
+        self.encoder_outputs = EncoderOutput(last_hidden_state=self.encoder_outputs.last_hidden_state[rows])
+        if self.attention_mask is not None:
+            self.attention_mask = self.attention_mask[rows]
+
+
+def max_length_and_eos(stopping_criteria: StoppingCriteriaList, device: torch.device) -> tuple[int, torch.Tensor]:
+    """The length at which every row stops, and the token ids that end a row (possibly none)."""
+    max_length = min(c.max_length for c in stopping_criteria if isinstance(c, MaxLengthCriteria))
+    eos = [c.eos_token_id.to(device) for c in stopping_criteria if isinstance(c, EosTokenCriteria)]
+    return max_length, torch.cat(eos) if eos else torch.empty(0, dtype=torch.long, device=device)
+
+
+def greedy_search(
+    model: GenerationMixin,
+    input_ids: torch.Tensor,  # (batch, prompt_len): the decoder start token
+    stopping_criteria: StoppingCriteriaList,
+    generation_config: GenerationConfig,
+    model_kwargs: dict,
+) -> torch.Tensor:
+    """transformers' greedy search (rows that ended get `pad_token_id`), stepping only the open rows."""
+    max_length, eos = max_length_and_eos(stopping_criteria, input_ids.device)
+    pad = generation_config._pad_token_tensor
+    batch, cur_len = input_ids.shape
+    sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), 0 if pad is None else int(pad))
+    sequences[:, :cur_len] = input_ids
+    open_rows = torch.arange(batch, device=input_ids.device)  # rows of `sequences` still being decoded
+    decoder = OpenRows(model, model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask"))
+    step_input = input_ids
+    while True:
+        next_tokens = decoder.next_logits(step_input).argmax(dim=-1)  # (open,)
+        sequences[open_rows, cur_len] = next_tokens
+        cur_len += 1
+        going = ~torch.isin(next_tokens, eos)
+        if cur_len >= max_length or not going.any():
+            return sequences[:, :cur_len]
+        if not going.all():
+            kept = going.nonzero().squeeze(1)
+            open_rows, next_tokens = open_rows[kept], next_tokens[kept]
+            decoder.keep(kept)
+        step_input = next_tokens.unsqueeze(1)
+
+
+def beam_search(
+    model: GenerationMixin,
+    input_ids: torch.Tensor,  # (batch * num_beams, prompt_len)
+    stopping_criteria: StoppingCriteriaList,
+    generation_config: GenerationConfig,
+    model_kwargs: dict,
+) -> torch.Tensor:
+    """transformers' beam search, stepping only the sentences whose best hypotheses can still change.
+
+    A sentence is final when transformers' early-stopping heuristic says no running beam can beat its
+    finished hypotheses (or, with `early_stopping=True`, when it has `num_beams` of them): from then on
+    transformers' loop still steps it but never changes its hypotheses, so here it leaves the batch.
+    """
+    gc = generation_config
+    num_beams, max_length = gc.num_beams, gc.max_length
+    device = input_ids.device
+    flat_batch, prompt_len = input_ids.shape
+    batch = flat_batch // num_beams
+    eos = gc._eos_token_tensor
+    beams_to_keep = max(2, 1 + (0 if eos is None else eos.shape[0])) * num_beams  # as transformers keeps
+    top_num_beam_mask = torch.arange(beams_to_keep, device=device) < num_beams
+    # transformers fills unused positions with `pad_token_id or eos_token_id[0]`: a pad id of 0 yields EOS.
+    pad = gc._pad_token_tensor
+    fill = (int(pad) if pad is not None and int(pad) else int(eos[0])) if eos is not None else -1
+
+    # Per open sentence, as in transformers: running beams and finished hypotheses, with their scores.
+    running_sequences = torch.full((batch, num_beams, max_length), fill, dtype=torch.long, device=device)
+    running_sequences[:, :, :prompt_len] = input_ids.view(batch, num_beams, prompt_len)
+    sequences = running_sequences.clone()
+    running_scores = torch.zeros((batch, num_beams), device=device)
+    running_scores[:, 1:] = NO_SCORE  # the first step expands beam 0 only: all beams start alike
+    scores = torch.full((batch, num_beams), NO_SCORE, device=device)
+    is_sent_finished = torch.zeros((batch, num_beams), dtype=torch.bool, device=device)
+    improvable = torch.ones((batch, 1), dtype=torch.bool, device=device)
+    running_beam_indices = torch.full(
+        (batch, num_beams, max_length - prompt_len), -1, dtype=torch.int32, device=device
+    )
+    beam_indices = running_beam_indices.clone()
+    final_sequences, final_beam_indices = sequences.clone(), beam_indices.clone()  # whole batch, filled as sentences end
+
+    open_items = torch.arange(batch, device=device)  # sentences still being decoded
+    beam_offsets = torch.arange(num_beams, device=device)
+    decoder = OpenRows(model, model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask"))
+    step_input, cur_len = input_ids, prompt_len
+    while True:
+        n = open_items.numel()
+        log_probs = torch.log_softmax(decoder.next_logits(step_input), dim=-1)  # (n * num_beams, |V|)
+        log_probs = (log_probs.view(n, num_beams, -1) + running_scores[:, :, None]).view(n, -1)
+        topk_log_probs, topk_sequences, topk_beam_indices = model._get_top_k_continuations(
+            accumulated_log_probs=log_probs,
+            running_sequences=running_sequences,
+            running_beam_indices=running_beam_indices,
+            cur_len=cur_len,
+            decoder_prompt_len=prompt_len,
+            do_sample=False,
+            beams_to_keep=beams_to_keep,
+            num_beams=num_beams,
+            batch_size=n,
+        )
+        ends = stopping_criteria(topk_sequences[:, :, : cur_len + 1].flatten(0, 1), None).view(n, beams_to_keep)
+        running_sequences, running_scores, running_beam_indices = model._get_running_beams_for_next_iteration(
+            topk_log_probs=topk_log_probs,
+            topk_running_sequences=topk_sequences,
+            topk_running_beam_indices=topk_beam_indices,
+            next_token_hits_stopping_criteria=ends,
+            num_beams=num_beams,
+        )
+        sequences, scores, beam_indices, is_sent_finished = model._update_finished_beams(
+            sequences=sequences,
+            topk_running_sequences=topk_sequences,
+            beam_scores=scores,
+            topk_log_probs=topk_log_probs,
+            beam_indices=beam_indices,
+            topk_running_beam_indices=topk_beam_indices,
+            is_early_stop_heuristic_unsatisfied=improvable,
+            is_sent_finished=is_sent_finished,
+            next_token_hits_stopping_criteria=ends,
+            top_num_beam_mask=top_num_beam_mask,
+            num_beams=num_beams,
+            cur_len=cur_len,
+            decoder_prompt_len=prompt_len,
+            length_penalty=gc.length_penalty,
+            early_stopping=gc.early_stopping,
+        )
+        decoder.reorder(running_beam_indices[:, :, cur_len - prompt_len].flatten())
+        cur_len += 1
+        improvable = model._check_early_stop_heuristic(
+            is_early_stop_heuristic_unsatisfied=improvable,
+            running_beam_scores=running_scores,
+            beam_scores=scores,
+            is_sent_finished=is_sent_finished,
+            cur_len=cur_len,
+            max_length=max_length,
+            decoder_prompt_len=prompt_len,
+            early_stopping=gc.early_stopping,
+            length_penalty=gc.length_penalty,
+        )
+        final = ~improvable[:, 0] | (is_sent_finished.all(dim=1) & (gc.early_stopping is True))
+        if ends.all():  # the length limit: every candidate of every sentence ended
+            final[:] = True
+        if final.any():
+            final_sequences[open_items[final]] = sequences[final]
+            final_beam_indices[open_items[final]] = beam_indices[final]
+            if final.all():
+                break
+            kept = (~final).nonzero().squeeze(1)
+            open_items, running_sequences, running_scores, running_beam_indices = (
+                t[kept] for t in (open_items, running_sequences, running_scores, running_beam_indices)
+            )
+            sequences, scores, beam_indices, is_sent_finished, improvable = (
+                t[kept] for t in (sequences, scores, beam_indices, is_sent_finished, improvable)
+            )
+            decoder.keep((kept[:, None] * num_beams + beam_offsets).flatten())
+        step_input = running_sequences[:, :, cur_len - 1].reshape(-1, 1)
+
+    # As transformers returns them: the best `num_return_sequences` per sentence, cut to the longest.
+    returned = gc.num_return_sequences
+    final_sequences = final_sequences[:, :returned].flatten(0, 1)
+    generated = (final_beam_indices[:, :returned].flatten(0, 1) >= 0).sum(dim=1).max()
+    return final_sequences[:, : prompt_len + generated]

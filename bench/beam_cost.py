@@ -50,7 +50,8 @@ def main() -> None:
                for chunk in decode_batches(lines, a.tbatch)]
     clock = {}
     add_timer(model.get_encoder(), clock, "encoder")
-    add_timer(model, clock, "decoder step + generator")
+    add_timer(model.model.decoder, clock, "decoder step")
+    add_timer(model.generator, clock, "generator")
     decoder_rows = []  # rows (sentences x beams) through each Decoder step
     model.model.decoder.register_forward_pre_hook(lambda _, args: decoder_rows.append(args[0].shape[0]))
     # Asking for a dict output is outside what search.py does, so generate() runs transformers' loops.

@@ -16,6 +16,7 @@ rules are transformers' by construction.
 """
 
 import torch
+import torch.nn.functional as F
 from transformers import GenerationConfig, GenerationMixin
 from transformers.generation.logits_process import LogitsProcessorList
 from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
@@ -26,6 +27,7 @@ from .encoder import EncoderOutput
 PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
 # transformers' "minus infinity" for beams that must not be chosen; a score below it marks no hypothesis.
 NO_SCORE = -1.0e9
+NO_BEAM = -1  # transformers' beam index for positions not generated
 
 
 def plain_request(
@@ -52,36 +54,32 @@ def plain_request(
 
 
 class OpenRows:
-    """The Decoder's side of the rows still being decoded: `h_enc`, source mask and recurrent state."""
+    """The Decoder's side of the rows still being decoded: `h_enc`, source mask and recurrent state.
+
+    Steps call the Decoder and Generator directly: the model's forward() would build two ModelOutputs and
+    a boolean mask at every step, for the same arithmetic.
+    """
 
     def __init__(self, model: GenerationMixin, encoder_outputs: EncoderOutput, attention_mask: torch.Tensor | None):
-        self.model = model
-        self.encoder_outputs = encoder_outputs
-        self.attention_mask = attention_mask
-        self.cache = None  # the first step starts the Decoder from the Encoder's final state
+        self.decoder, self.generator = model.model.decoder, model.generator
+        self.h_enc = encoder_outputs.last_hidden_state  # (rows, src_len, enc_out)
+        if attention_mask is None:
+            attention_mask = self.h_enc.new_ones(self.h_enc.shape[:2])
+        self.source_mask = attention_mask.bool()  # (rows, src_len)
+        self.state = self.decoder.init_state(encoder_outputs)  # from the Encoder's final state
 
     def next_logits(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         """Feed (rows, tokens) and return the next token's logits (rows, |V|) in float32, as transformers reads them."""
-        out = self.model(
-            encoder_outputs=self.encoder_outputs,
-            attention_mask=self.attention_mask,
-            decoder_input_ids=decoder_input_ids,
-            cache=self.cache,
-            use_cache=True,
-            return_dict=True,
-        )
-        self.cache = out.cache
-        return out.logits[:, -1].float()
+        h_dec, _, self.state = self.decoder(decoder_input_ids, self.h_enc, self.source_mask, self.state)
+        return self.generator(h_dec[:, -1]).float()
 
     def reorder(self, beam_idx: torch.Tensor) -> None:
-        self.cache = self.model._reorder_cache(self.cache, beam_idx)
+        self.state = self.state.reorder(beam_idx)
 
     def keep(self, rows: torch.Tensor) -> None:
-        """Drop every row not in `rows` (after the first step, the Decoder reads only `h_enc` of the source)."""
-        self.cache = self.cache.select(rows)
-        self.encoder_outputs = EncoderOutput(last_hidden_state=self.encoder_outputs.last_hidden_state[rows])
-        if self.attention_mask is not None:
-            self.attention_mask = self.attention_mask[rows]
+        """Drop every row not in `rows`."""
+        self.state = self.state.select(rows)
+        self.h_enc, self.source_mask = self.h_enc[rows], self.source_mask[rows]
 
 
 def max_length_and_eos(stopping_criteria: StoppingCriteriaList, device: torch.device) -> tuple[int, torch.Tensor]:
@@ -146,20 +144,21 @@ def beam_search(
     pad = gc._pad_token_tensor
     fill = (int(pad) if pad is not None and int(pad) else int(eos[0])) if eos is not None else -1
 
-    # Per open sentence, as in transformers: running beams and finished hypotheses, with their scores.
-    running_sequences = torch.full((batch, num_beams, max_length), fill, dtype=torch.long, device=device)
-    running_sequences[:, :, :prompt_len] = input_ids.view(batch, num_beams, prompt_len)
+    # Per open sentence, as in transformers: running beams and finished hypotheses, with their scores. The
+    # token and beam-index histories grow a column a step (transformers allocates them at max_length, and
+    # the copies it makes of them every step then cost that much however short the sentences).
+    running_sequences = input_ids.view(batch, num_beams, prompt_len)
     sequences = running_sequences.clone()
     running_scores = torch.zeros((batch, num_beams), device=device)
     running_scores[:, 1:] = NO_SCORE  # the first step expands beam 0 only: all beams start alike
     scores = torch.full((batch, num_beams), NO_SCORE, device=device)
     is_sent_finished = torch.zeros((batch, num_beams), dtype=torch.bool, device=device)
     improvable = torch.ones((batch, 1), dtype=torch.bool, device=device)
-    running_beam_indices = torch.full(
-        (batch, num_beams, max_length - prompt_len), -1, dtype=torch.int32, device=device
-    )
+    running_beam_indices = torch.full((batch, num_beams, 0), NO_BEAM, dtype=torch.int32, device=device)
     beam_indices = running_beam_indices.clone()
-    final_sequences, final_beam_indices = sequences.clone(), beam_indices.clone()  # whole batch, filled as sentences end
+    # The whole batch, filled in as sentences become final.
+    final_sequences = torch.full((batch, num_beams, max_length), fill, dtype=torch.long, device=device)
+    final_beam_indices = torch.full((batch, num_beams, max_length - prompt_len), NO_BEAM, dtype=torch.int32, device=device)
 
     open_items = torch.arange(batch, device=device)  # sentences still being decoded
     beam_offsets = torch.arange(num_beams, device=device)
@@ -167,6 +166,8 @@ def beam_search(
     step_input, cur_len = input_ids, prompt_len
     while True:
         n = open_items.numel()
+        running_sequences, sequences = (F.pad(t, (0, 1), value=fill) for t in (running_sequences, sequences))
+        running_beam_indices, beam_indices = (F.pad(t, (0, 1), value=NO_BEAM) for t in (running_beam_indices, beam_indices))
         log_probs = torch.log_softmax(decoder.next_logits(step_input), dim=-1)  # (n * num_beams, |V|)
         log_probs = (log_probs.view(n, num_beams, -1) + running_scores[:, :, None]).view(n, -1)
         topk_log_probs, topk_sequences, topk_beam_indices = model._get_top_k_continuations(
@@ -222,8 +223,8 @@ def beam_search(
         if ends.all():  # the length limit: every candidate of every sentence ended
             final[:] = True
         if final.any():
-            final_sequences[open_items[final]] = sequences[final]
-            final_beam_indices[open_items[final]] = beam_indices[final]
+            final_sequences[open_items[final], :, : cur_len] = sequences[final]
+            final_beam_indices[open_items[final], :, : cur_len - prompt_len] = beam_indices[final]
             if final.all():
                 break
             kept = (~final).nonzero().squeeze(1)

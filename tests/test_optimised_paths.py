@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq import loss as loss_module
+from hf_rnn_seq2seq.attention import source_side_bmm
 from tiny_models import BOS, EOS, PAD, until_eos
 
 IGNORE = -100
@@ -175,6 +176,18 @@ def test_mixed_precision_training_keeps_the_source_side_once(attention):
         return len(storages)
 
     assert kept_source_sized_tensors(12) == kept_source_sized_tensors(3)
+
+
+def test_decoding_attention_products_in_bfloat16_run_in_float32():
+    """Without autograd (decoding), bfloat16 attention products are taken in float32 (faster on CPUs, see
+    source_side_bmm) and rounded back: the bfloat16 product, to within its 8 bits of mantissa."""
+    g = torch.Generator().manual_seed(0)
+    per_step = torch.randn(6, 1, 32, generator=g).bfloat16()
+    source_side = torch.randn(6, 32, 9, generator=g).bfloat16()
+    out = source_side_bmm(per_step, source_side)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, torch.bmm(per_step.float(), source_side.float()).bfloat16())
+    torch.testing.assert_close(out.float(), torch.bmm(per_step, source_side).float(), atol=5e-2, rtol=2e-2)
 
 
 # (precision, autocast): float64 compares exactly; bfloat16 to within its 8 bits of mantissa

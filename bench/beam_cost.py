@@ -73,8 +73,8 @@ def main() -> None:
     rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, loop=a.loop, tbatch=a.tbatch, sentences=len(lines),
                decode_loop_s=total, seconds=dict(clock, **{"search bookkeeping (the rest)": rest}),
                sentence_steps_run=steps_run, sentence_steps_if_dropped_when_ended=steps_needed)
-    print(f"beam {a.beam}, {a.loop} loop, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: decode loop {total:.2f} s "
-          f"({len(lines) / total:.1f} sent/s)")
+    print(f"beam {a.beam}, {a.loop} loop, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: "
+          f"decode loop {total:.2f} s ({len(lines) / total:.1f} sent/s)")
     print("| part | seconds | share |\n|---|---|---|")
     for name, seconds in rec["seconds"].items():
         print(f"| {name} | {seconds:.2f} | {seconds / total:.0%} |")

@@ -158,7 +158,9 @@ def beam_search(
     beam_indices = running_beam_indices.clone()
     # The whole batch, filled in as sentences become final.
     final_sequences = torch.full((batch, num_beams, max_length), fill, dtype=torch.long, device=device)
-    final_beam_indices = torch.full((batch, num_beams, max_length - prompt_len), NO_BEAM, dtype=torch.int32, device=device)
+    final_beam_indices = torch.full(
+        (batch, num_beams, max_length - prompt_len), NO_BEAM, dtype=torch.int32, device=device
+    )
 
     open_items = torch.arange(batch, device=device)  # sentences still being decoded
     beam_offsets = torch.arange(num_beams, device=device)
@@ -167,7 +169,9 @@ def beam_search(
     while True:
         n = open_items.numel()
         running_sequences, sequences = (F.pad(t, (0, 1), value=fill) for t in (running_sequences, sequences))
-        running_beam_indices, beam_indices = (F.pad(t, (0, 1), value=NO_BEAM) for t in (running_beam_indices, beam_indices))
+        running_beam_indices, beam_indices = (
+            F.pad(t, (0, 1), value=NO_BEAM) for t in (running_beam_indices, beam_indices)
+        )
         log_probs = torch.log_softmax(decoder.next_logits(step_input), dim=-1)  # (n * num_beams, |V|)
         log_probs = (log_probs.view(n, num_beams, -1) + running_scores[:, :, None]).view(n, -1)
         topk_log_probs, topk_sequences, topk_beam_indices = model._get_top_k_continuations(

@@ -1,4 +1,4 @@
-"""bench/ours.py, the driver the benchmark runs our model through, still works.
+"""bench/ours.py, the driver the benchmark runs our model through, and bench/search_loops.py still work.
 
 Benchmarks measure and are not tests; these only make sure that a change to the package or to the driver
 is caught here, in seconds, rather than an hour into `bench/versus_peers.py`. Toy sizes, one thread.
@@ -15,10 +15,15 @@ OURS = Path(__file__).resolve().parents[1] / "bench" / "ours.py"
 TOY = ["--threads", "1"]  # for the commands that take it (train, translate)
 
 
-def ours(*args) -> str:
-    result = subprocess.run([sys.executable, str(OURS), *map(str, args)], capture_output=True, text=True)
+def bench(script: str, *args) -> str:
+    command = [sys.executable, str(OURS.with_name(script)), *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def ours(*args) -> str:
+    return bench(OURS.name, *args)
 
 
 def test_the_flop_formula_agrees_with_torchs_flop_counter():
@@ -45,3 +50,8 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
          "--beam", 2, "--tbatch", 16, "--max-out", 6, "--dtype", dtype, *TOY)
     assert len(hyp.read_text().splitlines()) == len(src)  # one line per source, in the source order
     assert json.loads(Path(f"{hyp}.json").read_text())["sentences"] == len(src)
+
+    report = bench("search_loops.py", "--model", tmp_path / "run" / "model", "--src", tmp_path / "train.src",
+                   "--beams", 1, 2, "--reps", 1, "--max-out", 6, "--dtype", dtype, "--json", tmp_path / "loops.json",
+                   *TOY)
+    assert "| beam2 |" in report and "| NO |" not in report  # search.py's loops gave transformers' outputs

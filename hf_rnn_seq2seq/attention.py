@@ -29,11 +29,11 @@ def source_side_bmm(per_step: torch.Tensor, source_side: torch.Tensor) -> torch.
     device = source_side.device.type
     autocasting = torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
     with torch.autocast(device, enabled=False) if autocasting else contextlib.nullcontext():
-        if device == "cpu" and source_side.dtype in LOW_PRECISION and not source_side.requires_grad:
+        if device == "cpu" and source_side.dtype in LOW_PRECISION and not torch.is_grad_enabled():
             # Decoding on CPUs: oneDNN's bfloat16 bmm for these thin products (rows x 1 x src_len) runs at half
             # the speed of float32 and compiles a kernel for every new (rows, src_len), and a batch that shrinks
-            # as its sentences end meets hundreds of them (bench/RESULTS.md). Casting costs less. (Not in
-            # training: the backward pass would keep the float32 copy of every step.)
+            # as its sentences end meets hundreds of them (bench/RESULTS.md). Casting costs less. (Not with
+            # autograd on: the backward pass would keep the float32 copy of every step.)
             return torch.bmm(per_step.float(), source_side.float()).to(source_side.dtype)
         return torch.bmm(per_step.to(source_side.dtype), source_side)
 

@@ -216,7 +216,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     # sentences once they are final (search.py), the rest run transformers' own loops.
     def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
                 streamer=None, **model_kwargs):
-        if plain_request(logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, model_kwargs):
+        if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer,
+                         model_kwargs):
             return greedy_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
         return super()._sample(
             input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, **model_kwargs
@@ -224,7 +225,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
 
     def _beam_search(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
                      **model_kwargs):
-        if plain_request(logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
+        if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
             return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
         return super()._beam_search(
             input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, **model_kwargs

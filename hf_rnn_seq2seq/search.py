@@ -5,7 +5,9 @@ the batch's last one has ended. For our Decoder every row of a step costs a full
 product, and on test sets of mixed lengths many of a batch's sentence-steps come after the sentence's own
 end (bench/beam_cost.py counts 1.4x to 2.7x the needed ones). The loops here take the same steps with the
 same arithmetic, but shrink the batch (Decoder state, `h_enc`, source mask) to the sentences still open,
-so they return the same token ids as transformers' loops (tests/test_search.py holds them to it).
+so they return the same token ids as transformers' loops (tests/test_search.py holds them to it) -- up to
+floating-point near-ties: a matrix product over fewer rows may round its last bit differently, as a
+batch of one sentence may against a batch of many in either loop.
 
 The model sends a request here only when its result is the token ids alone and every rule it asks for is
 one these loops follow (`plain_request`): no logits processors, stopping on length and EOS only, no sampling,
@@ -21,7 +23,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.generation.logits_process import LogitsProcessorList
 from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
 
-from .encoder import EncoderOutput
+from .encoder import EncoderOutput, check_token_ids
 
 # What generate() passes on to its decoding loop for a request with nothing but a source and its mask.
 PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
@@ -31,6 +33,7 @@ NO_BEAM = -1  # transformers' beam index for positions not generated
 
 
 def plain_request(
+    model: GenerationMixin,
     logits_processor: LogitsProcessorList,
     stopping_criteria: StoppingCriteriaList,
     generation_config: GenerationConfig,
@@ -40,13 +43,16 @@ def plain_request(
 ) -> bool:
     """Whether the request asks for nothing but what these loops do (otherwise transformers' loops run)."""
     return (
-        len(logits_processor) == 0
+        not model.training  # dropout masks would differ with the batch's shape
+        and len(logits_processor) == 0
         and all(type(criterion) in (MaxLengthCriteria, EosTokenCriteria) for criterion in stopping_criteria)
         and streamer is None
         and not synced_gpus
         and not generation_config.do_sample
         and not generation_config.return_dict_in_generate
         and generation_config.prefill_chunk_size is None
+        and not generation_config.low_memory  # transformers' beam search refuses it
+        and generation_config._pad_token_tensor is not None  # what ended rows are filled with
         and bool(model_kwargs.get("use_cache"))
         and set(model_kwargs) <= PLAIN_MODEL_KWARGS
         and isinstance(model_kwargs.get("encoder_outputs"), EncoderOutput)
@@ -60,18 +66,21 @@ class OpenRows:
     a boolean mask at every step, for the same arithmetic.
     """
 
-    def __init__(self, model: GenerationMixin, encoder_outputs: EncoderOutput, attention_mask: torch.Tensor | None):
+    def __init__(self, model: GenerationMixin, input_ids: torch.Tensor, model_kwargs: dict):
         self.decoder, self.generator = model.model.decoder, model.generator
+        check_token_ids(input_ids, model.config.decoder_vocab_size, "decoder_input_ids")  # as forward() does
+        encoder_outputs, attention_mask = model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask")
         self.h_enc = encoder_outputs.last_hidden_state  # (rows, src_len, enc_out)
         if attention_mask is None:
             attention_mask = self.h_enc.new_ones(self.h_enc.shape[:2])
         self.source_mask = attention_mask.bool()  # (rows, src_len)
         self.state = self.decoder.init_state(encoder_outputs)  # from the Encoder's final state
+        self.device = input_ids.device  # where the search keeps its tensors (the Generator may sit elsewhere)
 
     def next_logits(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         """Feed (rows, tokens) and return the next token's logits (rows, |V|) in float32, as transformers reads them."""
         h_dec, _, self.state = self.decoder(decoder_input_ids, self.h_enc, self.source_mask, self.state)
-        return self.generator(h_dec[:, -1]).float()
+        return self.generator(h_dec)[:, -1].to(dtype=torch.float32, device=self.device)
 
     def reorder(self, beam_idx: torch.Tensor) -> None:
         self.state = self.state.reorder(beam_idx)
@@ -103,7 +112,7 @@ def greedy_search(
     sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), 0 if pad is None else int(pad))
     sequences[:, :cur_len] = input_ids
     open_rows = torch.arange(batch, device=input_ids.device)  # rows of `sequences` still being decoded
-    decoder = OpenRows(model, model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask"))
+    decoder = OpenRows(model, input_ids, model_kwargs)
     step_input = input_ids
     while True:
         next_tokens = decoder.next_logits(step_input).argmax(dim=-1)  # (open,)
@@ -149,9 +158,9 @@ def beam_search(
     # the copies it makes of them every step then cost that much however short the sentences).
     running_sequences = input_ids.view(batch, num_beams, prompt_len)
     sequences = running_sequences.clone()
-    running_scores = torch.zeros((batch, num_beams), device=device)
+    running_scores = torch.zeros((batch, num_beams), dtype=torch.float32, device=device)
     running_scores[:, 1:] = NO_SCORE  # the first step expands beam 0 only: all beams start alike
-    scores = torch.full((batch, num_beams), NO_SCORE, device=device)
+    scores = torch.full((batch, num_beams), NO_SCORE, dtype=torch.float32, device=device)
     is_sent_finished = torch.zeros((batch, num_beams), dtype=torch.bool, device=device)
     improvable = torch.ones((batch, 1), dtype=torch.bool, device=device)
     running_beam_indices = torch.full((batch, num_beams, 0), NO_BEAM, dtype=torch.int32, device=device)
@@ -164,7 +173,7 @@ def beam_search(
 
     open_items = torch.arange(batch, device=device)  # sentences still being decoded
     beam_offsets = torch.arange(num_beams, device=device)
-    decoder = OpenRows(model, model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask"))
+    decoder = OpenRows(model, input_ids, model_kwargs)
     step_input, cur_len = input_ids, prompt_len
     while True:
         n = open_items.numel()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reference_search import beam_search
-from tiny_models import one_thread, reverse_batch, train_reverse_model, until_eos
+from tiny_models import BOS, one_thread, reverse_batch, train_reverse_model, until_eos
 
 DECODERS = {
     "gru": dict(cell_type="gru"),
@@ -90,6 +90,34 @@ def test_requests_with_more_rules_run_transformers_loops(model):
     """A repetition penalty is a logits processor, which search.py does not apply: every row steps to the end."""
     out, rows = rows_stepped(model, num_beams=1, repetition_penalty=1.3)
     assert rows == out.shape[0] * (out.shape[1] - 1)
+
+
+def test_a_model_in_training_mode_runs_transformers_loops(model):
+    """Dropout masks depend on the batch's shape: shrinking it would change what a training-mode model draws."""
+    model.train()
+    try:
+        out, rows = rows_stepped(model, num_beams=1)
+    finally:
+        model.eval()
+    assert rows == out.shape[0] * (out.shape[1] - 1)
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam3-raw"])
+def test_decoder_prompt_outside_the_vocabulary_is_refused(model, search):
+    source, mask = source_batch(n=2)
+    prompt = torch.full((2, 1), 99)  # the model's vocabulary has 16 entries
+    with pytest.raises(ValueError, match="decoder_input_ids holds token ids"):
+        generate(model, source, mask, decoder_input_ids=prompt, **SEARCHES[search])
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam3-raw"])
+def test_a_longer_decoder_prompt_gives_transformers_sequences(model, search):
+    """A prompt of several tokens (the start token and a forced prefix) is fed in one first step."""
+    source, mask = source_batch()
+    prompt = torch.tensor([[BOS, 5, 6]]).expand(len(source), -1)
+    ours = generate(model, source, mask, decoder_input_ids=prompt, **SEARCHES[search])
+    theirs = generate(model, source, mask, decoder_input_ids=prompt, return_dict_in_generate=True, **SEARCHES[search])
+    assert torch.equal(ours, theirs.sequences) and torch.equal(ours[:, :3], prompt)
 
 
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0])

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from ours import DTYPES, EOS, decode_batches, gen_kwargs, load, read_lines, set_threads
+from ours import EOS, add_test_set_arguments, gen_kwargs, load_test_set
 
 
 def add_timer(module, clock: dict, name: str) -> None:
@@ -31,23 +31,14 @@ def add_timer(module, clock: dict, name: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="a model directory written by bench/ours.py train")
-    p.add_argument("--src", required=True, help="subword-segmented source sentences, one per line")
+    add_test_set_arguments(p)
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--tbatch", type=int, default=32)
-    p.add_argument("--max-out", type=int, default=100)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--loop", choices=["ours", "transformers"], default="ours",
                    help="search.py's loops (generate()'s default for these settings) or transformers' own")
     p.add_argument("--json", default="bench/out/beam_cost.json")
     a = p.parse_args()
 
-    set_threads(a.threads)
-    torch, model, src_tok, _ = load(a.model, a.dtype)
-    lines = read_lines(a.src)
-    batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-               for chunk in decode_batches(lines, a.tbatch)]
+    torch, model, lines, batches = load_test_set(a)
     clock = {}
     add_timer(model.get_encoder(), clock, "encoder")
     add_timer(model.model.decoder, clock, "decoder step")

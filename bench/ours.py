@@ -273,6 +273,26 @@ def decode_batches(lines: list[str], tbatch: int, length_sorted: bool = True) ->
     return [order[b : b + tbatch] for b in range(0, len(order), tbatch)]
 
 
+def add_test_set_arguments(p) -> None:
+    """What decoding a test set with a trained model takes (bench/beam_cost.py, bench/search_loops.py)."""
+    p.add_argument("--model", required=True, help="a model directory written by bench/ours.py train")
+    p.add_argument("--src", required=True, help="subword-segmented source sentences, one per line")
+    p.add_argument("--tbatch", type=int, default=32)
+    p.add_argument("--max-out", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+
+
+def load_test_set(a):
+    """torch, the model, the source lines and their tokenised batches (length-sorted, as translate decodes)."""
+    set_threads(a.threads)
+    torch, model, src_tok, _ = load(a.model, a.dtype)
+    lines = read_lines(a.src)
+    batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
+               for chunk in decode_batches(lines, a.tbatch)]
+    return torch, model, lines, batches
+
+
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)

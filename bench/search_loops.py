@@ -16,29 +16,19 @@ import statistics
 import time
 from pathlib import Path
 
-from ours import DTYPES, decode_batches, gen_kwargs, load, read_lines, set_threads
+from ours import add_test_set_arguments, gen_kwargs, load_test_set
 
 LOOPS = {"search.py": {}, "transformers": {"return_dict_in_generate": True}}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="a model directory written by bench/ours.py train")
-    p.add_argument("--src", required=True, help="subword-segmented source sentences, one per line")
+    add_test_set_arguments(p)
     p.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--tbatch", type=int, default=32)
-    p.add_argument("--max-out", type=int, default=100)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--json", default="bench/out/search_loops.json")
     a = p.parse_args()
-
-    set_threads(a.threads)
-    torch, model, src_tok, _ = load(a.model, a.dtype)
-    lines = read_lines(a.src)
-    batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-               for chunk in decode_batches(lines, a.tbatch)]
+    torch, model, lines, batches = load_test_set(a)
 
     def decode(beam: int, loop: str) -> list:
         out = [model.generate(**enc, **gen_kwargs(beam, a.max_out), **LOOPS[loop]) for enc in batches]

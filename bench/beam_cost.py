@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from ours import EOS, add_test_set_arguments, gen_kwargs, load_test_set
+from ours import EOS, LOOPS, add_test_set_arguments, generate_ids, load_test_set
 
 
 def add_timer(module, clock: dict, name: str) -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_test_set_arguments(p)
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--loop", choices=["ours", "transformers"], default="ours",
+    p.add_argument("--loop", choices=list(LOOPS), default="search.py",
                    help="search.py's loops (generate()'s default for these settings) or transformers' own")
     p.add_argument("--json", default="bench/out/beam_cost.json")
     a = p.parse_args()
@@ -45,17 +45,14 @@ def main() -> None:
     add_timer(model.generator, clock, "generator")
     decoder_rows = []  # rows (sentences x beams) through each Decoder step
     model.model.decoder.register_forward_pre_hook(lambda _, args: decoder_rows.append(args[0].shape[0]))
-    # Asking for a dict output is outside what search.py does, so generate() runs transformers' loops.
-    loop_kwargs = dict(return_dict_in_generate=a.loop == "transformers")
     steps_needed = 0  # sentence-steps
     with torch.inference_mode():
-        model.generate(**batches[0], **gen_kwargs(a.beam, a.max_out))  # warm-up: lazy initialisation
+        generate_ids(model, batches[0], a.beam, a.max_out, a.loop)  # warm-up: lazy initialisation
         clock.update(dict.fromkeys(clock, 0.0))
         decoder_rows.clear()
         started = time.perf_counter()
         for enc in batches:
-            out = model.generate(**enc, **gen_kwargs(a.beam, a.max_out), **loop_kwargs)
-            out = (out.sequences if a.loop == "transformers" else out)[:, 1:].tolist()
+            out = generate_ids(model, enc, a.beam, a.max_out, a.loop)[:, 1:].tolist()
             steps_needed += sum(row.index(EOS) + 1 if EOS in row else len(row) for row in out)
         total = time.perf_counter() - started
     steps_run = sum(decoder_rows) // a.beam

@@ -273,6 +273,16 @@ def decode_batches(lines: list[str], tbatch: int, length_sorted: bool = True) ->
     return [order[b : b + tbatch] for b in range(0, len(order), tbatch)]
 
 
+# generate()'s decoding loops: plain requests run search.py's; asking for a dict output runs transformers'.
+LOOPS = {"search.py": {}, "transformers": {"return_dict_in_generate": True}}
+
+
+def generate_ids(model, enc, beam: int, max_out: int, loop: str = "search.py"):
+    """The token ids generate() gives for one tokenised batch, through the decoding loop `loop` (LOOPS)."""
+    out = model.generate(**enc, **gen_kwargs(beam, max_out), **LOOPS[loop])
+    return out.sequences if LOOPS[loop] else out
+
+
 def add_test_set_arguments(p) -> None:
     """What decoding a test set with a trained model takes (bench/beam_cost.py, bench/search_loops.py)."""
     p.add_argument("--model", required=True, help="a model directory written by bench/ours.py train")

@@ -16,9 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ours import add_test_set_arguments, gen_kwargs, load_test_set
-
-LOOPS = {"search.py": {}, "transformers": {"return_dict_in_generate": True}}
+from ours import LOOPS, add_test_set_arguments, generate_ids, load_test_set
 
 
 def main() -> None:
@@ -31,8 +29,7 @@ def main() -> None:
     torch, model, lines, batches = load_test_set(a)
 
     def decode(beam: int, loop: str) -> list:
-        out = [model.generate(**enc, **gen_kwargs(beam, a.max_out), **LOOPS[loop]) for enc in batches]
-        return [o if loop == "search.py" else o.sequences for o in out]
+        return [generate_ids(model, enc, beam, a.max_out, loop) for enc in batches]
 
     results = {}
     with torch.inference_mode():

@@ -109,7 +109,7 @@ def greedy_search(
     max_length, eos = max_length_and_eos(stopping_criteria, input_ids.device)
     pad = generation_config._pad_token_tensor
     batch, cur_len = input_ids.shape
-    sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), 0 if pad is None else int(pad))
+    sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), int(pad))
     sequences[:, :cur_len] = input_ids
     open_rows = torch.arange(batch, device=input_ids.device)  # rows of `sequences` still being decoded
     decoder = OpenRows(model, input_ids, model_kwargs)
@@ -150,8 +150,7 @@ def beam_search(
     beams_to_keep = max(2, 1 + (0 if eos is None else eos.shape[0])) * num_beams  # as transformers keeps
     top_num_beam_mask = torch.arange(beams_to_keep, device=device) < num_beams
     # transformers fills unused positions with `pad_token_id or eos_token_id[0]`: a pad id of 0 yields EOS.
-    pad = gc._pad_token_tensor
-    fill = (int(pad) if pad is not None and int(pad) else int(eos[0])) if eos is not None else -1
+    fill = (int(gc._pad_token_tensor) or int(eos[0])) if eos is not None else -1
 
     # Per open sentence, as in transformers: running beams and finished hypotheses, with their scores. The
     # token and beam-index histories grow a column a step (transformers allocates them at max_length, and

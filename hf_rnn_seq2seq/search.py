@@ -14,7 +14,9 @@ one these loops follow (`plain_request`): no logits processors, stopping on leng
 no streamer, no scores. Everything else (repetition penalties, `min_new_tokens`, scores, streaming, ...)
 runs through transformers' loops unchanged. Beam search calls transformers' own vectorised steps (top-k
 continuations, finished-hypothesis update, early-stopping heuristic) on the open sentences only, so its
-rules are transformers' by construction.
+rules are transformers' by construction. A sentence leaves when transformers' rules would stop it or,
+earlier, when no running beam can ever enter the hypotheses it returns (`returned_are_settled`): from
+then on transformers' loop steps it without changing its output.
 """
 
 import torch
@@ -128,6 +130,31 @@ def greedy_search(
         step_input = next_tokens.unsqueeze(1)
 
 
+def returned_are_settled(
+    running_scores: torch.Tensor,  # (sentences, num_beams): summed log-probabilities, best first
+    scores: torch.Tensor,  # (sentences, num_beams): finished hypotheses' scores, best first
+    is_sent_finished: torch.Tensor,  # (sentences, num_beams)
+    generation_config: GenerationConfig,
+    cur_len: int,
+    prompt_len: int,
+) -> torch.Tensor:
+    """(sentences,) True where no running beam can ever enter the `num_return_sequences` best finished
+    hypotheses, so those are the ones transformers' loop returns however long it steps the sentence on.
+
+    An exact bound, not transformers' early-stopping heuristic: log-probabilities are <= 0, so a beam's
+    summed score only falls as it grows, and a hypothesis finished later scores at most the best running
+    beam's sum divided by its length penalty at the length most favourable to it (the longest possible with
+    a positive penalty, the next step's otherwise). Without a length penalty this ends a sentence once its
+    best hypothesis has ended and outscores every running beam, where transformers' rule waits for
+    `num_beams` finished hypotheses.
+    """
+    gc = generation_config
+    returned = gc.num_return_sequences
+    best_length = (gc.max_length if gc.length_penalty > 0 else cur_len + 1) - prompt_len
+    best_later = running_scores.amax(dim=1) / best_length**gc.length_penalty
+    return is_sent_finished[:, returned - 1] & (best_later < scores[:, returned - 1])
+
+
 def beam_search(
     model: GenerationMixin,
     input_ids: torch.Tensor,  # (batch * num_beams, prompt_len)
@@ -135,11 +162,12 @@ def beam_search(
     generation_config: GenerationConfig,
     model_kwargs: dict,
 ) -> torch.Tensor:
-    """transformers' beam search, stepping only the sentences whose best hypotheses can still change.
+    """transformers' beam search, stepping only the sentences whose returned hypotheses can still change.
 
     A sentence is final when transformers' early-stopping heuristic says no running beam can beat its
-    finished hypotheses (or, with `early_stopping=True`, when it has `num_beams` of them): from then on
-    transformers' loop still steps it but never changes its hypotheses, so here it leaves the batch.
+    finished hypotheses, with `early_stopping=True` when it has `num_beams` of them, or when its returned
+    hypotheses are settled (`returned_are_settled`): from then on transformers' loop still steps it but
+    never changes what it returns, so here it leaves the batch.
     """
     gc = generation_config
     num_beams, max_length = gc.num_beams, gc.max_length
@@ -232,6 +260,7 @@ def beam_search(
             length_penalty=gc.length_penalty,
         )
         final = ~improvable[:, 0] | (is_sent_finished.all(dim=1) & (gc.early_stopping is True))
+        final |= returned_are_settled(running_scores, scores, is_sent_finished, gc, cur_len, prompt_len)
         if ends.all():  # the length limit: every candidate of every sentence ended
             final[:] = True
         if final.any():

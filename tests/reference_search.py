@@ -40,8 +40,11 @@ def beam_search(
     max_new_tokens: int,
     length_penalty: float = 1.0,
     early_stopping: bool | str = False,
+    trace: list | None = None,
 ) -> list[tuple[float, list[int]]]:
-    """Finished hypotheses of one sentence, best first, as (score, tokens starting with the start token)."""
+    """Finished hypotheses of one sentence, best first, as (score, tokens starting with the start token).
+
+    `trace`, if given, gets one entry per step: (the best running beam's summed score, finished scores)."""
     config = model.config
     running = [(0.0, [config.decoder_start_token_id])]
     finished: list[tuple[float, list[int]]] = []
@@ -66,6 +69,8 @@ def beam_search(
             ]
             finished = sorted(finished, key=lambda h: -h[0])[:num_beams]
         running = [c for c, end in zip(candidates, ends) if not end][:num_beams]
+        if trace is not None:
+            trace.append((running[0][0] if running else None, [score for score, _ in finished]))
 
         if early_stopping == "never" and length_penalty > 0:
             best_length = max_new_tokens

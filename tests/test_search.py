@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reference_search import beam_search
-from tiny_models import BOS, one_thread, reverse_batch, train_reverse_model, until_eos
+from tiny_models import BOS, EOS, one_thread, reverse_batch, train_reverse_model, until_eos
 
 DECODERS = {
     "gru": dict(cell_type="gru"),
@@ -46,12 +46,14 @@ def generate(model, source, mask, **kwargs):
         return model.generate(input_ids=source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, **kwargs)
 
 
-def rows_stepped(model, **kwargs) -> tuple[torch.Tensor, int]:
+def rows_stepped(model, source=None, mask=None, **kwargs) -> tuple[torch.Tensor, int]:
     """generate()'s output, and how many sentence-rows went through the Decoder over all steps."""
     rows = []
     hook = model.model.decoder.register_forward_pre_hook(lambda _, args: rows.append(args[0].shape[0]))
+    if source is None:
+        source, mask = source_batch()
     try:
-        out = generate(model, *source_batch(), **kwargs)
+        out = generate(model, source, mask, **kwargs)
     finally:
         hook.remove()
     return out, sum(rows)
@@ -131,3 +133,57 @@ def test_beam_search_matches_the_independent_reference(length_penalty):
         with one_thread():
             expected = beam_search(model, src[m.bool()], num_beams, MAX_NEW_TOKENS, length_penalty)
         assert [until_eos(row) for row in got] == [tokens for _, tokens in expected[:returned]]
+
+
+
+def eos_prone_model():
+    """Untrained, with EOS made likely at every step: a sentence's hypotheses end at different lengths,
+    so its best one can be final before it has `num_beams` finished ones."""
+    model = train_reverse_model(steps=0, cell_type="lstm", attention="general", input_feeding=True)
+    with torch.no_grad():
+        model.generator.proj.bias[EOS] += 1.0
+    return model
+
+
+SETTLING = {"raw": (0.0, False, 1), "raw-two-returned": (0.0, False, 2), "never-0.6": (0.6, "never", 1)}
+
+
+@pytest.mark.parametrize("kind", ["reversal", "eos-prone"])
+@pytest.mark.parametrize("settling", list(SETTLING), ids=list(SETTLING))
+def test_a_sentence_leaves_once_its_returned_hypotheses_are_settled(kind, settling):
+    """It takes Decoder steps until no running beam can enter its `returned` best finished hypotheses
+    (read off the independent reference search's steps), and not one more."""
+    length_penalty, early_stopping, returned = SETTLING[settling]
+    if kind == "reversal":
+        model = train_reverse_model(steps=TRAIN_STEPS, cell_type="lstm", attention="general", input_feeding=True)
+    else:
+        model = eos_prone_model()
+    num_beams = 3
+    settings = dict(num_beams=num_beams, num_return_sequences=returned, length_penalty=length_penalty,
+                    early_stopping=early_stopping)  # fmt: skip
+    source, mask = source_batch(n=6)
+    for src, m in zip(source, mask):
+        src = src[m.bool()].unsqueeze(0)
+        _, rows = rows_stepped(model, source=src, mask=torch.ones_like(src), **settings)
+        trace = []
+        with one_thread():
+            beam_search(model, src[0], num_beams, MAX_NEW_TOKENS, length_penalty, early_stopping, trace=trace)
+        # A hypothesis finished after step `step` scores best at the longest length with a positive penalty.
+        best_length = MAX_NEW_TOKENS if length_penalty > 0 else None
+        settled = [
+            len(finished) >= returned
+            and best_running / (best_length or step + 1) ** length_penalty < finished[returned - 1]
+            for step, (best_running, finished) in enumerate(trace, start=1)
+        ]
+        assert rows == num_beams * (settled.index(True) + 1 if True in settled else len(trace))
+
+
+def test_without_length_penalty_a_sentence_leaves_when_its_best_hypothesis_is_final():
+    """transformers' loop steps each sentence until it has num_beams finished hypotheses; its output
+    cannot change once the best finished one outscores every running beam."""
+    model = eos_prone_model()
+    settings = dict(num_beams=3, length_penalty=0.0)
+    ours, ours_rows = rows_stepped(model, **settings)
+    theirs, theirs_rows = rows_stepped(model, return_dict_in_generate=True, **settings)
+    assert torch.equal(ours, theirs.sequences)
+    assert ours_rows < theirs_rows

@@ -99,7 +99,8 @@ class Decoder(nn.Module):
         if config.attention is not None:
             self.attention = Attention(config.attention, config.hidden_size, config.encoder_output_size)
             # Luong's W_c: the attentional vector tanh(W_c [context; h_dec_t]).
-            self.attention_out = nn.Linear(config.encoder_output_size + config.hidden_size, config.hidden_size, bias=False)
+            attentional_in = config.encoder_output_size + config.hidden_size  # [context; h_dec_t]
+            self.attention_out = nn.Linear(attentional_in, config.hidden_size, bias=False)
 
     def init_state(self, encoder_outputs: EncoderOutput) -> RecurrentState:
         hidden, cell = self.bridge.init_state(encoder_outputs)
@@ -130,8 +131,8 @@ class Decoder(nn.Module):
         # Step by step: generation, and input feeding (step t+1 reads step t's attentional vector).
         hidden, cell, input_feed = state.hidden, state.cell, state.input_feed
         steps, step_weights = [], []
-        for t in range(x.size(1)):
-            step_input = x[:, t] if input_feed is None else torch.cat([x[:, t], input_feed], dim=-1)
+        for x_t in x.unbind(1):
+            step_input = x_t if input_feed is None else torch.cat([x_t, input_feed], dim=-1)
             hidden, cell = self._rnn_step(step_input, hidden, cell)
             step_out, w = self._attend(hidden[-1].unsqueeze(1), h_enc, source_mask, state.attention_keys)
             if input_feed is not None:

@@ -48,6 +48,9 @@ PEERS_HOME = Path(os.environ.get("PEERS_HOME", Path.home() / ".cache" / "rnn-pee
 PEERS = ("onmt", "joey", "fairseq")
 ALL_TOOLKITS = ("ours",) + PEERS
 PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
+# What makes a run the full run, besides every toolkit and dataset, the architecture and ours in float32:
+# anything less (fewer repetitions, a shorter budget, shorter throughput runs, a label) writes its own results.
+FULL_RUN = {"budget_minutes": 12.0, "reps": 3, "tp_steps": 200}
 MODES = {"greedy": 1, "beam5": 5}
 # the process whose peak RSS is "the training process" (the peer scripts also run vocab/binarisation steps)
 TRAIN_PROC = {"ours": "ours.py train", "onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"}
@@ -520,9 +523,9 @@ def parse_args(argv=None):
     a.toolkits = [t for t in dflt(a.toolkits, ",".join(ALL_TOOLKITS), "ours").split(",") if t]
     a.datasets = [d for d in dflt(a.datasets, "multi30k,tatoeba", "multi30k").split(",") if d]
     a.phases = [x for x in a.phases.split(",") if x]
-    a.budget_minutes = dflt(a.budget_minutes, 12.0, 0.25)
-    a.reps = dflt(a.reps, 3, 1)
-    a.tp_steps = dflt(a.tp_steps, 200, 40)
+    a.budget_minutes = dflt(a.budget_minutes, FULL_RUN["budget_minutes"], 0.25)
+    a.reps = dflt(a.reps, FULL_RUN["reps"], 1)
+    a.tp_steps = dflt(a.tp_steps, FULL_RUN["tp_steps"], 40)
     a.train_limit = dflt(a.train_limit, 0, 500)
     a.test_limit = dflt(a.test_limit, 0, 100)
     a.sp_vocab = dflt(a.sp_vocab, 8000, 1000)
@@ -534,7 +537,8 @@ def parse_args(argv=None):
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
-        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32"
+        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32" \
+        and all(getattr(a, name) == value for name, value in FULL_RUN.items()) and a.label in (None, "full")
     # any phases: a partial re-run of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a

@@ -55,3 +55,18 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
                    "--beams", 1, 2, "--reps", 1, "--max-out", 6, "--dtype", dtype, "--json", tmp_path / "loops.json",
                    *TOY)
     assert "| beam2 |" in report and "| NO |" not in report  # search.py's loops gave transformers' outputs
+
+
+@pytest.mark.parametrize(
+    "argv, full",
+    [([], True), (["--phases", "prep,train"], True), (["--reps", "2"], False), (["--tp-steps", "100"], False),
+     (["--budget-minutes", "4"], False), (["--label", "mine"], False), (["--ours-dtype", "bfloat16"], False)],
+)  # fmt: skip
+def test_only_the_full_run_writes_bench_results(argv, full):
+    """A run with less than the full run's settings writes its own RESULTS.md, never bench/RESULTS.md."""
+    sys.path.insert(0, str(OURS.parent))
+    try:
+        import versus_peers
+    finally:
+        sys.path.remove(str(OURS.parent))
+    assert versus_peers.parse_args(argv).full == full

@@ -135,7 +135,6 @@ def test_beam_search_matches_the_independent_reference(length_penalty):
         assert [until_eos(row) for row in got] == [tokens for _, tokens in expected[:returned]]
 
 
-
 def eos_prone_model():
     """Untrained, with EOS made likely at every step: a sentence's hypotheses end at different lengths,
     so its best one can be final before it has `num_beams` finished ones."""
@@ -168,14 +167,23 @@ def test_a_sentence_leaves_once_its_returned_hypotheses_are_settled(kind, settli
         trace = []
         with one_thread():
             beam_search(model, src[0], num_beams, MAX_NEW_TOKENS, length_penalty, early_stopping, trace=trace)
-        # A hypothesis finished after step `step` scores best at the longest length with a positive penalty.
-        best_length = MAX_NEW_TOKENS if length_penalty > 0 else None
-        settled = [
-            len(finished) >= returned
-            and best_running / (best_length or step + 1) ** length_penalty < finished[returned - 1]
-            for step, (best_running, finished) in enumerate(trace, start=1)
-        ]
-        assert rows == num_beams * (settled.index(True) + 1 if True in settled else len(trace))
+        assert rows == num_beams * steps_until_settled(trace, returned, length_penalty)
+
+
+def steps_until_settled(trace: list, returned: int, length_penalty: float) -> int:
+    """From the reference search's trace: the first step after which no running beam can enter the `returned`
+    best finished hypotheses, or the step the reference stopped at."""
+    for step, (best_running, finished) in enumerate(trace, start=1):
+        if len(finished) < returned:
+            continue
+        if best_running is None:  # nothing left running
+            return step
+        # The best a hypothesis finished later can score: at the longest length with a positive length
+        # penalty, at the next step's length otherwise.
+        best_later = best_running / (MAX_NEW_TOKENS if length_penalty > 0 else step + 1) ** length_penalty
+        if best_later < finished[returned - 1]:
+            return step
+    return len(trace)
 
 
 def test_without_length_penalty_a_sentence_leaves_when_its_best_hypothesis_is_final():

@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--loop", choices=list(LOOPS), default="search.py",
                    help="search.py's loops (generate()'s default for these settings) or transformers' own")
-    p.add_argument("--json", default="bench/out/beam_cost.json")
+    p.add_argument("--json", default=str(Path(__file__).parent / "out" / "beam_cost.json"))
     a = p.parse_args()
 
     torch, model, lines, batches = load_test_set(a)

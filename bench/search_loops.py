@@ -24,7 +24,7 @@ def main() -> None:
     add_test_set_arguments(p)
     p.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--json", default="bench/out/search_loops.json")
+    p.add_argument("--json", default=str(Path(__file__).parent / "out" / "search_loops.json"))
     a = p.parse_args()
     torch, model, lines, batches = load_test_set(a)
 

@@ -2,7 +2,9 @@
 """Our RNN encoder-decoder against OpenNMT-py, JoeyNMT and fairseq on the same files, same architecture, same
 machine, in one run. See bench/README.md for what each figure means.
 
-    .venv/bin/python bench/versus_peers.py                 # the full run (hours; a quiet machine)
+    .venv/bin/python bench/versus_peers.py                 # the full run (4-5 hours; a quiet machine)
+    .venv/bin/python bench/versus_peers.py --phases prep,machine,train     # ... or the full run in parts
+    .venv/bin/python bench/versus_peers.py --phases prep,quality,decode,flat --datasets multi30k
     .venv/bin/python bench/versus_peers.py --quick         # toy sizes, ours only, 1-2 minutes
     .venv/bin/python bench/versus_peers.py --help
 
@@ -19,6 +21,17 @@ Phases (all by default; --phases picks some):
   decode    decoding speed on the quality models: test set, batch 32, max 100 new tokens, no length penalty,
             greedy and beam 5, alternating ours/peer --reps times; decode loop (toolkit's own timer) and whole command
   flat      our per-token decode cost for 200-token vs 20-token outputs (min_new_tokens = max_new_tokens)
+
+Toolkits: `ours` (float32, as the peers) and `ours-bf16` (the same model with bfloat16 matrix products: what
+`--bf16 true` / `--dtype bfloat16` give a user whose CPU has bfloat16 units; the peers offer no bfloat16 on a
+CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with the best peer.
+
+The full run (every toolkit, the benchmark's settings, no label) keeps its results in bench/RESULTS.json and
+bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions
+or machines: each part merges its figures into the JSON, after checking that it measures the same package
+code (FULL_RUN_CODE) and the same segmented data as the parts before it. A part that decodes or measures
+the per-token cost needs the models of the quality phase, which stay in bench/out/: run quality, decode and
+flat of one dataset in one part.
 
 The parent process only orchestrates: every measured command is a child process (like the peers' scripts).
 """
@@ -37,8 +50,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ours import DTYPES  # bench/ours.py, beside this script; it imports torch only inside its commands
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SHARED = REPO.parent / "shared"
@@ -46,14 +57,18 @@ PEERS_DIR = SHARED / "peers"
 DATA_ROOT = SHARED / "data"
 PEERS_HOME = Path(os.environ.get("PEERS_HOME", Path.home() / ".cache" / "rnn-peers"))
 PEERS = ("onmt", "joey", "fairseq")
-ALL_TOOLKITS = ("ours",) + PEERS
+OURS = {"ours": "float32", "ours-bf16": "bfloat16"}  # our variants and the --dtype bench/ours.py runs them in
+ALL_TOOLKITS = tuple(OURS) + PEERS
 PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
-# What makes a run the full run, besides every toolkit and dataset, the architecture and ours in float32:
-# anything less (fewer repetitions, a shorter budget, shorter throughput runs, a label) writes its own results.
+# What makes a run (or a part of) the full run, besides every toolkit and the benchmark's architecture: anything
+# less (fewer repetitions, a shorter budget, shorter throughput runs, a label) writes its own results.
 FULL_RUN = {"budget_minutes": 12.0, "reps": 3, "tp_steps": 200}
+FULL_RUN_JSON, FULL_RUN_MD = BENCH / "RESULTS.json", BENCH / "RESULTS.md"
+FULL_RUN_CODE = ("hf_rnn_seq2seq", "bench/ours.py")  # what the parts of a full run must share (git objects)
 MODES = {"greedy": 1, "beam5": 5}
 # the process whose peak RSS is "the training process" (the peer scripts also run vocab/binarisation steps)
-TRAIN_PROC = {"ours": "ours.py train", "onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"}
+TRAIN_PROC = {"onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"} | \
+    {tk: "ours.py train" for tk in OURS}
 
 DATASETS = {
     "multi30k": dict(
@@ -255,9 +270,9 @@ def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
     common = ["--emb", str(a.emb), "--hid", str(a.hid), "--layers", str(a.layers), "--dropout", str(a.dropout),
               "--lr", str(a.lr), "--batch-size", str(a.batch_size), "--steps", str(steps), "--threads", str(a.threads),
               "--log-every", str(a.log_every), "--seed", str(a.seed), "--max-len", str(a.max_len)]
-    if tk == "ours":
+    if tk in OURS:
         return [sys.executable, str(BENCH / "ours.py"), "train", "--train-src", str(d / "train.src"),
-                "--train-tgt", str(d / "train.tgt"), "--out", str(out), "--dtype", a.ours_dtype] + common
+                "--train-tgt", str(d / "train.tgt"), "--out", str(out), "--dtype", OURS[tk]] + common
     cmd = [str(PEERS_DIR / f"{tk}_train.sh"), "--train-src", str(d / "train.src"), "--train-tgt", str(d / "train.tgt"),
            "--dev-src", str(d / "dev.src"), "--dev-tgt", str(d / "dev.tgt"), "--out", str(out),
            "--max-out", str(a.max_out)] + common
@@ -271,7 +286,7 @@ def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
 
 
 def parse_train(tk: str, out: Path) -> dict:
-    if tk == "ours":
+    if tk in OURS:
         s = json.loads((out / "summary.json").read_text())
         return dict(tok_per_s=s["tok_per_s_steady"], tok_per_s_median_window=s["tok_per_s_median"], steps=s["steps"],
                     gflops_exec=s["gflops_exec_steady"], gflops_useful=s["gflops_useful_steady"],
@@ -284,7 +299,7 @@ def parse_train(tk: str, out: Path) -> dict:
 
 
 def peer_model(tk: str, out: Path) -> str:
-    if tk == "ours":
+    if tk in OURS:
         return str(out / "model")
     if tk == "onmt":
         ckpts = sorted(out.glob("model_step_*.pt"), key=lambda p: int(re.search(r"_(\d+)\.pt$", p.name).group(1)))
@@ -304,10 +319,10 @@ def do_train(tk, data, out, steps, a, env) -> dict:
 
 
 def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
-    if tk == "ours":
+    if tk in OURS:
         return [sys.executable, str(BENCH / "ours.py"), "translate", "--model", model, "--src", str(src), "--out", str(hyp),
                 "--beam", str(beam), "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--threads", str(a.threads),
-                "--dtype", a.ours_dtype]
+                "--dtype", OURS[tk]]
     return [str(PEERS_DIR / f"{tk}_translate.sh"), "--model", model, "--src", str(src), "--out", str(hyp), "--beam", str(beam),
             "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--alpha", "0", "--threads", str(a.threads)]
 
@@ -318,7 +333,7 @@ def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
     if r["rc"] != 0:
         raise RuntimeError(f"{tk} decoding failed (rc {r['rc']}), see {r['log']}:\n{tail(r['log'])}")
     n = data["test_sentences"]
-    if tk == "ours":
+    if tk in OURS:
         j = json.loads(Path(str(hyp) + ".json").read_text())
         loop = j["sents_per_s_reported"]
     else:
@@ -334,13 +349,11 @@ def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
     return r
 
 
-def interleave(peers: list[str], with_ours: bool) -> list[str]:
-    """ours, p1, ours, p2, ours, p3 (the order of one repetition)."""
-    if not with_ours:
-        return list(peers)
-    if not peers:
-        return ["ours"]
-    return [x for p in peers for x in ("ours", p)]
+def interleave(toolkits: list[str]) -> list[str]:
+    """The order of one repetition: our variants before each peer (ours, ours-bf16, p1, ours, ours-bf16, p2, ...),
+    so that every peer's run sits between runs of ours."""
+    ours, peers = [t for t in toolkits if t in OURS], [t for t in toolkits if t not in OURS]
+    return [x for p in peers for x in ours + [p]] or ours
 
 
 # ------------------------------------------------------------------------------------------- summary
@@ -348,28 +361,31 @@ HIGHER, LOWER = "higher", "lower"
 
 
 def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
-    """One row per figure: values per toolkit (medians), which is better, ratios ours/peer."""
+    """One row per figure: values per toolkit (medians), which is better, the best peer, and for each variant of
+    ours its ratio (or difference) to that peer and whether it meets the target."""
     rows = []
 
     def add(ds, key, label, per_tk, better, target=None, diff=False, compare=True):
         row = dict(dataset=ds, key=key, figure=label, better=better, values={tk: per_tk.get(tk) for tk in toolkits})
-        ours = per_tk.get("ours")
-        peers = {tk: v for tk, v in per_tk.items() if tk != "ours" and v is not None}
-        if compare and ours is not None and peers:
+        peers = {tk: v for tk, v in per_tk.items() if tk not in OURS and v is not None}
+        if compare and peers:
             best_tk = (max if better == HIGHER else min)(peers, key=peers.get)
-            row["best_peer"] = best_tk
-            row["ratios"] = {tk: (ours / v if v else None) for tk, v in peers.items()}
-            row["ratio_vs_best"] = ours / peers[best_tk] if peers[best_tk] else None
-            if diff:
-                row["diff_vs_best"] = ours - peers[best_tk]
+            best = peers[best_tk]
+            row.update(best_peer=best_tk, vs_best={})
             if target is not None:
                 kind, val = target
-                if kind == "ratio>=":
-                    row["target"], row["met"] = f">= {val}x", row["ratio_vs_best"] is not None and row["ratio_vs_best"] >= val
-                elif kind == "ratio<=":
-                    row["target"], row["met"] = f"<= {val}x", row["ratio_vs_best"] is not None and row["ratio_vs_best"] <= val
-                elif kind == "diff>=":
-                    row["target"], row["met"] = f">= best +{val}", row["diff_vs_best"] >= val
+                row["target"] = {"ratio>=": f">= {val}x", "ratio<=": f"<= {val}x", "diff>=": f">= best +{val}"}[kind]
+            for tk in OURS:
+                ours = per_tk.get(tk)
+                if ours is None:
+                    continue
+                c = row["vs_best"][tk] = dict(ratio=ours / best if best else None,
+                                              ratios={p: (ours / v if v else None) for p, v in peers.items()})
+                if diff:
+                    c["diff"] = ours - best
+                if target is not None:
+                    x = c["diff"] if kind == "diff>=" else c["ratio"]
+                    c["met"] = x is not None and (x <= val if kind == "ratio<=" else x >= val)
         rows.append(row)
 
     for ds, per in R.get("train_throughput", {}).items():
@@ -406,39 +422,46 @@ def fmt(v, key=""):
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
 
 
+def versus_best(row: dict, tk: str) -> str:
+    """One table cell: our variant against the best peer, e.g. `1.66x (onmt): yes`."""
+    c = row.get("vs_best", {}).get(tk)
+    if c is None:
+        return ""
+    if "diff" in c:
+        cell = f"{c['diff']:+.2f} ({row['best_peer']})"
+    else:
+        cell = "-" if c["ratio"] is None else f"{c['ratio']:.2f}x ({row['best_peer']})"
+    return cell + (f": {fmt(c['met'])}" if "met" in c else "")
+
+
 def render_table(R: dict, toolkits: list[str]) -> str:
     rows = figure_rows(R, toolkits)
     R["figures"] = rows
-    peers = [t for t in toolkits if t != "ours"]
-    head = ["dataset", "figure"] + toolkits + (["ours/best peer", "target", "met"] if peers and "ours" in toolkits else [])
+    ours = [t for t in toolkits if t in OURS]
+    compared = ours if len(ours) < len(toolkits) else []  # no peer, no comparison columns
+    head = ["dataset", "figure"] + toolkits + (["target"] + [f"{tk} / best peer" for tk in compared] if compared else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["dataset"], r["figure"]] + [fmt(r["values"][t], r["key"]) for t in toolkits]
-        if len(head) > len(toolkits) + 2:
-            rv = r.get("ratio_vs_best")
-            ratio = "-" if rv is None else f"{rv:.2f}x ({r['best_peer']})"
-            if "diff_vs_best" in r:
-                ratio = f"{r['diff_vs_best']:+.2f} ({r['best_peer']})"
-            cells += [ratio, r.get("target", ""), fmt(r["met"]) if "met" in r else ""]
+        if compared:
+            cells += [r.get("target", "")] + [versus_best(r, tk) for tk in compared]
         lines.append("| " + " | ".join(cells) + " |")
     extra = []
-    g = R.get("ours_gflops")
-    if g:
+    for tk, g in R.get("ours_gflops", {}).items():
         extra.append(
-            f"- our training step: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
-            f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 torch.matmul on {R['settings']['threads']} threads "
-            f"= {100 * g['exec'] / g['matmul_big']:.0f}% of that (decoder-step GEMM {g['matmul_decoder_step']:.1f}, "
-            f"generator GEMM {g['matmul_generator']:.1f} GFLOP/s); FLOP formula / torch flop_counter = "
-            f"{R.get('flopcheck_ratio') or float('nan'):.3f}")
-    f = R.get("flat")
-    if f:
+            f"- training step of {tk}: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
+            f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 {g['dtype']} torch.matmul on "
+            f"{R['settings']['threads']} threads = {100 * g['fraction_of_matmul']:.0f}% of that (decoder-step GEMM "
+            f"{g['matmul_decoder_step']:.1f}, generator GEMM {g['matmul_generator']:.1f} GFLOP/s); FLOP formula / "
+            f"torch flop_counter = {R.get('flopcheck_ratio') or float('nan'):.3f}")
+    for tk, f in R.get("flat", {}).items():
         for beam in ("beam1", "beam5"):
             if beam in f:
                 x = f[beam]
                 per = x["per_length"]
                 ks = sorted(per, key=int)
                 extra.append(
-                    f"- per-token decode cost, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
+                    f"- per-token decode cost of {tk}, {f['dataset']}, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
                     + ", ".join(f"{k} tokens {per[k]['ms_per_token']:.2f} ms/token-step" for k in ks)
                     + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'})"
                     + (f"; cost of one more step, without fixed costs: {x['marginal_ms_per_step_early']:.2f} ms over steps "
@@ -451,12 +474,12 @@ def render_table(R: dict, toolkits: list[str]) -> str:
     return "\n".join(lines + [""] + extra)
 
 
-def summarise(R: dict, toolkits: list[str]) -> None:
+def summarise(R: dict) -> None:
     for ds, per in R.get("train_throughput", {}).items():
         for tk, v in per.items():
             v["median_tok_per_s"] = median(r.get("tok_per_s") for r in v["runs"])
             v["median_peak_rss_mb"] = median(r.get("peak_rss_mb") for r in v["runs"])
-            if tk == "ours":
+            if tk in OURS:
                 v["median_gflops_exec"] = median(r.get("gflops_exec") for r in v["runs"])
                 v["median_gflops_useful"] = median(r.get("gflops_useful") for r in v["runs"])
     for ds, per in R.get("decode", {}).items():
@@ -466,26 +489,34 @@ def summarise(R: dict, toolkits: list[str]) -> None:
                     v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
                     v[mode]["median_wall"] = median(r.get("sents_per_s_wall") for r in v[mode]["runs"])
                     v[mode]["out_at_cap"] = median(r.get("out_at_cap") for r in v[mode]["runs"])
-    m = R.get("machine", [])
+    # our GFLOP/s against the machine's matmul in the same precision (first dataset's throughput runs)
+    R["ours_gflops"] = {}
     first_ds = next(iter(R.get("train_throughput", {})), None)
-    if m and first_ds and "ours" in R["train_throughput"][first_ds]:
-        o = R["train_throughput"][first_ds]["ours"]
-        if o.get("median_gflops_exec"):
-            R["ours_gflops"] = dict(
-                dataset=first_ds, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
+    for tk, dtype in OURS.items():
+        o = R["train_throughput"][first_ds].get(tk, {}) if first_ds else {}
+        m = [x for x in R.get("machine", []) if x.get("dtype") == dtype]
+        if m and o.get("median_gflops_exec"):
+            g = R["ours_gflops"][tk] = dict(
+                dataset=first_ds, dtype=dtype, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
                 matmul_big=max(x["matmul_big"]["gflops"] for x in m), matmul_size=m[0]["matmul_big"]["shape"][0],
                 matmul_decoder_step=max(x["matmul_decoder_step"]["gflops"] for x in m),
                 matmul_generator=max(x["matmul_generator"]["gflops"] for x in m))
-            R["ours_gflops"]["fraction_of_matmul"] = R["ours_gflops"]["exec"] / R["ours_gflops"]["matmul_big"]
+            g["fraction_of_matmul"] = g["exec"] / g["matmul_big"]
 
 
 # ------------------------------------------------------------------------------------------- main
+# settings a full run keeps at their defaults (besides FULL_RUN's and the sizes --quick changes)
+FIXED = ("layers", "dropout", "lr", "batch_size", "log_every", "seed", "max_len", "threads", "tbatch", "max_out",
+         "dev_lines", "quality_steps")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="toy sizes (emb 64, hid 128, 500 training pairs, 100 test sentences, Multi30k only, ours only "
                         "unless --toolkits says otherwise): 1-2 minutes, for before/after a change")
-    p.add_argument("--toolkits", default=None, help="comma list of ours,onmt,joey,fairseq (default: all; quick: ours)")
+    p.add_argument("--toolkits", default=None,
+                   help=f"comma list of {','.join(ALL_TOOLKITS)} (default: all; quick: ours)")
     p.add_argument("--datasets", default=None, help="comma list of multi30k,tatoeba (default: both; quick: multi30k)")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {','.join(PHASES)}")
     p.add_argument("--budget-minutes", type=float, default=None, help="training budget per toolkit and dataset (default 12; quick 0.25)")
@@ -506,9 +537,6 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--max-len", type=int, default=100, help="training length filter (pieces)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--ours-dtype", choices=DTYPES, default="float32",
-                   help="our precision: bfloat16 trains with bfloat16 matrix products (hf_rnn_seq2seq's --bf16) and "
-                        "translates with bfloat16 weights (--dtype bfloat16); the peers run in float32")
     p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
     p.add_argument("--max-out", type=int, default=100, help="max new tokens when decoding")
     p.add_argument("--flat-lengths", type=int, nargs="+", default=[1, 20, 200],
@@ -536,12 +564,37 @@ def parse_args(argv=None):
           [x for x in a.phases if x not in PHASES]
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
-    a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and \
-        set(a.toolkits) == set(ALL_TOOLKITS) and set(a.datasets) == set(DATASETS) and a.ours_dtype == "float32" \
+    # any phases and datasets: a part of the full run merges into bench/RESULTS.json and refreshes bench/RESULTS.md
+    a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and a.sp_vocab == 8000 \
+        and set(a.toolkits) == set(ALL_TOOLKITS) and all(getattr(a, n) == p.get_default(n) for n in FIXED) \
         and all(getattr(a, name) == value for name, value in FULL_RUN.items()) and a.label in (None, "full")
-    # any phases: a partial re-run of the full benchmark merges into its JSON and refreshes bench/RESULTS.md
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a
+
+
+def code_revision() -> dict:
+    """The git objects of what a full run measures (FULL_RUN_CODE) and whether the checkout changes them."""
+    git = lambda *args: subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    return dict(objects={path: git("rev-parse", f"HEAD:{path}") for path in FULL_RUN_CODE},
+                commit=git("rev-parse", "--short", "HEAD"), changed=git("status", "--porcelain", *FULL_RUN_CODE))
+
+
+def same_run(R: dict, code: dict) -> str | None:
+    """Why a part cannot join the full run in R (None if it can): every part measures the same package code."""
+    if code["changed"]:
+        return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
+    if R.get("code") and R["code"]["objects"] != code["objects"]:
+        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
+                f"this checkout's differs ({code['commit']}). Finish that run on its commit, or delete the file "
+                "(and bench/RESULTS.md) to start a new full run here")
+    return None
+
+
+def missing_parts(R: dict) -> list[str]:
+    """What the full run in R has not measured yet."""
+    phases = {"train": "train_throughput", "quality": "quality", "decode": "decode"}
+    return [f"{ph} {ds}" for ds in DATASETS for ph, key in phases.items() if ds not in R.get(key, {})] + \
+        [ph for ph in ("machine", "flat") if not R.get(ph)]
 
 
 def main(argv=None) -> None:
@@ -550,19 +603,25 @@ def main(argv=None) -> None:
     out_root = Path(a.out)
     run_dir = out_root / a.label
     run_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_root / ("versus_peers.json" if a.label == "full" else f"versus_peers.{a.label}.json")
-    peers = [t for t in a.toolkits if t != "ours"]
+    json_path = FULL_RUN_JSON if a.full else out_root / f"versus_peers.{a.label}.json"
+    peers = [t for t in a.toolkits if t not in OURS]
     missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
     if missing:
         sys.exit(f"peer toolkit(s) {missing} not installed in {PEERS_HOME}: run {PEERS_DIR}/setup.sh {' '.join(missing)}")
     env = child_env(a.threads)
-    with_ours = "ours" in a.toolkits
+    ours = [t for t in a.toolkits if t in OURS]
 
-    # a run of some phases only (e.g. --phases decode,flat) keeps the earlier phases' results from the same JSON
-    R = json.loads(json_path.read_text()) if json_path.exists() and set(a.phases) != set(PHASES) else {}
-    R.update(command=command, label=a.label, started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             settings={k: v for k, v in vars(a).items() if k not in ("out",)},
-             host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
+    # A run of some phases (or, in a full run, some datasets) merges into the results of the runs before it.
+    fresh = set(a.phases) == set(PHASES) and (not a.full or set(a.datasets) == set(DATASETS))
+    R = json.loads(json_path.read_text()) if json_path.exists() and not fresh else {}
+    code = code_revision()
+    if a.full and (why := same_run(R, code)):
+        sys.exit(f"this part cannot join the full run: {why}")
+    part = dict(command=command, phases=a.phases, datasets=a.datasets, code=code["commit"],
+                started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
+    R.setdefault("parts", []).append(part)
+    R.update(label=a.label, code=code, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
 
     def save():
         json_path.write_text(json.dumps(R, indent=1, default=str))
@@ -572,25 +631,31 @@ def main(argv=None) -> None:
     if load_snapshot()["load1"] > 0.5:
         say(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the CPUs; figures will be noisy")
 
-    # ---- prep
+    # ---- prep (every part segments its data again; a full run's parts must get the same files)
     data = R.setdefault("datasets", {})
     for ds in a.datasets:
-        data[ds] = prepare(ds, a, out_root)
+        stats = prepare(ds, a, out_root)
+        same = lambda s: {k: v for k, v in s.items() if k not in ("dir", "prep_s")}  # noqa: E731
+        if a.full and ds in data and same(data[ds]) != same(stats):
+            sys.exit(f"the segmented {ds} data differ from the earlier parts' ({data[ds]} vs {stats}): "
+                     "the full run's parts must train and decode the same files")
+        data[ds] = stats
     save()
 
-    # ---- machine
+    # ---- machine: the matmul rate in each precision ours runs in
     def machine(tag):
-        f = run_dir / f"machine_{tag}.json"
-        r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
-                 "--dtype", a.ours_dtype, "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"], f.with_suffix(".log"), env)
-        if r["rc"] == 0:
-            R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=tag))
-            save()
+        for dtype in sorted({OURS[t] for t in ours}):
+            f = run_dir / f"machine_{tag}_{dtype}.json"
+            r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
+                     "--dtype", dtype, "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"],
+                    f.with_suffix(".log"), env)
+            if r["rc"] == 0:
+                R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=f"{tag} of part {len(R['parts'])}"))
+                save()
 
     if "machine" in a.phases:
-        R["machine"] = []
         machine("start")
-        if with_ours:  # the FLOP formula behind our GFLOP/s, against torch's FLOP counter
+        if ours:  # the FLOP formula behind our GFLOP/s, against torch's FLOP counter
             log = run_dir / "flopcheck.log"
             r = run([sys.executable, str(BENCH / "ours.py"), "flopcheck"], log, env)
             m = re.search(r"ratio ([\d.]+)", log.read_text())
@@ -600,23 +665,22 @@ def main(argv=None) -> None:
 
     # ---- training throughput
     if "train" in a.phases:
-        R["train_throughput"] = {}
         for ds in a.datasets:
-            per = R["train_throughput"][ds] = {tk: {"runs": []} for tk in a.toolkits}
+            per = R.setdefault("train_throughput", {})[ds] = {tk: {"runs": []} for tk in a.toolkits}
             for rep in range(a.reps):
-                for i, tk in enumerate(interleave(peers, with_ours)):
+                for i, tk in enumerate(interleave(a.toolkits)):
                     out = run_dir / "train" / ds / f"{tk}-r{rep}-{i}"
                     r = do_train(tk, data[ds], out, a.tp_steps, a, env)
                     per[tk]["runs"].append(r)
                     say(f"train {ds} {tk} rep {rep}: {fmt(r['tok_per_s'])} tgt tok/s, peak RSS {fmt(r['peak_rss_mb'])} MB"
-                        + (f", {r['gflops_exec']:.1f} GFLOP/s" if tk == "ours" else "") + f", {r['wall_s']:.0f}s")
+                        + (f", {r['gflops_exec']:.1f} GFLOP/s" if tk in OURS else "") + f", {r['wall_s']:.0f}s")
                     save()
 
     # ---- quality at equal budget
     if "quality" in a.phases:
-        R["quality"], R["quality_budget"] = {}, {}
         for ds in a.datasets:
-            R["quality"][ds], R["quality_budget"][ds] = {}, {}
+            quality = R.setdefault("quality", {})[ds] = {}
+            budget = R.setdefault("quality_budget", {})[ds] = {}
             for tk in a.toolkits:
                 if a.quality_steps:
                     steps = a.quality_steps
@@ -631,8 +695,8 @@ def main(argv=None) -> None:
                 out = run_dir / "quality" / ds / tk
                 say(f"quality {ds} {tk}: training {steps} steps (~{a.budget_minutes} min at its measured rate)")
                 r = do_train(tk, data[ds], out, steps, a, env)
-                q = R["quality"][ds][tk] = dict(model=peer_model(tk, out), train=r)
-                R["quality_budget"][ds][tk] = dict(steps=steps, wall_s=r["wall_s"], train_loop_s=r.get("train_loop_s"))
+                q = quality[tk] = dict(model=peer_model(tk, out), train=r)
+                budget[tk] = dict(steps=steps, wall_s=r["wall_s"], train_loop_s=r.get("train_loop_s"))
                 for mode, beam in MODES.items():
                     hyp = run_dir / "quality" / ds / f"{tk}.{mode}.hyp"
                     d = do_decode(tk, q["model"], data[ds], hyp, beam, a, env)
@@ -640,63 +704,78 @@ def main(argv=None) -> None:
                     say(f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f} chrF {d.get('chrf', float('nan')):.2f}")
                 save()
 
+    def models(ds: str) -> dict:
+        """The quality phase's models of ds, which the decode and flat phases time (they are not in git)."""
+        found = {tk: v["model"] for tk, v in R.get("quality", {}).get(ds, {}).items() if Path(v["model"]).exists()}
+        if set(a.toolkits) - set(found):
+            sys.exit(f"no quality-phase model of {sorted(set(a.toolkits) - set(found))} for {ds} in this checkout: "
+                     "run the quality phase of that dataset in the same part (or keep its bench/out/)")
+        return found
+
     # ---- decoding speed
     if "decode" in a.phases:
-        if "quality" not in R:
-            sys.exit("the decode phase decodes with the quality phase's models: run it (or keep its JSON)")
-        R["decode"] = {}
         for ds in a.datasets:
-            per = R["decode"][ds] = {tk: {m: {"runs": []} for m in MODES} for tk in a.toolkits}
+            model = models(ds)
+            per = R.setdefault("decode", {})[ds] = {tk: {m: {"runs": []} for m in MODES} for tk in a.toolkits}
             for rep in range(a.reps):
                 for mode, beam in MODES.items():
-                    for i, tk in enumerate(interleave(peers, with_ours)):
+                    for i, tk in enumerate(interleave(a.toolkits)):
                         hyp = run_dir / "decode" / ds / f"{tk}.{mode}.r{rep}-{i}.hyp"
-                        r = do_decode(tk, R["quality"][ds][tk]["model"], data[ds], hyp, beam, a, env)
+                        r = do_decode(tk, model[tk], data[ds], hyp, beam, a, env)
                         per[tk][mode]["runs"].append(r)
                         say(f"decode {ds} {tk} {mode} rep {rep}: loop {fmt(r['sents_per_s_loop'])} sent/s, "
                             f"whole command {fmt(r['sents_per_s_wall'])} sent/s, BLEU {r.get('bleu', float('nan')):.2f}")
                         save()
 
-    # ---- per-token decode cost vs output length
-    if "flat" in a.phases and with_ours and "quality" in R:
+    # ---- per-token decode cost vs output length (our variants, on the run's first dataset)
+    if "flat" in a.phases and ours:
         ds = a.datasets[0]
-        f = run_dir / "flat.json"
-        r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", R["quality"][ds]["ours"]["model"],
-                 "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
-                 "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads),
-                 "--dtype", a.ours_dtype],
-                f.with_suffix(".log"), env)
-        if r["rc"] == 0:
-            R["flat"] = json.loads(f.read_text()) | dict(dataset=ds)
-        else:
-            say(f"flat failed: {tail(r['log'])}")
-        save()
+        model = models(ds)
+        for tk in ours:
+            f = run_dir / f"flat_{tk}.json"
+            r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", model[tk],
+                     "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
+                     "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads),
+                     "--dtype", OURS[tk]],
+                    f.with_suffix(".log"), env)
+            if r["rc"] == 0:
+                R.setdefault("flat", {})[tk] = json.loads(f.read_text()) | dict(dataset=ds)
+            else:
+                say(f"flat failed: {tail(r['log'])}")
+            save()
 
     if "machine" in a.phases:
         machine("end")
 
     # ---- summary
-    R["host"]["load_at_end"] = load_snapshot()
-    R["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    R["elapsed_min"] = (time.time() - T0) / 60
-    summarise(R, a.toolkits)
-    table = render_table(R, a.toolkits)
+    part.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_min=(time.time() - T0) / 60,
+                load_at_end=load_snapshot())
+    summarise(R)
+    toolkits = list(ALL_TOOLKITS) if a.full else a.toolkits
+    table = render_table(R, toolkits)
     save()
     print("\n" + table + "\n")
-    md_path = Path(a.results_md) if a.results_md else (BENCH / "RESULTS.md" if a.full else run_dir / "RESULTS.md")
-    kind = "full run" if a.full else f"NOT a full run ({a.label}): settings differ from the benchmark's"
+    md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")
+    todo = missing_parts(R) if a.full else []
+    kind = ("full run" + (f", in parts; not measured yet: {', '.join(todo)}" if todo else "")) if a.full \
+        else f"NOT a full run ({a.label}): settings differ from the benchmark's"
     md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
-          f"Run {R['started']} to {R['finished']} ({R['elapsed_min']:.0f} min), {os.cpu_count()} CPUs, {a.threads} threads per run, "
-          f"load at start {R['host']['load_at_start']['load1']}, at end {R['host']['load_at_end']['load1']}.", "",
-          "Command:", "", "    " + command, "",
-          f"Settings: ours in {a.ours_dtype}, the peers in float32; emb {a.emb}, hid {a.hid}, {a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
-          f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} sentences, "
-          f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new tokens, "
-          f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"
-          + (f" (equal steps: {a.quality_steps})" if a.quality_steps else "") + ".",
-          "Ratios are ours / best peer on each figure (for RSS lower is better: <= 1.0 means we use no more); "
-          "BLEU/chrF show ours minus the best peer. JSON with every run: " + os.path.relpath(json_path, REPO) + ".", "",
-          table, ""]
+          f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
+          f"Parts ({os.cpu_count()} CPUs, {a.threads} threads per run; load average at start and end):", ""]
+    md += [f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
+           f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "
+           f"{' '.join(p['phases'])} on {' '.join(p['datasets'])}\n\n      {p['command']}\n" for p in R["parts"]]
+    md += [f"Settings: `ours` in float32 like the peers, `ours-bf16` with bfloat16 matrix products (`--bf16 true` "
+           f"in training, `--dtype bfloat16` in translation; the peers have no bfloat16 on a CPU); emb {a.emb}, hid {a.hid}, "
+           f"{a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
+           f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} sentences, "
+           f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new tokens, "
+           f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"
+           + (f" (equal steps: {a.quality_steps})" if a.quality_steps else "") + ".",
+           "Ratios are ours / best peer on each figure (for RSS lower is better: <= 1.0 means we use no more); "
+           "BLEU/chrF show ours minus the best peer. JSON with every run: " + os.path.relpath(json_path, REPO) + ". "
+           "Earlier partial runs, one precision at a time: bench/PARTIAL_RUNS.md.", "",
+           table, ""]
     md_path.write_text("\n".join(md))
     say(f"wrote {json_path} and {md_path}")
 

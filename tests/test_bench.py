@@ -57,16 +57,55 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
     assert "| beam2 |" in report and "| NO |" not in report  # search.py's loops gave transformers' outputs
 
 
-@pytest.mark.parametrize(
-    "argv, full",
-    [([], True), (["--phases", "prep,train"], True), (["--reps", "2"], False), (["--tp-steps", "100"], False),
-     (["--budget-minutes", "4"], False), (["--label", "mine"], False), (["--ours-dtype", "bfloat16"], False)],
-)  # fmt: skip
-def test_only_the_full_run_writes_bench_results(argv, full):
-    """A run with less than the full run's settings writes its own RESULTS.md, never bench/RESULTS.md."""
+def versus_peers():
     sys.path.insert(0, str(OURS.parent))
     try:
         import versus_peers
     finally:
         sys.path.remove(str(OURS.parent))
-    assert versus_peers.parse_args(argv).full == full
+    return versus_peers
+
+
+@pytest.mark.parametrize(
+    "argv, full",
+    [([], True), (["--phases", "prep,train"], True), (["--datasets", "tatoeba"], True), (["--reps", "2"], False),
+     (["--tp-steps", "100"], False), (["--budget-minutes", "4"], False), (["--label", "mine"], False),
+     (["--toolkits", "ours,onmt,joey,fairseq"], False), (["--batch-size", "32"], False), (["--quick"], False)],
+)  # fmt: skip
+def test_only_the_full_run_writes_bench_results(argv, full):
+    """A run with less than the full run's settings writes its own RESULTS.md, never bench/RESULTS.md; a part
+    of the full run (some phases, some datasets) is still the full run."""
+    assert versus_peers().parse_args(argv).full == full
+
+
+def test_every_peer_run_sits_between_runs_of_ours():
+    interleave = versus_peers().interleave
+    assert interleave(["ours", "ours-bf16", "onmt", "joey"]) == ["ours", "ours-bf16", "onmt", "ours", "ours-bf16", "joey"]
+    assert interleave(["ours"]) == ["ours"] and interleave(["onmt", "joey"]) == ["onmt", "joey"]
+
+
+def test_parts_of_a_full_run_measure_the_same_code():
+    vp = versus_peers()
+    code = vp.code_revision()
+    assert set(code["objects"]) == set(vp.FULL_RUN_CODE) and all(len(h) == 40 for h in code["objects"].values())
+    clean = dict(code, changed="")
+    assert vp.same_run({}, clean) is None and vp.same_run({"code": clean}, clean) is None
+    older = dict(clean, objects=dict(clean["objects"], **{"bench/ours.py": "0" * 40}), commit="abc1234")
+    assert "abc1234" in vp.same_run({"code": older}, clean)
+    assert "commit them first" in vp.same_run({}, dict(clean, changed=" M hf_rnn_seq2seq/search.py"))
+
+
+def test_each_variant_of_ours_is_compared_with_the_best_peer():
+    vp = versus_peers()
+    tok_per_s = {"ours": 1000, "ours-bf16": 1700, "onmt": 1200, "joey": 600, "fairseq": 1100}
+    bleu = {"ours": 30.0, "ours-bf16": 31.5, "onmt": 29.0, "joey": 25.0, "fairseq": 30.2}
+    R = {"train_throughput": {"m": {tk: {"median_tok_per_s": v} for tk, v in tok_per_s.items()}},
+         "quality": {"m": {tk: {"greedy": {"bleu": v}} for tk, v in bleu.items()}}}
+    rows = {r["key"]: r for r in vp.figure_rows(R, list(vp.ALL_TOOLKITS))}
+    speed, quality = rows["train_tok_per_s"], rows["bleu_greedy"]
+    assert speed["best_peer"] == "onmt" and quality["best_peer"] == "fairseq"
+    assert speed["vs_best"]["ours"]["ratio"] == pytest.approx(1000 / 1200) and not speed["vs_best"]["ours"]["met"]
+    assert speed["vs_best"]["ours-bf16"]["ratio"] == pytest.approx(1700 / 1200) and speed["vs_best"]["ours-bf16"]["met"]
+    assert quality["vs_best"]["ours"]["diff"] == pytest.approx(-0.2) and not quality["vs_best"]["ours"]["met"]
+    assert quality["vs_best"]["ours-bf16"]["diff"] == pytest.approx(1.3) and quality["vs_best"]["ours-bf16"]["met"]
+    assert vp.versus_best(speed, "ours-bf16") == "1.42x (onmt): yes"

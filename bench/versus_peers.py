@@ -751,8 +751,7 @@ def main(argv=None) -> None:
     part.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_min=(time.time() - T0) / 60,
                 load_at_end=load_snapshot())
     summarise(R)
-    toolkits = list(ALL_TOOLKITS) if a.full else a.toolkits
-    table = render_table(R, toolkits)
+    table = render_table(R, a.toolkits)
     save()
     print("\n" + table + "\n")
     md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")

@@ -27,9 +27,9 @@ Toolkits: `ours` (float32, as the peers) and `ours-bf16` (the same model with bf
 CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with the best peer.
 
 The full run (every toolkit, the benchmark's settings, no label) keeps its results in bench/RESULTS.json and
-bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions
-or machines: each part merges its figures into the JSON, after checking that it measures the same package
-code (FULL_RUN_CODE) and the same segmented data as the parts before it. A part that decodes or measures
+bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions:
+each part merges its figures into the JSON, after checking that it measures the same package code
+(FULL_RUN_CODE) and the same segmented data on the same kind of CPU (cpu_identity) as the parts before it. A part that decodes or measures
 the per-token cost needs the models of the quality phase, which stay in bench/out/: run quality, decode and
 flat of one dataset in one part.
 
@@ -39,6 +39,7 @@ The parent process only orchestrates: every measured command is a child process 
 import argparse
 import json
 import os
+import platform
 import random
 import re
 import shlex
@@ -114,6 +115,26 @@ def load_snapshot() -> dict:
     except OSError:
         pass
     return dict(load1=round(load1, 2), psi=psi)
+
+
+# The instruction sets that decide how fast the same matrix products run. Seen on this project's 2-CPU machines:
+# a 2048^3 float32 matmul at 165-197 GFLOP/s without AMX and 376 with it, bfloat16 at 380-410 against 2,660.
+MATMUL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_identity() -> dict:
+    """The CPU a run measures on: model name, CPU count and which of MATMUL_FLAGS it has."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "model name":
+                model = value
+            elif key == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux: the model name alone
+        pass
+    return dict(model=model, cpus=os.cpu_count(), matmul_flags=[f for f in MATMUL_FLAGS if f in flags])
 
 
 def child_env(threads: int) -> dict:
@@ -579,14 +600,19 @@ def code_revision() -> dict:
                 commit=git("rev-parse", "--short", "HEAD"), changed=git("status", "--porcelain", *FULL_RUN_CODE))
 
 
-def same_run(R: dict, code: dict) -> str | None:
-    """Why a part cannot join the full run in R (None if it can): every part measures the same package code."""
+def same_run(R: dict, code: dict, cpu: dict) -> str | None:
+    """Why a part cannot join the full run in R (None if it can): every part measures the same package code on
+    the same kind of CPU (the quality phase trains for the steps the train phase's rates buy in the budget)."""
+    restart = (f"Finish that run there, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
+               "to start a new full run here")
+    if R.get("parts") and R.get("cpu") != cpu:
+        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on {R.get('cpu', 'a CPU it did not record')}; "
+                f"this machine is {cpu}. {restart}")
     if code["changed"]:
         return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
     if R.get("code") and R["code"]["objects"] != code["objects"]:
         return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
-                f"this checkout's differs ({code['commit']}). Finish that run on its commit, or delete the file "
-                "(and bench/RESULTS.md) to start a new full run here")
+                f"this checkout's differs ({code['commit']}). {restart.replace('there', 'on its commit')}")
     return None
 
 
@@ -614,14 +640,14 @@ def main(argv=None) -> None:
     # A run of some phases (or, in a full run, some datasets) merges into the results of the runs before it.
     fresh = set(a.phases) == set(PHASES) and (not a.full or set(a.datasets) == set(DATASETS))
     R = json.loads(json_path.read_text()) if json_path.exists() and not fresh else {}
-    code = code_revision()
-    if a.full and (why := same_run(R, code)):
+    code, cpu = code_revision(), cpu_identity()
+    if a.full and (why := same_run(R, code, cpu)):
         sys.exit(f"this part cannot join the full run: {why}")
     part = dict(command=command, phases=a.phases, datasets=a.datasets, code=code["commit"],
                 started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
     R.setdefault("parts", []).append(part)
-    R.update(label=a.label, code=code, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
+    R.update(label=a.label, code=code, cpu=cpu, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
 
     def save():
         json_path.write_text(json.dumps(R, indent=1, default=str))
@@ -760,7 +786,8 @@ def main(argv=None) -> None:
         else f"NOT a full run ({a.label}): settings differ from the benchmark's"
     md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
           f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
-          f"Parts ({os.cpu_count()} CPUs, {a.threads} threads per run; load average at start and end):", ""]
+          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']} with {', '.join(R['cpu']['matmul_flags']) or 'none'} of "
+          f"{', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; load average at start and end):", ""]
     md += [f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
            f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "
            f"{' '.join(p['phases'])} on {' '.join(p['datasets'])}\n\n      {p['command']}\n" for p in R["parts"]]

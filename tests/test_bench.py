@@ -84,15 +84,22 @@ def test_every_peer_run_sits_between_runs_of_ours():
     assert interleave(["ours"]) == ["ours"] and interleave(["onmt", "joey"]) == ["onmt", "joey"]
 
 
-def test_parts_of_a_full_run_measure_the_same_code():
+def test_parts_of_a_full_run_measure_the_same_code_on_the_same_cpu():
     vp = versus_peers()
-    code = vp.code_revision()
+    code, cpu = vp.code_revision(), vp.cpu_identity()
     assert set(code["objects"]) == set(vp.FULL_RUN_CODE) and all(len(h) == 40 for h in code["objects"].values())
+    assert cpu["cpus"] >= 1 and set(cpu["matmul_flags"]) <= set(vp.MATMUL_FLAGS)
     clean = dict(code, changed="")
-    assert vp.same_run({}, clean) is None and vp.same_run({"code": clean}, clean) is None
+    started = {"parts": [{}], "code": clean, "cpu": cpu}
+    assert vp.same_run({}, clean, cpu) is None and vp.same_run(started, clean, cpu) is None
     older = dict(clean, objects=dict(clean["objects"], **{"bench/ours.py": "0" * 40}), commit="abc1234")
-    assert "abc1234" in vp.same_run({"code": older}, clean)
-    assert "commit them first" in vp.same_run({}, dict(clean, changed=" M hf_rnn_seq2seq/search.py"))
+    assert "abc1234" in vp.same_run(dict(started, code=older), clean, cpu)
+    assert "commit them first" in vp.same_run({}, dict(clean, changed=" M hf_rnn_seq2seq/search.py"), cpu)
+    # the train phase's rates set the quality phase's steps: a part on another kind of CPU starts a new run
+    amx = dict(cpu, matmul_flags=list(vp.MATMUL_FLAGS))
+    no_amx = dict(cpu, matmul_flags=["avx2", "avx512f"])
+    assert "delete the file" in vp.same_run(dict(started, cpu=no_amx), clean, amx)
+    assert "did not record" in vp.same_run({"parts": [{}], "code": clean}, clean, cpu)
 
 
 def test_each_variant_of_ours_is_compared_with_the_best_peer():

@@ -29,9 +29,9 @@ CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with 
 The full run (every toolkit, the benchmark's settings, no label) keeps its results in bench/RESULTS.json and
 bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions:
 each part merges its figures into the JSON, after checking that it measures the same package code
-(FULL_RUN_CODE) and the same segmented data on the same kind of CPU (cpu_identity) as the parts before it. A part that decodes or measures
-the per-token cost needs the models of the quality phase, which stay in bench/out/: run quality, decode and
-flat of one dataset in one part.
+(FULL_RUN_CODE) and the same segmented data on the same kind of CPU (cpu_identity) as the parts before it.
+A part that decodes or measures the per-token cost needs the models of the quality phase, which stay in
+bench/out/: run quality, decode and flat of one dataset in one part.
 
 The parent process only orchestrates: every measured command is a child process (like the peers' scripts).
 """
@@ -606,8 +606,8 @@ def same_run(R: dict, code: dict, cpu: dict) -> str | None:
     restart = (f"Finish that run there, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
                "to start a new full run here")
     if R.get("parts") and R.get("cpu") != cpu:
-        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on {R.get('cpu', 'a CPU it did not record')}; "
-                f"this machine is {cpu}. {restart}")
+        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on "
+                f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart}")
     if code["changed"]:
         return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
     if R.get("code") and R["code"]["objects"] != code["objects"]:
@@ -647,7 +647,8 @@ def main(argv=None) -> None:
                 started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
     R.setdefault("parts", []).append(part)
-    R.update(label=a.label, code=code, cpu=cpu, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
+    R.update(label=a.label, code=code, cpu=cpu,
+             settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
 
     def save():
         json_path.write_text(json.dumps(R, indent=1, default=str))
@@ -786,8 +787,9 @@ def main(argv=None) -> None:
         else f"NOT a full run ({a.label}): settings differ from the benchmark's"
     md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
           f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
-          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']} with {', '.join(R['cpu']['matmul_flags']) or 'none'} of "
-          f"{', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; load average at start and end):", ""]
+          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']} with "
+          f"{', '.join(R['cpu']['matmul_flags']) or 'none'} of {', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; "
+          "load average at start and end):", ""]
     md += [f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
            f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "
            f"{' '.join(p['phases'])} on {' '.join(p['datasets'])}\n\n      {p['command']}\n" for p in R["parts"]]

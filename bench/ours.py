@@ -3,6 +3,7 @@
 subword pieces, with a word-level vocabulary over those pieces.
 
     python bench/ours.py train     --train-src F --train-tgt F --out DIR [--emb 256 --hid 512 ...] --steps N
+    python bench/ours.py train     ... --steps 100 --profile-steps 20  # + DIR/profile.txt: where a step's time goes
     python bench/ours.py translate --model DIR/model --src F --out HYP [--beam 5 --tbatch 32 --max-out 100]
     python bench/ours.py machine   --out FILE.json        # GFLOP/s of torch.matmul on the same threads
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
@@ -149,6 +150,28 @@ def collate(ids: list[int], src: list[array.array], tgt: list[array.array]):
     return x, (x != PAD).long(), y
 
 
+class StepProfile:
+    """`train --profile-steps N`: torch.profiler over the last N training steps (the early ones still pay for
+    first-touched memory and new kernels); the operators by their own time go to OUT/profile.txt. The windows
+    of those steps run slower."""
+
+    def __init__(self, steps: int, last: int, out: Path):
+        from torch.profiler import ProfilerActivity, profile
+
+        self.profiler = profile(activities=[ProfilerActivity.CPU]) if steps else None
+        self.start, self.stop, self.out = last - steps, last, out
+
+    def after(self, step: int) -> None:
+        if self.profiler is None:
+            return
+        if step == self.start:
+            self.profiler.start()
+        elif step == self.stop:
+            self.profiler.stop()
+            table = self.profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
+            (self.out / "profile.txt").write_text(f"{self.stop - self.start} steps from step {self.start + 1}\n{table}\n")
+
+
 def cmd_train(a) -> None:
     import torch
 
@@ -184,6 +207,10 @@ def cmd_train(a) -> None:
     print(f"[ours] {len(src)} pairs, vocab {len(src_vocab)}/{len(tgt_vocab)}, {n_params/1e6:.2f}M params, "
           f"{a.dtype}, threads {torch.get_num_threads()}, setup {time.perf_counter()-t_start:.1f}s", flush=True)
 
+    if a.profile_steps and a.profile_steps > a.steps - a.log_every:
+        sys.exit(f"--profile-steps {a.profile_steps} profiles the last steps but the first log window (warm-up): "
+                 f"raise --steps to at least {a.log_every + a.profile_steps}")
+    profile = StepProfile(a.profile_steps, a.steps, out)
     log = open(out / "train_log.jsonl", "w")
     windows = []
     step, epoch_batches = 0, []
@@ -205,6 +232,7 @@ def cmd_train(a) -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
+        profile.after(step)
         src_lens, tgt_lens = [len(src[i]) for i in ids], [len(tgt[i]) for i in ids]
         ex, us = step_flops(fcfg, len(ids), x.size(1), y.size(1), src_lens, tgt_lens)
         w_tok += sum(tgt_lens)
@@ -455,6 +483,8 @@ def main(argv=None) -> None:
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--profile-steps", type=int, default=0,
+                   help="torch.profiler over this many last steps -> OUT/profile.txt")
     d = sub.add_parser("translate")
     d.add_argument("--model", required=True)
     d.add_argument("--src", required=True)

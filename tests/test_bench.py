@@ -41,9 +41,11 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
 
     ours("train", "--train-src", tmp_path / "train.src", "--train-tgt", tmp_path / "train.tgt",
          "--out", tmp_path / "run", "--emb", 8, "--hid", 16, "--batch-size", 8, "--steps", 4, "--log-every", 2,
-         "--dtype", dtype, *TOY)
+         "--dtype", dtype, "--profile-steps", 2, *TOY)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["pairs"] == len(src) and summary["final_xent"] > 0
+    profile = (tmp_path / "run" / "profile.txt").read_text()
+    assert profile.startswith("2 steps from step 3") and "aten::mm" in profile  # the last two
 
     hyp = tmp_path / "test.hyp"
     ours("translate", "--model", tmp_path / "run" / "model", "--src", tmp_path / "train.src", "--out", hyp,

@@ -787,8 +787,8 @@ def main(argv=None) -> None:
         else f"NOT a full run ({a.label}): settings differ from the benchmark's"
     md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
           f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
-          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']} with "
-          f"{', '.join(R['cpu']['matmul_flags']) or 'none'} of {', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; "
+          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']}, "
+          f"{', '.join(R['cpu']['matmul_flags']) or 'none of ' + ', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; "
           "load average at start and end):", ""]
     md += [f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
            f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "

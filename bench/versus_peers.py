@@ -603,16 +603,18 @@ def code_revision() -> dict:
 def same_run(R: dict, code: dict, cpu: dict) -> str | None:
     """Why a part cannot join the full run in R (None if it can): every part measures the same package code on
     the same kind of CPU (the quality phase trains for the steps the train phase's rates buy in the budget)."""
-    restart = (f"Finish that run there, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
-               "to start a new full run here")
+    def restart(where: str) -> str:
+        return (f"Finish that run {where}, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
+                "to start a new one here")
+
     if R.get("parts") and R.get("cpu") != cpu:
         return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on "
-                f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart}")
+                f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart('there')}")
     if code["changed"]:
         return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
     if R.get("code") and R["code"]["objects"] != code["objects"]:
         return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
-                f"this checkout's differs ({code['commit']}). {restart.replace('there', 'on its commit')}")
+                f"this checkout's differs ({code['commit']}). {restart('on its commit')}")
     return None
 
 

@@ -8,6 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers.utils import ModelOutput
 
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from .dropout import Dropout
 
 RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
@@ -44,7 +45,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.rnn = RNN_CLASSES[config.cell_type](
             config.embedding_size,
             config.encoder_hidden_size,

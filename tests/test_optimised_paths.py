@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq import loss as loss_module
 from hf_rnn_seq2seq.attention import source_side_bmm
+from hf_rnn_seq2seq.dropout import Dropout
+from hf_rnn_seq2seq.encoder import RNN_CLASSES
+from hf_rnn_seq2seq.step_rnn import StepRNN, StepWeight
 from tiny_models import BOS, EOS, PAD, until_eos
 
 IGNORE = -100
@@ -175,7 +178,8 @@ def test_mixed_precision_training_keeps_the_source_side_once(attention):
         loss.backward()
         return len(storages)
 
-    assert kept_source_sized_tensors(12) == kept_source_sized_tensors(3)
+    # (not 12 target tokens: the Decoder's embeddings, 6 x 12 x 12, would have as many elements as h_enc)
+    assert kept_source_sized_tensors(13) == kept_source_sized_tensors(3)
 
 
 def test_decoding_attention_products_in_bfloat16_run_in_float32():
@@ -190,6 +194,72 @@ def test_decoding_attention_products_in_bfloat16_run_in_float32():
     assert torch.equal(out, torch.bmm(per_step.float(), source_side.float()).bfloat16())
     torch.testing.assert_close(out.float(), torch.bmm(per_step, source_side).float(), atol=5e-2, rtol=2e-2)
 
+
+
+@pytest.mark.parametrize("fed_size", [0, 5], ids=["known-input-only", "input-fed"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn"])
+def test_training_steps_equal_torch_sequence_kernel(cell_type, num_layers, fed_size):
+    """step_rnn.StepRNN (the Decoder's training steps: the known input multiplied for all steps at once, every
+    weight's gradient in one product over all steps) against the nn.RNN module's own sequence kernel on the
+    same weights: every output, the final state, and the gradients of the weights, inputs and initial state."""
+    torch.manual_seed(0)
+    batch, steps, known_size, hidden_size = 3, 6, 4, 7
+    rnn = RNN_CLASSES[cell_type](known_size + fed_size, hidden_size, num_layers, batch_first=True).double()
+    known = torch.randn(batch, steps, known_size, dtype=torch.float64, requires_grad=True)
+    fed = torch.randn(batch, steps, fed_size, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(num_layers, batch, hidden_size, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn_like(h0, requires_grad=True) if cell_type == "lstm" else None
+    probe = torch.randn(batch, steps, hidden_size, dtype=torch.float64)  # a loss that weighs every output
+    leaves = [*rnn.parameters(), known, h0] + ([fed] if fed_size else []) + ([c0] if c0 is not None else [])
+
+    def gradients(outputs, final):
+        (outputs * probe).sum().add(sum(s.sum() for s in final)).backward()
+        grads = [t.grad.clone() for t in leaves]
+        for t in leaves:
+            t.grad = None
+        return grads
+
+    outputs, final = rnn(torch.cat([known, fed], -1), h0 if c0 is None else (h0, c0))
+    final = final if c0 is not None else (final,)
+    torch_grads = gradients(outputs, final)
+
+    step_rnn = StepRNN(rnn, cell_type, known, torch.nn.Identity())
+    hidden, cell, step_outputs = h0, c0, []
+    for t in range(steps):
+        hidden, cell = step_rnn.step(t, fed[:, t] if fed_size else None, hidden, cell)
+        step_outputs.append(hidden[-1])
+    ours = torch.stack(step_outputs, 1), (hidden,) if cell is None else (hidden, cell)
+    torch.testing.assert_close(ours[0], outputs, atol=1e-12, rtol=1e-10)
+    for mine, theirs in zip(ours[1], final):
+        torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
+    for mine, theirs in zip(gradients(*ours), torch_grads):
+        torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
+
+
+def test_step_weight_under_autocast_equals_the_plain_product():
+    """Under bfloat16 autocast a StepWeight multiplies in bfloat16 (the weight cast once) as F.linear does, and
+    its gradient over all steps is the per-step gradients' sum, to within bfloat16's rounding."""
+    torch.manual_seed(0)
+    weight = torch.randn(8, 5, requires_grad=True)
+    xs = [torch.randn(4, 5, requires_grad=True) for _ in range(3)]
+
+    def run(step_weight: bool):
+        with torch.autocast("cpu", torch.bfloat16):
+            project = StepWeight(weight) if step_weight else lambda x: F.linear(x, weight)
+            outs = [project(x) for x in xs]
+        sum((out.float() * (i + 1)).sum() for i, out in enumerate(outs)).backward()
+        grads = [t.grad.clone() for t in (weight, *xs)]
+        for t in (weight, *xs):
+            t.grad = None
+        return outs, grads
+
+    (outs, grads), (plain_outs, plain_grads) = run(step_weight=True), run(step_weight=False)
+    for out, plain in zip(outs, plain_outs):
+        assert out.dtype == torch.bfloat16 and torch.equal(out, plain)
+    for grad, plain in zip(grads, plain_grads):
+        assert grad.dtype == torch.float32
+        torch.testing.assert_close(grad, plain, rtol=2e-2, atol=2e-2 * plain.abs().max().item())
 
 # (precision, autocast): float64 compares exactly; bfloat16 to within its 8 bits of mantissa
 PRECISIONS = [(torch.float64, False, 1e-9), (torch.float32, True, 2e-2), (torch.bfloat16, False, 2e-2)]
@@ -343,3 +413,20 @@ def test_bfloat16_weights_translate_like_float32(trained, kwargs):
     assert [until_eos(row) for row in halved.sequences.tolist()] == [until_eos(row) for row in reference]
     if kwargs["num_beams"] > 1:
         assert halved.sequences_scores.dtype == torch.float32  # generate() scores in float32 whatever the weights
+
+
+def test_dropout_keeps_the_expected_share_and_scales_as_torch():
+    """The CPU Dropout (masks from rand_like) keeps each element with probability 1 - p and scales kept
+    elements by 1 / (1 - p), as nn.Dropout; in eval mode it is the identity; gradients follow the mask."""
+    torch.manual_seed(0)
+    p = 0.3
+    dropout = Dropout(p)
+    x = torch.rand(200, 500, dtype=torch.float64) + 1.0
+    x.requires_grad_(True)
+    out = dropout(x)
+    kept = out != 0
+    assert abs(kept.double().mean().item() - (1 - p)) < 0.01  # 100,000 draws: sd 0.0015
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.double() / (1 - p))
+    assert torch.equal(dropout.eval()(x), x)

@@ -45,19 +45,20 @@ def _slice_loss(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tenso
     """The loss of the scored rows of one slice, summed, and (with_grad) its gradient for the logits.
     Per row: cross-entropy against (1 - smoothing) one_hot(target) + smoothing / |V| everywhere, i.e.
     (1 - smoothing) (-log p_target) + smoothing * mean_w(-log p_w); gradient softmax - that distribution."""
-    z = logits.to(_wide(logits.dtype))  # (rows, |V|)
-    log_z = torch.logsumexp(z, dim=-1)  # (rows,)
-    per_row = log_z - z.gather(1, targets[:, None]).squeeze(1)  # -log p_target
+    # log_softmax and exp_ are each one pass over the slice: half the time of logsumexp, then z - log_z, then exp
+    log_p = torch.log_softmax(logits.to(_wide(logits.dtype)), dim=-1)  # (rows, |V|)
+    per_row = -log_p.gather(1, targets[:, None]).squeeze(1)  # -log p_target
     if smoothing:
-        per_row = (1 - smoothing) * per_row + smoothing * (log_z - z.mean(dim=-1))
+        per_row = (1 - smoothing) * per_row - smoothing * log_p.mean(dim=-1)
     total = (per_row * scored).sum()
     if not with_grad:
         return total, None
-    grad = (z - log_z[:, None]).exp_()  # softmax (not in place: z may be the logits themselves)
+    grad = log_p.exp_()  # softmax
     if smoothing:
-        grad.sub_(smoothing / z.size(-1))
+        grad.sub_(smoothing / grad.size(-1))
     grad.scatter_add_(1, targets[:, None], torch.full_like(grad[:, :1], smoothing - 1))
-    return total, grad.mul_(scored[:, None]).to(logits.dtype)
+    grad[~scored] = 0  # usually a few padding rows: cheaper than multiplying every row by its weight
+    return total, grad.to(logits.dtype)
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):

@@ -24,19 +24,19 @@ from pathlib import Path
 
 import torch
 
-from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+import hf_rnn_seq2seq
 
 FIRST_WORD = 4  # ids below are <pad> <s> </s> <unk>
 
 
-def benchmark_model(a) -> RNNSeq2SeqForConditionalGeneration:
+def benchmark_model(a, package=hf_rnn_seq2seq) -> "hf_rnn_seq2seq.RNNSeq2SeqForConditionalGeneration":
     """The benchmark's architecture (bench/README.md): bi-LSTM encoder, LSTM decoder, general attention and
-    input feeding."""
-    config = RNNSeq2SeqConfig(
+    input feeding; `package`: hf_rnn_seq2seq or another version of it (paired_steps.py)."""
+    config = package.RNNSeq2SeqConfig(
         vocab_size=a.vocab, decoder_vocab_size=a.vocab, embedding_size=a.emb, hidden_size=a.hid, num_layers=1,
         cell_type="lstm", bidirectional=True, attention="general", input_feeding=True, bridge="copy", dropout=0.3,
     )  # fmt: skip
-    return RNNSeq2SeqForConditionalGeneration(config)
+    return package.RNNSeq2SeqForConditionalGeneration(config)
 
 
 def median_ms(run, reps: int, warmup: int = 2) -> float:

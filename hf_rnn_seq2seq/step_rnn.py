@@ -1,16 +1,17 @@
 """The Decoder's RNN one time step at a time under autograd (training, with input feeding).
 
-Input feeding makes step t+1 read step t's attentional vector, so training runs the RNN step by step,
-as decoding does. With torch's single-step cells (`torch.lstm_cell` & co., which decoding keeps: there
-a call is one step), every step multiplies the part of its input known before the loop (the embedding of
-ŷ_{t-1}) on its own, and the backward pass computes every weight's gradient once per step and adds the
-steps' gradients up one pass over the weight at a time. Here instead:
-- the known part of layer 0's input goes through one product for all steps, before the loop;
-- each weight used at every step (`StepWeight`) records what its gradient needs, and the backward pass
-  computes that gradient in one product over all steps.
-On the benchmark's model (batch 64, 16 source and 16 target tokens), a training step runs 3-4% faster in
-float32 and 4-6% faster under bfloat16 autocast (bench/paired_steps.py, 2-CPU Xeon). The cell arithmetic is
-that of torch's cells; tests/test_optimised_paths.py checks outputs and gradients against torch's kernels.
+Input feeding makes step t+1 read step t's attentional vector, so training runs the RNN step by step, as
+decoding does. With torch's single-step cells (`torch.lstm_cell` & co., which decoding keeps), the backward
+pass computes every weight's gradient at every step, a product of one step's 64 rows, and autograd then adds
+the steps' gradients up one pass over the weight at a time. Here each weight used at every step
+(`StepWeight`: W_ih and W_hh of every layer, and the attention's W_c) keeps the inputs and output gradients of
+STEPS_PER_PRODUCT steps and takes their gradient in one product; under autocast the weights and biases are
+cast once per forward, not at every step. The cell arithmetic is that of torch's cells, and
+tests/test_optimised_paths.py checks outputs and gradients against torch's own sequence kernels.
+
+On the benchmark's model (batch 64, 16 -> 16 tokens, vocabulary 3,853; 2-CPU Xeon with AMX), a training step
+with this and dropout.py runs 1.05x as fast in float32 and 1.09x-1.14x under bfloat16 autocast
+(bench/paired_steps.py --against c7b82e2 --vocab 3853 [--dtype bfloat16]).
 """
 
 import torch
@@ -18,56 +19,86 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class _RecordedWeight(torch.autograd.Function):
-    """The identity on a weight; its backward computes the weight's gradient from what `_StepProduct`
-    recorded at every step. Autograd runs it after the backward of every step that used the weight."""
+STEPS_PER_PRODUCT = 8  # steps whose weight gradients go into one product: 512 rows at batch 64, a few MB held
+
+
+class _WeightGradient:
+    """The gradient of a StepWeight's weight, taken from the steps' inputs and output gradients in one product per
+    STEPS_PER_PRODUCT steps (not one per step, nor one over all steps: that would hold every step's gradient)."""
+
+    def __init__(self):
+        self.inputs, self.grads = [], []  # (rows, in), (rows, out) per step, since the last product
+        self.sum: torch.Tensor | None = None  # float32 (float64 for a float64 model)
+
+    def add(self, grad_out: torch.Tensor, x: torch.Tensor) -> None:
+        self.inputs.append(x.flatten(0, -2)), self.grads.append(grad_out.flatten(0, -2))
+        if len(self.grads) == STEPS_PER_PRODUCT:
+            self._product()
+
+    def _product(self) -> None:
+        part = torch.cat(self.grads).T @ torch.cat(self.inputs)  # (out, rows) @ (rows, in)
+        self.inputs.clear(), self.grads.clear()
+        self.sum = part.to(torch.promote_types(part.dtype, torch.float32)) if self.sum is None else self.sum.add_(part)
+
+    def take(self) -> torch.Tensor | None:
+        if self.grads:
+            self._product()
+        total, self.sum = self.sum, None
+        return total
+
+
+class _SharedWeight(torch.autograd.Function):
+    """The identity on a weight, handing autograd the gradient `_WeightGradient` took over the steps.
+    Autograd runs its backward after the backward of every step that used the weight."""
 
     @staticmethod
-    def forward(ctx, weight, record):
-        ctx.record = record
+    def forward(ctx, weight, gradient):
+        ctx.gradient = gradient
         ctx.set_materialize_grads(False)  # the steps pass no gradient here: no zero tensor to make
         return weight.view_as(weight)
 
     @staticmethod
     def backward(ctx, _):
-        inputs, grads = ctx.record
-        grad_weight = torch.cat(grads).T @ torch.cat(inputs)  # (out, rows of all steps) @ (rows, in)
-        inputs.clear(), grads.clear()
-        return grad_weight, None
+        return ctx.gradient.take(), None
 
 
 class _StepProduct(torch.autograd.Function):
-    """x @ weight.T for one step (x: (..., in)); backward returns the gradient for x and records (x, gradient of the
-    output) for the weight's gradient instead of computing it."""
+    """x @ weight.T for one step (x: (..., in)); backward returns the gradient for x and hands (x, gradient of the
+    output) to the weight's `_WeightGradient` instead of computing the weight's gradient for this step alone."""
 
     @staticmethod
-    def forward(ctx, x, weight, record):
+    def forward(ctx, x, weight, gradient):
         out = F.linear(x, weight)  # under autocast, in its dtype
         ctx.save_for_backward(x.to(out.dtype), weight.to(out.dtype))
-        ctx.record, ctx.x_dtype = record, x.dtype
+        ctx.gradient, ctx.x_dtype = gradient, x.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         grad_out = grad_out.to(x.dtype)
-        inputs, grads = ctx.record
-        inputs.append(x.flatten(0, -2)), grads.append(grad_out.flatten(0, -2))  # (rows, in), (rows, out)
+        ctx.gradient.add(grad_out, x)
         return (grad_out @ weight).to(ctx.x_dtype), None, None
 
 
+def autocast_once(parameter: torch.Tensor) -> torch.Tensor:
+    """Under autocast, `parameter` in autocast's dtype, cast once for all steps; as it is otherwise.
+
+    What autocast gives F.linear, and more: a bias added outside the product would otherwise stay float32
+    and make the whole cell float32 from there on."""
+    device = parameter.device.type
+    return parameter.to(torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else parameter
+
+
 class StepWeight:
-    """A weight applied once per time step (`x @ weight.T`), whose gradient is one product over all steps."""
+    """A weight applied once per time step (`x @ weight.T`), whose gradient is taken over several steps at once."""
 
     def __init__(self, weight: torch.Tensor):
-        device = weight.device.type
-        if torch.is_autocast_enabled(device):
-            weight = weight.to(torch.get_autocast_dtype(device))  # cast once, not at every step
-        self.record = ([], [])  # per step: input, gradient of the output
-        self.weight = _RecordedWeight.apply(weight, self.record)
+        self.gradient = _WeightGradient()
+        self.weight = _SharedWeight.apply(autocast_once(weight), self.gradient)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _StepProduct.apply(x, self.weight, self.record)
+        return _StepProduct.apply(x, self.weight, self.gradient)
 
 
 # The cells on precomputed products, as torch's cells compute them:
@@ -75,7 +106,7 @@ class StepWeight:
 
 
 def lstm_cell(x_gates, h_gates, h, c):
-    i, f, g, o = (x_gates + h_gates).chunk(4, dim=-1)
+    i, f, g, o = x_gates.add_(h_gates).chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -89,38 +120,34 @@ def gru_cell(x_gates, h_gates, h, c):
 
 
 def rnn_cell(x_gates, h_gates, h, c):
-    return torch.tanh(x_gates + h_gates), None
+    return torch.tanh(x_gates.add_(h_gates)), None
 
 
 CELLS = {"lstm": lstm_cell, "gru": gru_cell, "rnn": rnn_cell}
 
 
 class StepRNN:
-    """One pass of `rnn` (an nn.LSTM, nn.GRU or nn.RNN of any depth, batch-first) over a sequence whose
-    layer-0 input at step t is [known_inputs[:, t]; fed_t], fed_t being computed during the loop."""
+    """`rnn` (an nn.LSTM, nn.GRU or nn.RNN of any depth) one time step per call, on its own weights."""
 
-    def __init__(self, rnn: nn.RNNBase, cell_type: str, known_inputs: torch.Tensor, dropout: nn.Module):
-        # known_inputs: (batch, steps, known); rnn.all_weights: per layer [W_ih, W_hh, b_ih, b_hh]
+    def __init__(self, rnn: nn.RNNBase, cell_type: str, dropout: nn.Module):
         self.cell, self.dropout = CELLS[cell_type], dropout
-        (w_ih, w_hh, b_ih, b_hh), *upper = rnn.all_weights
-        known = known_inputs.size(-1)
-        self.known_gates = F.linear(known_inputs, w_ih[:, :known], b_ih).unbind(1)  # steps x (batch, gates)
-        self.fed = StepWeight(w_ih[:, known:]) if w_ih.size(1) > known else None
-        self.upper_ih = [(StepWeight(w), b) for w, _, b, _ in upper]  # layers above 0: input from the layer below
-        self.hh = [(StepWeight(w), b) for _, w, _, b in rnn.all_weights]
+        # per layer: (W_ih, b_ih), (W_hh, b_hh)
+        self.layers = [
+            ((StepWeight(w_ih), autocast_once(b_ih)), (StepWeight(w_hh), autocast_once(b_hh)))
+            for w_ih, w_hh, b_ih, b_hh in rnn.all_weights
+        ]
 
     def step(
-        self, t: int, fed: torch.Tensor | None, hidden: torch.Tensor, cell: torch.Tensor | None
+        self, x: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Step t: fed (batch, fed_size) or None, hidden/cell (layers, batch, hidden) -> the new hidden/cell."""
-        x_gates = self.known_gates[t] if self.fed is None else self.known_gates[t] + self.fed(fed)
-        cells = [None] * len(self.hh) if cell is None else cell.unbind(0)
+        """x (batch, in), hidden/cell (layers, batch, hidden) -> the new hidden/cell."""
+        cells = [None] * len(self.layers) if cell is None else cell.unbind(0)
         new_hidden, new_cell = [], []
-        for layer, (h, c, (w_hh, b_hh)) in enumerate(zip(hidden.unbind(0), cells, self.hh)):
+        for layer, (h, c, ((w_ih, b_ih), (w_hh, b_hh))) in enumerate(zip(hidden.unbind(0), cells, self.layers)):
             if layer > 0:
-                w_ih, b_ih = self.upper_ih[layer - 1]
-                x_gates = w_ih(self.dropout(new_hidden[-1])) + b_ih  # dropout between layers, as nn.RNN does
-            h, c = self.cell(x_gates, w_hh(h) + b_hh, h, c)
-            new_hidden.append(h)
+                x = self.dropout(x)  # as nn.RNN does between layers
+            # in place: fewer (batch, gates) temporaries at every step (the products' outputs are not saved)
+            x, c = self.cell(w_ih(x).add_(b_ih), w_hh(h).add_(b_hh), h, c)
+            new_hidden.append(x)
             new_cell.append(c)
         return torch.stack(new_hidden), None if cell is None else torch.stack(new_cell)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, float32_for_decoding
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .dropout import Dropout
 from .encoder import RNN_CLASSES, EncoderOutput
@@ -108,6 +108,8 @@ class Decoder(nn.Module):
         hidden, cell = self.bridge.init_state(encoder_outputs)
         h_enc = encoder_outputs.last_hidden_state
         attention_keys = None if self.config.attention is None else self.attention.project_keys(h_enc)
+        if self.config.attention in ("dot", "general"):  # keys used only in bmm (additive adds them to the query)
+            attention_keys = float32_for_decoding(attention_keys)
         input_feed = h_enc.new_zeros(h_enc.size(0), self.config.hidden_size) if self.config.input_feeding else None
         return RecurrentState(hidden, cell, input_feed, attention_keys)
 

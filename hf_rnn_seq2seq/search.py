@@ -25,6 +25,7 @@ from transformers import GenerationConfig, GenerationMixin
 from transformers.generation.logits_process import LogitsProcessorList
 from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
 
+from .attention import float32_for_decoding
 from .encoder import EncoderOutput, check_token_ids
 
 # What generate() passes on to its decoding loop for a request with nothing but a source and its mask.
@@ -72,7 +73,7 @@ class OpenRows:
         self.decoder, self.generator = model.model.decoder, model.generator
         check_token_ids(input_ids, model.config.decoder_vocab_size, "decoder_input_ids")  # as forward() does
         encoder_outputs, attention_mask = model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask")
-        self.h_enc = encoder_outputs.last_hidden_state  # (rows, src_len, enc_out)
+        self.h_enc = float32_for_decoding(encoder_outputs.last_hidden_state)  # (rows, src_len, enc_out)
         if attention_mask is None:
             attention_mask = self.h_enc.new_ones(self.h_enc.shape[:2])
         self.source_mask = attention_mask.bool()  # (rows, src_len)

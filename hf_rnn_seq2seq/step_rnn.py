@@ -68,10 +68,10 @@ class _StepProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, gradient):
-        out = F.linear(x, weight)  # under autocast, in its dtype
-        ctx.save_for_backward(x.to(out.dtype), weight.to(out.dtype))
+        x_cast = x.to(weight.dtype)  # under autocast, the weight is in autocast's dtype (autocast_once)
+        ctx.save_for_backward(x_cast, weight)
         ctx.gradient, ctx.x_dtype = gradient, x.dtype
-        return out
+        return F.linear(x_cast, weight)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -103,6 +103,7 @@ class StepWeight:
 
 # The cells on precomputed products, as torch's cells compute them:
 # x_gates = W_ih x + b_ih, h_gates = W_hh h + b_hh (PyTorch's nn.LSTM / nn.GRU / nn.RNN documentation).
+# The LSTM and the Elman cell add h_gates to x_gates in place (x_gates is a temporary of StepRNN.step).
 
 
 def lstm_cell(x_gates, h_gates, h, c):

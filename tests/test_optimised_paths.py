@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq import loss as loss_module
-from hf_rnn_seq2seq.attention import source_side_bmm
+from hf_rnn_seq2seq.attention import float32_for_decoding, source_side_bmm
 from hf_rnn_seq2seq.dropout import Dropout
 from hf_rnn_seq2seq.encoder import RNN_CLASSES
 from hf_rnn_seq2seq.step_rnn import STEPS_PER_PRODUCT, StepRNN, StepWeight
@@ -192,6 +192,9 @@ def test_decoding_attention_products_in_bfloat16_run_in_float32():
     assert out.dtype == torch.bfloat16
     assert torch.equal(out, torch.bmm(per_step.float(), source_side.float()).bfloat16())
     torch.testing.assert_close(out.float(), torch.bmm(per_step, source_side).float(), atol=5e-2, rtol=2e-2)
+    with torch.no_grad():  # the source side cast to float32 once for a whole decoding (float32_for_decoding)
+        cast_once = source_side_bmm(per_step, float32_for_decoding(source_side))
+    assert cast_once.dtype == torch.bfloat16 and torch.equal(cast_once, out)
 
 
 

@@ -1,4 +1,5 @@
-"""bench/ours.py, the driver the benchmark runs our model through, and bench/search_loops.py still work.
+"""bench/ours.py, the driver the benchmark runs our model through, bench/search_loops.py and
+bench/paired_steps.py still work.
 
 Benchmarks measure and are not tests; these only make sure that a change to the package or to the driver
 is caught here, in seconds, rather than an hour into `bench/versus_peers.py`. Toy sizes, one thread.
@@ -58,6 +59,16 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
                    *TOY)
     assert "| beam2 |" in report and "| NO |" not in report  # search.py's loops gave transformers' outputs
 
+
+
+def test_paired_steps_times_the_working_tree_against_a_commit(tmp_path):
+    """bench/paired_steps.py imports hf_rnn_seq2seq at another commit beside the working tree's and times both."""
+    out = tmp_path / "paired.json"
+    report = bench("paired_steps.py", "--against", "HEAD", "--emb", 8, "--hid", 16, "--vocab", 30, "--batch", 4,
+                   "--src-len", 5, "--tgt-len", 4, "--reps", 2, "--threads", 1, "--out", out)
+    assert "| working tree |" in report and "| HEAD |" in report
+    result = json.loads(out.read_text())
+    assert [row["version"] for row in result["rows"]] == ["working tree", "HEAD"] and result["speedup"]["median"] > 0
 
 def versus_peers():
     sys.path.insert(0, str(OURS.parent))

@@ -77,7 +77,8 @@ class _StepProduct(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         grad_out = grad_out.to(x.dtype)
-        ctx.gradient.add(grad_out, x)
+        if ctx.needs_input_grad[1]:  # not for a frozen weight
+            ctx.gradient.add(grad_out, x)
         return (grad_out @ weight).to(ctx.x_dtype), None, None
 
 

@@ -237,6 +237,15 @@ def test_training_steps_equal_torch_sequence_kernel(cell_type, num_layers):
         torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
 
 
+def test_step_weight_of_a_frozen_weight_passes_gradients_to_its_input_only():
+    torch.manual_seed(0)
+    weight, x = torch.randn(8, 5), torch.randn(4, 5, requires_grad=True)
+    step_weight = StepWeight(weight)
+    step_weight(x).sum().backward()
+    torch.testing.assert_close(x.grad, weight.sum(0).expand(4, 5))
+    assert weight.grad is None and not step_weight.gradient.grads  # nothing recorded for a weight gradient
+
+
 def test_step_weight_under_autocast_equals_the_plain_product():
     """Under bfloat16 autocast a StepWeight multiplies in bfloat16 (the weight cast once) as F.linear does, and
     its gradient over all steps is the per-step gradients' sum, to within bfloat16's rounding."""

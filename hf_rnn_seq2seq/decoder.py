@@ -14,7 +14,7 @@ from .attention import Attention, float32_for_decoding
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .dropout import Dropout
 from .encoder import RNN_CLASSES, EncoderOutput
-from .step_rnn import StepRNN, StepWeight
+from .step_rnn import StepRNN, StepWeight, through_layers
 
 STEP_CELLS = {"gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}  # the LSTM's also carries a cell state
 
@@ -122,21 +122,21 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, RecurrentState]:
         """Returns h_dec (batch, tgt_len, hidden), attention weights (batch, tgt_len, src_len) or None, new state."""
         x = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt_len, emb)
+        project = getattr(self, "attention_out", None)  # W_c, with attention
 
         if not self.config.input_feeding and x.size(1) > 1:
             # Teacher forcing without input feeding: nothing of step t feeds step t+1 but the RNN
             # state, so the whole sequence goes through one call of the fused sequence kernel.
             rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
             rnn_out, rnn_state = self.rnn(x, rnn_state)
-            attention_out = getattr(self, "attention_out", None)
-            h_dec, weights = self._attend(rnn_out, h_enc, source_mask, state.attention_keys, attention_out)
+            h_dec, weights = self._attend(rnn_out, h_enc, source_mask, state.attention_keys, project)
             hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
             return h_dec, weights, RecurrentState(hidden, cell, None, state.attention_keys)
 
         # Step by step: generation, and input feeding (step t+1 reads step t's attentional vector).
         hidden, cell, input_feed = state.hidden, state.cell, state.input_feed
         # Training (autograd on) takes the steps of step_rnn.py: the same arithmetic, a faster backward pass.
-        rnn_step, project = self._rnn_step, getattr(self, "attention_out", None)  # project: W_c
+        rnn_step = self._rnn_step
         if torch.is_grad_enabled():
             rnn_step = StepRNN(self.rnn, self.config.cell_type, self.dropout).step
             project = None if project is None else StepWeight(project.weight)
@@ -160,17 +160,13 @@ class Decoder(nn.Module):
         Uses the fused single-step cell kernels on the nn.RNN's own weights: calling the sequence
         kernel for one step costs about twice as much, mostly in the backward pass.
         """
-        new_hidden, new_cell = [], []
-        for layer, weights in enumerate(self.rnn.all_weights):
-            if layer > 0:
-                x = self.dropout(x)  # as nn.RNN does between layers
-            if cell is None:
-                x = STEP_CELLS[self.config.cell_type](x, hidden[layer], *weights)
-            else:
-                x, c = torch.lstm_cell(x, (hidden[layer], cell[layer]), *weights)
-                new_cell.append(c)
-            new_hidden.append(x)
-        return torch.stack(new_hidden), torch.stack(new_cell) if new_cell else None
+        return through_layers(x, hidden, cell, self._kernel_layer_step, self.dropout)
+
+    def _kernel_layer_step(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+        weights = self.rnn.all_weights[layer]
+        if c is None:
+            return STEP_CELLS[self.config.cell_type](x, h, *weights), None
+        return torch.lstm_cell(x, (h, c), *weights)
 
     def _attend(
         self,

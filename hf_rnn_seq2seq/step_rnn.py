@@ -128,6 +128,24 @@ def rnn_cell(x_gates, h_gates, h, c):
 CELLS = {"lstm": lstm_cell, "gru": gru_cell, "rnn": rnn_cell}
 
 
+def through_layers(
+    x: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None, layer_step, dropout: nn.Module
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One time step through every layer: x (batch, in), hidden/cell (layers, batch, hidden) -> the new hidden/cell.
+
+    `layer_step(layer, x, h, c)` -> (h, c), c None without a cell state; dropout between layers, as nn.RNN does.
+    Shared by StepRNN (training) and the Decoder's decoding steps on torch's cells."""
+    cells = [None] * hidden.size(0) if cell is None else cell.unbind(0)
+    new_hidden, new_cell = [], []
+    for layer, (h, c) in enumerate(zip(hidden.unbind(0), cells)):
+        if layer > 0:
+            x = dropout(x)
+        x, c = layer_step(layer, x, h, c)
+        new_hidden.append(x)
+        new_cell.append(c)
+    return torch.stack(new_hidden), None if cell is None else torch.stack(new_cell)
+
+
 class StepRNN:
     """`rnn` (an nn.LSTM, nn.GRU or nn.RNN of any depth) one time step per call, on its own weights."""
 
@@ -143,13 +161,9 @@ class StepRNN:
         self, x: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (batch, in), hidden/cell (layers, batch, hidden) -> the new hidden/cell."""
-        cells = [None] * len(self.layers) if cell is None else cell.unbind(0)
-        new_hidden, new_cell = [], []
-        for layer, (h, c, ((w_ih, b_ih), (w_hh, b_hh))) in enumerate(zip(hidden.unbind(0), cells, self.layers)):
-            if layer > 0:
-                x = self.dropout(x)  # as nn.RNN does between layers
-            # in place: fewer (batch, gates) temporaries at every step (the products' outputs are not saved)
-            x, c = self.cell(w_ih(x).add_(b_ih), w_hh(h).add_(b_hh), h, c)
-            new_hidden.append(x)
-            new_cell.append(c)
-        return torch.stack(new_hidden), None if cell is None else torch.stack(new_cell)
+        return through_layers(x, hidden, cell, self._layer_step, self.dropout)
+
+    def _layer_step(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+        (w_ih, b_ih), (w_hh, b_hh) = self.layers[layer]
+        # in place: fewer (batch, gates) temporaries at every step (the products' outputs are not saved)
+        return self.cell(w_ih(x).add_(b_ih), w_hh(h).add_(b_hh), h, c)

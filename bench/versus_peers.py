@@ -37,6 +37,7 @@ The parent process only orchestrates: every measured command is a child process 
 """
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -468,21 +469,21 @@ def render_table(R: dict, toolkits: list[str]) -> str:
             cells += [r.get("target", "")] + [versus_best(r, tk) for tk in compared]
         lines.append("| " + " | ".join(cells) + " |")
     extra = []
-    for tk, g in R.get("ours_gflops", {}).items():
+    for ds, tk, g in ((ds, tk, g) for ds, per in R.get("ours_gflops", {}).items() for tk, g in per.items()):
         extra.append(
-            f"- training step of {tk}: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
+            f"- training step of {tk} on {ds}: {g['exec']:.1f} GFLOP/s executed ({g['useful']:.1f} useful, non-pad) vs "
             f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 {g['dtype']} torch.matmul on "
             f"{R['settings']['threads']} threads = {100 * g['fraction_of_matmul']:.0f}% of that (decoder-step GEMM "
             f"{g['matmul_decoder_step']:.1f}, generator GEMM {g['matmul_generator']:.1f} GFLOP/s); FLOP formula / "
             f"torch flop_counter = {R.get('flopcheck_ratio') or float('nan'):.3f}")
-    for tk, f in R.get("flat", {}).items():
+    for ds, tk, f in ((ds, tk, f) for ds, per in R.get("flat", {}).items() for tk, f in per.items()):
         for beam in ("beam1", "beam5"):
             if beam in f:
                 x = f[beam]
                 per = x["per_length"]
                 ks = sorted(per, key=int)
                 extra.append(
-                    f"- per-token decode cost of {tk}, {f['dataset']}, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
+                    f"- per-token decode cost of {tk}, {ds}, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
                     + ", ".join(f"{k} tokens {per[k]['ms_per_token']:.2f} ms/token-step" for k in ks)
                     + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'})"
                     + (f"; cost of one more step, without fixed costs: {x['marginal_ms_per_step_early']:.2f} ms over steps "
@@ -510,15 +511,14 @@ def summarise(R: dict) -> None:
                     v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
                     v[mode]["median_wall"] = median(r.get("sents_per_s_wall") for r in v[mode]["runs"])
                     v[mode]["out_at_cap"] = median(r.get("out_at_cap") for r in v[mode]["runs"])
-    # our GFLOP/s against the machine's matmul in the same precision (first dataset's throughput runs)
+    # our GFLOP/s on each dataset against the best matmul rate the run measured in the same precision
     R["ours_gflops"] = {}
-    first_ds = next(iter(R.get("train_throughput", {})), None)
-    for tk, dtype in OURS.items():
-        o = R["train_throughput"][first_ds].get(tk, {}) if first_ds else {}
+    for (ds, per), (tk, dtype) in itertools.product(R.get("train_throughput", {}).items(), OURS.items()):
+        o = per.get(tk, {})
         m = [x for x in R.get("machine", []) if x.get("dtype") == dtype]
         if m and o.get("median_gflops_exec"):
-            g = R["ours_gflops"][tk] = dict(
-                dataset=first_ds, dtype=dtype, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
+            g = R["ours_gflops"].setdefault(ds, {})[tk] = dict(
+                dtype=dtype, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
                 matmul_big=max(x["matmul_big"]["gflops"] for x in m), matmul_size=m[0]["matmul_big"]["shape"][0],
                 matmul_decoder_step=max(x["matmul_decoder_step"]["gflops"] for x in m),
                 matmul_generator=max(x["matmul_generator"]["gflops"] for x in m))
@@ -566,6 +566,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=str(BENCH / "out"))
     p.add_argument("--results-md", default=None,
                    help="where to write the results table (default: bench/RESULTS.md for a full run, else OUT/<label>/RESULTS.md)")
+    p.add_argument("--report", action="store_true",
+                   help="measure nothing: write the table and RESULTS.md again from the run's JSON (after a change to the report)")
     a = p.parse_args(argv)
     q = a.quick
     dflt = lambda v, full, quick: v if v is not None else (quick if q else full)  # noqa: E731
@@ -620,9 +622,9 @@ def same_run(R: dict, code: dict, cpu: dict) -> str | None:
 
 def missing_parts(R: dict) -> list[str]:
     """What the full run in R has not measured yet."""
-    phases = {"train": "train_throughput", "quality": "quality", "decode": "decode"}
+    phases = {"train": "train_throughput", "quality": "quality", "decode": "decode", "flat": "flat"}
     return [f"{ph} {ds}" for ds in DATASETS for ph, key in phases.items() if ds not in R.get(key, {})] + \
-        [ph for ph in ("machine", "flat") if not R.get(ph)]
+        (["machine"] if not R.get("machine") else [])
 
 
 def main(argv=None) -> None:
@@ -632,6 +634,12 @@ def main(argv=None) -> None:
     run_dir = out_root / a.label
     run_dir.mkdir(parents=True, exist_ok=True)
     json_path = FULL_RUN_JSON if a.full else out_root / f"versus_peers.{a.label}.json"
+    if a.report:
+        if not json_path.exists():
+            sys.exit(f"--report: no results at {json_path}: run the benchmark with the same options first")
+        R = json.loads(json_path.read_text())
+        report(R, argparse.Namespace(**R["settings"]), json_path, run_dir)
+        return
     peers = [t for t in a.toolkits if t not in OURS]
     missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
     if missing:
@@ -649,8 +657,9 @@ def main(argv=None) -> None:
                 started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
     R.setdefault("parts", []).append(part)
-    R.update(label=a.label, code=code, cpu=cpu,
-             settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets")})
+    if not (a.full and R.get("code")):  # a full run names the commit of its first part (same_run checked the rest)
+        R["code"] = code
+    R.update(label=a.label, cpu=cpu, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")})
 
     def save():
         json_path.write_text(json.dumps(R, indent=1, default=str))
@@ -756,19 +765,18 @@ def main(argv=None) -> None:
                             f"whole command {fmt(r['sents_per_s_wall'])} sent/s, BLEU {r.get('bleu', float('nan')):.2f}")
                         save()
 
-    # ---- per-token decode cost vs output length (our variants, on the run's first dataset)
-    if "flat" in a.phases and ours:
-        ds = a.datasets[0]
+    # ---- per-token decode cost vs output length (our variants)
+    for ds in a.datasets if "flat" in a.phases and ours else []:
         model = models(ds)
         for tk in ours:
-            f = run_dir / f"flat_{tk}.json"
+            f = run_dir / f"flat_{ds}_{tk}.json"
             r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", model[tk],
                      "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
                      "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads),
                      "--dtype", OURS[tk]],
                     f.with_suffix(".log"), env)
             if r["rc"] == 0:
-                R.setdefault("flat", {})[tk] = json.loads(f.read_text()) | dict(dataset=ds)
+                R.setdefault("flat", {}).setdefault(ds, {})[tk] = json.loads(f.read_text())
             else:
                 say(f"flat failed: {tail(r['log'])}")
             save()
@@ -776,12 +784,17 @@ def main(argv=None) -> None:
     if "machine" in a.phases:
         machine("end")
 
-    # ---- summary
     part.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_min=(time.time() - T0) / 60,
                 load_at_end=load_snapshot())
+    report(R, a, json_path, run_dir)
+
+
+def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
+    """Summarise the runs in R, save them to json_path, print the table and write it with the run's settings and
+    parts as RESULTS.md."""
     summarise(R)
     table = render_table(R, a.toolkits)
-    save()
+    json_path.write_text(json.dumps(R, indent=1, default=str))
     print("\n" + table + "\n")
     md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")
     todo = missing_parts(R) if a.full else []

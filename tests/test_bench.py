@@ -129,3 +129,30 @@ def test_each_variant_of_ours_is_compared_with_the_best_peer():
     assert quality["vs_best"]["ours"]["diff"] == pytest.approx(-0.2) and not quality["vs_best"]["ours"]["met"]
     assert quality["vs_best"]["ours-bf16"]["diff"] == pytest.approx(1.3) and quality["vs_best"]["ours-bf16"]["met"]
     assert vp.versus_best(speed, "ours-bf16") == "1.42x (onmt): yes"
+
+
+def test_a_full_run_lists_what_its_parts_have_not_measured_yet():
+    vp = versus_peers()
+    per_dataset = ("train_throughput", "quality", "decode", "flat")
+    multi30k_part = {key: {"multi30k": {}} for key in per_dataset} | {"machine": [{}]}
+    assert vp.missing_parts(multi30k_part) == [f"{ph} tatoeba" for ph in ("train", "quality", "decode", "flat")]
+    both = {key: {ds: {} for ds in vp.DATASETS} for key in per_dataset}
+    assert vp.missing_parts(both) == ["machine"] and vp.missing_parts(both | {"machine": [{}]}) == []
+
+
+def test_report_writes_the_table_again_from_the_json_alone(tmp_path):
+    """`--report` measures nothing: it summarises the JSON of an earlier run into its RESULTS.md."""
+    vp = versus_peers()
+    a = vp.parse_args(["--label", "mine", "--out", str(tmp_path), "--toolkits", "ours,onmt", "--datasets", "multi30k"])
+    runs = {"ours": [1100, 1000, 1200], "onmt": [900, 1000, 950]}
+    R = {"parts": [{"started": "t0", "finished": "t1", "elapsed_min": 1, "phases": ["train"], "datasets": ["multi30k"],
+                    "command": "the command", "host": {"load_at_start": {"load1": 0.1}}, "load_at_end": {"load1": 0.2}}],
+         "code": {"commit": "abc1234"}, "cpu": {"cpus": 2, "model": "a CPU", "matmul_flags": []},
+         "settings": {k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")},
+         "train_throughput": {"multi30k": {tk: {"runs": [{"tok_per_s": v, "peak_rss_mb": 500, "gflops_exec": 1,
+                                                          "gflops_useful": 1} for v in vs]} for tk, vs in runs.items()}}}
+    (tmp_path / "versus_peers.mine.json").write_text(json.dumps(R))
+    vp.main(["--report", "--label", "mine", "--out", str(tmp_path)])
+    md = (tmp_path / "mine" / "RESULTS.md").read_text()
+    assert "Package code: abc1234" in md and "the command" in md
+    assert "| multi30k | train tgt tok/s (steady, median) | 1,100 | 950 | >= 1.3x | 1.16x (onmt): NO |" in md

@@ -60,7 +60,14 @@ from .metrics import compute_translation_metrics
 from .model_card import write_model_card
 from .modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
 from .pipeline import RNNTranslationPipeline
-from .tokenization import TOKENIZER_MODELS, check_vocabularies, load_tokenizers, save_tokenizers, train_tokenizers
+from .tokenization import (
+    MIXED_PRECISION_PAD_MULTIPLE,
+    TOKENIZER_MODELS,
+    check_vocabularies,
+    load_tokenizers,
+    save_tokenizers,
+    train_tokenizers,
+)
 from .translate import load_model
 
 logger = logging.getLogger(__name__)
@@ -269,6 +276,20 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         if (self.bf16 or self.bf16_full_eval) and not torch.accelerator.is_available():
             self.use_cpu = True
         super().__post_init__()
+
+
+def make_collator(
+    source_tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, training_args: Seq2SeqTrainingArguments
+) -> DataCollatorForSeq2Seq:
+    """Pads a batch's sources and labels to its longest (labels with IGNORE_INDEX); under mixed precision to a
+    multiple of MIXED_PRECISION_PAD_MULTIPLE, which the padding masks leave without effect on the results."""
+    mixed = training_args.bf16 or training_args.fp16
+    return DataCollatorForSeq2Seq(
+        source_tokenizer,
+        model=model,
+        label_pad_token_id=IGNORE_INDEX,
+        pad_to_multiple_of=MIXED_PRECISION_PAD_MULTIPLE if mixed else None,
+    )
 
 
 def parse_arguments(
@@ -682,7 +703,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             train_dataset=splits.get("train"),
             eval_dataset=splits.get("eval"),
             processing_class=source_tokenizer,
-            data_collator=DataCollatorForSeq2Seq(source_tokenizer, model=model, label_pad_token_id=IGNORE_INDEX),
+            data_collator=make_collator(source_tokenizer, model, training_args),
             compute_metrics=make_compute_metrics(target_tokenizer),
             callbacks=callbacks,
         )

@@ -24,7 +24,9 @@ from hf_rnn_seq2seq.attention import float32_for_decoding, source_side_bmm
 from hf_rnn_seq2seq.dropout import Dropout
 from hf_rnn_seq2seq.encoder import RNN_CLASSES
 from hf_rnn_seq2seq.step_rnn import STEPS_PER_PRODUCT, StepRNN, StepWeight
-from tiny_models import BOS, EOS, PAD, until_eos
+from hf_rnn_seq2seq.tokenization import MIXED_PRECISION_PAD_MULTIPLE, load_tokenizers
+from hf_rnn_seq2seq.training import RNNTrainingArguments, make_collator
+from tiny_models import BOS, EOS, PAD, PAIRS, save_tiny_translator, until_eos
 
 IGNORE = -100
 VOCAB = 24
@@ -154,7 +156,30 @@ def test_padded_batch_equals_sentences_one_at_a_time(options):
         torch.testing.assert_close(batch_grads[name], alone_grads[name], atol=1e-9, rtol=1e-6, msg=name)
 
 
-# (additive attention is left out: its tanh(W_q h_dec_t + W_k h_enc) is itself source-sized at every step)
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_batches_pad_to_a_multiple_and_score_the_same(tmp_path, precision):
+    """The Trainer's collator pads mixed-precision batches to a multiple of MIXED_PRECISION_PAD_MULTIPLE (fewer
+    kernel shapes); the extra padding changes neither the loss nor generate()'s output."""
+    directory = save_tiny_translator(tmp_path / "model", cell_type="lstm", attention="general", input_feeding=True)
+    tokenizer, _ = load_tokenizers(directory)
+    model = RNNSeq2SeqForConditionalGeneration.from_pretrained(directory).to(torch.float64)
+    rows = [{"input_ids": tokenizer(ko)["input_ids"], "labels": tokenizer(en)["input_ids"]} for ko, en in PAIRS[:5]]
+    plain_args = RNNTrainingArguments(output_dir=str(tmp_path / "run"), report_to=[])
+    mixed_args = RNNTrainingArguments(output_dir=str(tmp_path / "run"), report_to=[], **{precision: True})
+    plain, mixed = (make_collator(tokenizer, model, args)(rows) for args in (plain_args, mixed_args))
+
+    assert {name: tuple(mixed[name].shape[1:]) for name in ("input_ids", "labels")} == {
+        name: (-(-plain[name].shape[1] // MIXED_PRECISION_PAD_MULTIPLE) * MIXED_PRECISION_PAD_MULTIPLE,)
+        for name in ("input_ids", "labels")
+    }
+    assert mixed["labels"].shape[1] > plain["labels"].shape[1]  # these rows do get padded
+    torch.testing.assert_close(model(**mixed).loss, model(**plain).loss, atol=1e-12, rtol=1e-12)
+    translate = lambda batch: model.generate(  # noqa: E731
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=3, max_new_tokens=6
+    )
+    assert translate(mixed).tolist() == translate(plain).tolist()
+
+
 @pytest.mark.parametrize("attention", ["general", "dot"])
 def test_mixed_precision_training_keeps_the_source_side_once(attention):
     """Under autocast the attention must not keep a low-precision copy of `h_enc` (or of its keys) per

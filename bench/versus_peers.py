@@ -662,7 +662,7 @@ def main(argv=None) -> None:
     R.update(label=a.label, cpu=cpu, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")})
 
     def save():
-        json_path.write_text(json.dumps(R, indent=1, default=str))
+        write_json(R, json_path)
 
     say(f"run '{a.label}': toolkits {a.toolkits}, datasets {a.datasets}, phases {a.phases}, reps {a.reps}, "
         f"budget {a.budget_minutes} min -> {run_dir}, {json_path}")
@@ -789,12 +789,16 @@ def main(argv=None) -> None:
     report(R, a, json_path, run_dir)
 
 
+def write_json(R: dict, json_path: Path) -> None:
+    json_path.write_text(json.dumps(R, indent=1, default=str))
+
+
 def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
     """Summarise the runs in R, save them to json_path, print the table and write it with the run's settings and
     parts as RESULTS.md."""
     summarise(R)
     table = render_table(R, a.toolkits)
-    json_path.write_text(json.dumps(R, indent=1, default=str))
+    write_json(R, json_path)
     print("\n" + table + "\n")
     md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")
     todo = missing_parts(R) if a.full else []

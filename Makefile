@@ -10,6 +10,8 @@ demo: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(PY) -m hf_rnn_seq2seq.demo
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra
 
 install: $(VENV)/.installed

@@ -33,8 +33,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_test_set_arguments(p)
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--loop", choices=list(LOOPS), default="search.py",
-                   help="search.py's loops (generate()'s default for these settings) or transformers' own")
+    p.add_argument(
+        "--loop",
+        choices=list(LOOPS),
+        default="search.py",
+        help="search.py's loops (generate()'s default for these settings) or transformers' own",
+    )
     p.add_argument("--json", default=str(Path(__file__).parent / "out" / "beam_cost.json"))
     a = p.parse_args()
 
@@ -58,16 +62,30 @@ def main() -> None:
     steps_run = sum(decoder_rows) // a.beam
 
     rest = total - sum(clock.values())
-    rec = dict(model=a.model, src=a.src, dtype=a.dtype, beam=a.beam, loop=a.loop, tbatch=a.tbatch, sentences=len(lines),
-               decode_loop_s=total, seconds=dict(clock, **{"search bookkeeping (the rest)": rest}),
-               sentence_steps_run=steps_run, sentence_steps_if_dropped_when_ended=steps_needed)
-    print(f"beam {a.beam}, {a.loop} loop, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: "
-          f"decode loop {total:.2f} s ({len(lines) / total:.1f} sent/s)")
+    rec = dict(
+        model=a.model,
+        src=a.src,
+        dtype=a.dtype,
+        beam=a.beam,
+        loop=a.loop,
+        tbatch=a.tbatch,
+        sentences=len(lines),
+        decode_loop_s=total,
+        seconds=dict(clock, **{"search bookkeeping (the rest)": rest}),
+        sentence_steps_run=steps_run,
+        sentence_steps_if_dropped_when_ended=steps_needed,
+    )
+    print(
+        f"beam {a.beam}, {a.loop} loop, {len(lines)} sentences in batches of {a.tbatch}, {a.dtype}: "
+        f"decode loop {total:.2f} s ({len(lines) / total:.1f} sent/s)"
+    )
     print("| part | seconds | share |\n|---|---|---|")
     for name, seconds in rec["seconds"].items():
         print(f"| {name} | {seconds:.2f} | {seconds / total:.0%} |")
-    print(f"sentence-steps run: {steps_run:,}; if each sentence left the batch when its best hypothesis ended: "
-          f"{steps_needed:,} ({steps_run / steps_needed:.2f}x as many run)")
+    print(
+        f"sentence-steps run: {steps_run:,}; if each sentence left the batch when its best hypothesis ended: "
+        f"{steps_needed:,} ({steps_run / steps_needed:.2f}x as many run)"
+    )
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(rec, indent=1))
 

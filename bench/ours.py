@@ -61,7 +61,9 @@ def build_vocab(lines: list[str], min_freq: int = 1) -> list[str]:
     for line in lines:
         for piece in line.split():
             counts[piece] = counts.get(piece, 0) + 1
-    pieces = sorted((p for p, c in counts.items() if c >= min_freq and p not in SPECIALS), key=lambda p: (-counts[p], p))
+    pieces = sorted(
+        (p for p, c in counts.items() if c >= min_freq and p not in SPECIALS), key=lambda p: (-counts[p], p)
+    )
     return SPECIALS + pieces
 
 
@@ -171,7 +173,9 @@ class StepProfile:
         elif step == self.stop:
             self.profiler.stop()
             table = self.profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
-            (self.out / "profile.txt").write_text(f"{self.stop - self.start} steps from step {self.start + 1}\n{table}\n")
+            (self.out / "profile.txt").write_text(
+                f"{self.stop - self.start} steps from step {self.start + 1}\n{table}\n"
+            )
 
 
 def cmd_train(a) -> None:
@@ -194,9 +198,18 @@ def cmd_train(a) -> None:
     src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
 
     config = RNNSeq2SeqConfig(
-        vocab_size=len(src_vocab), decoder_vocab_size=len(tgt_vocab), embedding_size=a.emb, hidden_size=a.hid,
-        num_layers=a.layers, cell_type="lstm", bidirectional=True, attention="general", input_feeding=True,
-        bridge="copy", dropout=a.dropout, init_scale=a.init,
+        vocab_size=len(src_vocab),
+        decoder_vocab_size=len(tgt_vocab),
+        embedding_size=a.emb,
+        hidden_size=a.hid,
+        num_layers=a.layers,
+        cell_type="lstm",
+        bidirectional=True,
+        attention="general",
+        input_feeding=True,
+        bridge="copy",
+        dropout=a.dropout,
+        init_scale=a.init,
     )
     model = RNNSeq2SeqForConditionalGeneration(config)
     model.train()
@@ -208,12 +221,17 @@ def cmd_train(a) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), fused=True)
     n_params = sum(p.numel() for p in model.parameters())
     fcfg = dict(emb=a.emb, hid=a.hid, tgt_vocab=len(tgt_vocab), layers=a.layers)
-    print(f"[ours] {len(src)} pairs, vocab {len(src_vocab)}/{len(tgt_vocab)}, {n_params/1e6:.2f}M params, "
-          f"{a.dtype}, threads {torch.get_num_threads()}, setup {time.perf_counter()-t_start:.1f}s", flush=True)
+    print(
+        f"[ours] {len(src)} pairs, vocab {len(src_vocab)}/{len(tgt_vocab)}, {n_params / 1e6:.2f}M params, "
+        f"{a.dtype}, threads {torch.get_num_threads()}, setup {time.perf_counter() - t_start:.1f}s",
+        flush=True,
+    )
 
     if a.profile_steps and a.profile_steps > a.steps - a.log_every:
-        sys.exit(f"--profile-steps {a.profile_steps} profiles the last steps but the first log window (warm-up): "
-                 f"raise --steps to at least {a.log_every + a.profile_steps}")
+        sys.exit(
+            f"--profile-steps {a.profile_steps} profiles the last steps but the first log window (warm-up): "
+            f"raise --steps to at least {a.log_every + a.profile_steps}"
+        )
     profile = StepProfile(a.profile_steps, a.steps, out)
     log = open(out / "train_log.jsonl", "w")
     windows = []
@@ -246,15 +264,25 @@ def cmd_train(a) -> None:
         if step % a.log_every == 0 or step == a.steps:
             now = time.perf_counter()
             dt = now - w_start
-            rec = dict(step=step, tgt_tokens=w_tok, secs=dt, tok_per_s=w_tok / dt, gflops_exec=w_flops / dt / 1e9,
-                       gflops_useful=w_useful / dt / 1e9, loss_per_sent=loss.item(),
-                       xent=float(w_loss) / w_tok)  # per target token over the window, as OpenNMT's "xent"
+            rec = dict(
+                step=step,
+                tgt_tokens=w_tok,
+                secs=dt,
+                tok_per_s=w_tok / dt,
+                gflops_exec=w_flops / dt / 1e9,
+                gflops_useful=w_useful / dt / 1e9,
+                loss_per_sent=loss.item(),
+                xent=float(w_loss) / w_tok,
+            )  # per target token over the window, as OpenNMT's "xent"
             windows.append(rec)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if step % (a.log_every * 10) == 0 or step == a.steps:
-                print(f"[ours] step {step} xent {rec['xent']:.2f} {rec['tok_per_s']:.0f} tgt tok/s "
-                      f"{rec['gflops_exec']:.1f} GFLOP/s", flush=True)
+                print(
+                    f"[ours] step {step} xent {rec['xent']:.2f} {rec['tok_per_s']:.0f} tgt tok/s "
+                    f"{rec['gflops_exec']:.1f} GFLOP/s",
+                    flush=True,
+                )
             w_tok = w_flops = w_useful = w_loss = 0.0
             w_start = time.perf_counter()
     loop_s = time.perf_counter() - loop_start
@@ -269,20 +297,31 @@ def cmd_train(a) -> None:
         return sum(w[key_num] * w["secs"] for w in ws) / secs if secs else float("nan")
 
     summary = dict(
-        steps=step, loop_s=loop_s, process_s=time.perf_counter() - t_start, pairs=len(src), n_params=n_params,
-        src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab),
+        steps=step,
+        loop_s=loop_s,
+        process_s=time.perf_counter() - t_start,
+        pairs=len(src),
+        n_params=n_params,
+        src_vocab=len(src_vocab),
+        tgt_vocab=len(tgt_vocab),
         tok_per_s_steady=sum(w["tgt_tokens"] for w in steady) / sum(w["secs"] for w in steady),
         tok_per_s_median=statistics.median(w["tok_per_s"] for w in windows),
-        gflops_exec_steady=weighted("gflops_exec", steady), gflops_useful_steady=weighted("gflops_useful", steady),
-        windows=len(windows), final_xent=windows[-1]["xent"] if windows else None,
+        gflops_exec_steady=weighted("gflops_exec", steady),
+        gflops_useful_steady=weighted("gflops_useful", steady),
+        windows=len(windows),
+        final_xent=windows[-1]["xent"] if windows else None,
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print("[ours] " + json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary.items()}), flush=True)
+    print(
+        "[ours] " + json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary.items()}),
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------- translate
 def load(model_dir: str, dtype: str):
     import torch
+
     from hf_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
     from hf_rnn_seq2seq.tokenization import load_tokenizers
 
@@ -332,8 +371,10 @@ def load_test_set(a):
     set_threads(a.threads)
     torch, model, src_tok, _ = load(a.model, a.dtype)
     lines = read_lines(a.src)
-    batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-               for chunk in decode_batches(lines, a.tbatch)]
+    batches = [
+        src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
+        for chunk in decode_batches(lines, a.tbatch)
+    ]
     return torch, model, lines, batches
 
 
@@ -350,8 +391,9 @@ def cmd_translate(a) -> None:
         t0 = time.perf_counter()
         for chunk in decode_batches(lines, a.tbatch, length_sorted=not a.no_sort):
             enc = src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-            out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                 **gen_kwargs(a.beam, a.max_out))
+            out = model.generate(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **gen_kwargs(a.beam, a.max_out)
+            )
             for i, row in zip(chunk, out[:, 1:].tolist()):
                 pieces = []
                 for t in row:
@@ -363,11 +405,22 @@ def cmd_translate(a) -> None:
                 hyps[i] = " ".join(pieces)
         loop_s = time.perf_counter() - t0
     Path(a.out).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
-    rec = dict(sentences=len(lines), decode_s=loop_s, sents_per_s_reported=len(lines) / loop_s,
-               load_s=t_load, generated_tokens=generated, beam=a.beam, tbatch=a.tbatch, dtype=a.dtype)
+    rec = dict(
+        sentences=len(lines),
+        decode_s=loop_s,
+        sents_per_s_reported=len(lines) / loop_s,
+        load_s=t_load,
+        generated_tokens=generated,
+        beam=a.beam,
+        tbatch=a.tbatch,
+        dtype=a.dtype,
+    )
     Path(a.out + ".json").write_text(json.dumps(rec, indent=1))
-    print(f"[ours] decoded {len(lines)} sentences (beam {a.beam}) in {loop_s:.2f}s: "
-          f"{rec['sents_per_s_reported']:.1f} sent/s (load {t_load:.1f}s)", flush=True)
+    print(
+        f"[ours] decoded {len(lines)} sentences (beam {a.beam}) in {loop_s:.2f}s: "
+        f"{rec['sents_per_s_reported']:.1f} sent/s (load {t_load:.1f}s)",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------- machine: matmul GFLOP/s
@@ -390,13 +443,22 @@ def cmd_machine(a) -> None:
     import torch
 
     set_threads(a.threads)
-    rec = dict(threads=torch.get_num_threads(), torch=torch.__version__, dtype=a.dtype,
-               matmul_big=dict(shape=[a.size, a.size, a.size],
-                               gflops=timed_gflops(torch, a.size, a.size, a.size, a.seconds, a.dtype)))
+    rec = dict(
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        dtype=a.dtype,
+        matmul_big=dict(
+            shape=[a.size, a.size, a.size], gflops=timed_gflops(torch, a.size, a.size, a.size, a.seconds, a.dtype)
+        ),
+    )
     # the shapes our training step runs on: the decoder LSTM's per-step GEMM and the generator over all steps
     E, H = a.emb, a.hid
-    rec["matmul_decoder_step"] = dict(shape=[64, E + 2 * H, 4 * H], gflops=timed_gflops(torch, 64, E + 2 * H, 4 * H, a.seconds / 2, a.dtype))
-    rec["matmul_generator"] = dict(shape=[64 * 16, H, 8000], gflops=timed_gflops(torch, 64 * 16, H, 8000, a.seconds / 2, a.dtype))
+    rec["matmul_decoder_step"] = dict(
+        shape=[64, E + 2 * H, 4 * H], gflops=timed_gflops(torch, 64, E + 2 * H, 4 * H, a.seconds / 2, a.dtype)
+    )
+    rec["matmul_generator"] = dict(
+        shape=[64 * 16, H, 8000], gflops=timed_gflops(torch, 64 * 16, H, 8000, a.seconds / 2, a.dtype)
+    )
     Path(a.out).write_text(json.dumps(rec, indent=1))
     print("[machine] " + json.dumps(rec), flush=True)
 
@@ -430,13 +492,25 @@ def cmd_flat(a) -> None:
                 first = lengths[-3]
                 early = (per[short]["seconds"] - per[first]["seconds"]) / (short - first)
                 late = (per[long_]["seconds"] - per[short]["seconds"]) / (long_ - short)
-                r.update(marginal_ms_per_step_early=1e3 * early, marginal_ms_per_step_late=1e3 * late,
-                         marginal_ratio=late / early)
+                r.update(
+                    marginal_ms_per_step_early=1e3 * early,
+                    marginal_ms_per_step_late=1e3 * late,
+                    marginal_ratio=late / early,
+                )
             rec[f"beam{beam}"] = r
-            print(f"[flat] beam {beam}: " + ", ".join(f"{n} tok {per[n]['ms_per_token']:.2f} ms/token" for n in lengths)
-                  + f"; ratio {r['ratio_long_over_short']:.2f}"
-                  + (f"; marginal step cost {r['marginal_ms_per_step_early']:.2f} -> {r['marginal_ms_per_step_late']:.2f} ms"
-                     f" (ratio {r['marginal_ratio']:.2f})" if "marginal_ratio" in r else ""), flush=True)
+            print(
+                f"[flat] beam {beam}: "
+                + ", ".join(f"{n} tok {per[n]['ms_per_token']:.2f} ms/token" for n in lengths)
+                + f"; ratio {r['ratio_long_over_short']:.2f}"
+                + (
+                    f"; marginal step cost {r['marginal_ms_per_step_early']:.2f} -> "
+                    f"{r['marginal_ms_per_step_late']:.2f} ms"
+                    f" (ratio {r['marginal_ratio']:.2f})"
+                    if "marginal_ratio" in r
+                    else ""
+                ),
+                flush=True,
+            )
     Path(a.out).write_text(json.dumps(rec, indent=1))
 
 
@@ -487,8 +561,9 @@ def main(argv=None) -> None:
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--profile-steps", type=int, default=0,
-                   help="torch.profiler over this many last steps -> OUT/profile.txt")
+    t.add_argument(
+        "--profile-steps", type=int, default=0, help="torch.profiler over this many last steps -> OUT/profile.txt"
+    )
     d = sub.add_parser("translate")
     d.add_argument("--model", required=True)
     d.add_argument("--src", required=True)
@@ -520,8 +595,13 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    {"train": cmd_train, "translate": cmd_translate, "machine": cmd_machine, "flat": cmd_flat,
-     "flopcheck": cmd_flopcheck}[a.cmd](a)
+    {
+        "train": cmd_train,
+        "translate": cmd_translate,
+        "machine": cmd_machine,
+        "flat": cmd_flat,
+        "flopcheck": cmd_flopcheck,
+    }[a.cmd](a)
 
 
 if __name__ == "__main__":

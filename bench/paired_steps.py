@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+from precision import FIRST_WORD, benchmark_model
 
 import hf_rnn_seq2seq
-from precision import FIRST_WORD, benchmark_model
 
 REPO = Path(__file__).resolve().parent.parent
 WARMUP_ROUNDS = 3  # first steps pay for first-touched memory and oneDNN's kernel choices
@@ -92,8 +92,10 @@ def main() -> None:
     rows = [dict(version=label, median_ms=1e3 * statistics.median(t), fastest_ms=1e3 * min(t)) for label, t in
             times.items()]  # fmt: skip
     speedup = dict(median=statistics.median(theirs) / statistics.median(ours), fastest=min(theirs) / min(ours))
-    print(f"{a.dtype}, batch {a.batch}, {a.src_len} -> {a.tgt_len} tokens, emb {a.emb}, hid {a.hid}, vocab {a.vocab}, "
-          f"{a.threads} threads, {a.reps} steps each")
+    print(
+        f"{a.dtype}, batch {a.batch}, {a.src_len} -> {a.tgt_len} tokens, emb {a.emb}, hid {a.hid}, vocab {a.vocab}, "
+        f"{a.threads} threads, {a.reps} steps each"
+    )
     print("| version | median ms | fastest ms |\n|---|---|---|")
     for r in rows:
         print(f"| {r['version']} | {r['median_ms']:.1f} | {r['fastest_ms']:.1f} |")

@@ -109,8 +109,9 @@ def main() -> None:
         float32, bfloat16 = measure(torch.float32), measure(torch.bfloat16)
         rows.append(dict(figure=figure, float32_ms=float32, bfloat16_ms=bfloat16, speedup=float32 / bfloat16))
 
-    print(f"emb {a.emb}, hid {a.hid}, vocab {a.vocab}, {a.threads} threads, median of {a.reps}, "
-          f"torch {torch.__version__}")
+    print(
+        f"emb {a.emb}, hid {a.hid}, vocab {a.vocab}, {a.threads} threads, median of {a.reps}, torch {torch.__version__}"
+    )
     print("| figure | float32 ms | bfloat16 ms | speed-up |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['figure']} | {r['float32_ms']:.0f} | {r['bfloat16_ms']:.0f} | {r['speedup']:.2f}x |")

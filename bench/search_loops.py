@@ -43,13 +43,16 @@ def main() -> None:
                     seconds[loop].append(time.perf_counter() - started)
             rate = {loop: len(lines) / statistics.median(s) for loop, s in seconds.items()}
             identical = all(torch.equal(x, y) for x, y in zip(outputs["search.py"], outputs["transformers"]))
-            results[f"beam{beam}"] = dict(sents_per_s=rate, ratio=rate["search.py"] / rate["transformers"],
-                                          identical_outputs=identical)
+            results[f"beam{beam}"] = dict(
+                sents_per_s=rate, ratio=rate["search.py"] / rate["transformers"], identical_outputs=identical
+            )
     print(f"{len(lines)} sentences in batches of {a.tbatch}, {a.dtype}, median of {a.reps}")
     print("| search | search.py sent/s | transformers sent/s | ratio | same outputs |\n|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['sents_per_s']['search.py']:.0f} | {r['sents_per_s']['transformers']:.0f} | "
-              f"{r['ratio']:.2f}x | {'yes' if r['identical_outputs'] else 'NO'} |")
+        print(
+            f"| {name} | {r['sents_per_s']['search.py']:.0f} | {r['sents_per_s']['transformers']:.0f} | "
+            f"{r['ratio']:.2f}x | {'yes' if r['identical_outputs'] else 'NO'} |"
+        )
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(dict(model=a.model, src=a.src, dtype=a.dtype, results=results), indent=1))
 

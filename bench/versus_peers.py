@@ -69,20 +69,33 @@ FULL_RUN_JSON, FULL_RUN_MD = BENCH / "RESULTS.json", BENCH / "RESULTS.md"
 FULL_RUN_CODE = ("hf_rnn_seq2seq", "bench/ours.py")  # what the parts of a full run must share (git objects)
 MODES = {"greedy": 1, "beam5": 5}
 # the process whose peak RSS is "the training process" (the peer scripts also run vocab/binarisation steps)
-TRAIN_PROC = {"onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"} | \
-    {tk: "ours.py train" for tk in OURS}
+TRAIN_PROC = {"onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"} | {
+    tk: "ours.py train" for tk in OURS
+}
 
 DATASETS = {
     "multi30k": dict(
-        title="Multi30k De-En test2016", src="de", tgt="en",
-        train=[("multi30k-en-de", "train")], dev=("multi30k-en-de", "val"), test=("multi30k-en-de", "test_2016_flickr"),
+        title="Multi30k De-En test2016",
+        src="de",
+        tgt="en",
+        train=[("multi30k-en-de", "train")],
+        dev=("multi30k-en-de", "val"),
+        test=("multi30k-en-de", "test_2016_flickr"),
     ),
     "tatoeba": dict(
         # Ko-En: the general-domain training corpora (see ../shared/data/README.md), Tatoeba dev, Tatoeba test
-        title="Tatoeba Ko-En test", src="ko", tgt="en",
-        train=[("kornli-xnli-koen", "train"), ("korsts-koen", "train"), ("pawsx-koen", "train"),
-               ("ud-pud-koen", "train"), ("tatoeba-kor-eng", "train")],
-        dev=("tatoeba-kor-eng", "dev"), test=("tatoeba-kor-eng", "test"),
+        title="Tatoeba Ko-En test",
+        src="ko",
+        tgt="en",
+        train=[
+            ("kornli-xnli-koen", "train"),
+            ("korsts-koen", "train"),
+            ("pawsx-koen", "train"),
+            ("ud-pud-koen", "train"),
+            ("tatoeba-kor-eng", "train"),
+        ],
+        dev=("tatoeba-kor-eng", "dev"),
+        test=("tatoeba-kor-eng", "test"),
     ),
 }
 
@@ -140,8 +153,14 @@ def cpu_identity() -> dict:
 
 def child_env(threads: int) -> dict:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", PEERS_HOME=str(PEERS_HOME), PYTHONUNBUFFERED="1")
+    env.update(
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PEERS_HOME=str(PEERS_HOME),
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -189,8 +208,14 @@ def run(cmd: list[str], log: Path, env: dict, rss_match: str | None = None, cwd=
         th.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
     matched = [rss for rss, c in peaks.values() if rss_match and rss_match in c]
-    return dict(wall_s=wall, rc=proc.returncode, peak_rss_mb=max(matched) / 2**20 if matched else None,
-                tree_maxrss_mb=rusage.ru_maxrss / 1024, load_before=snap, log=str(log))
+    return dict(
+        wall_s=wall,
+        rc=proc.returncode,
+        peak_rss_mb=max(matched) / 2**20 if matched else None,
+        tree_maxrss_mb=rusage.ru_maxrss / 1024,
+        load_before=snap,
+        log=str(log),
+    )
 
 
 def tail(path, n=25) -> str:
@@ -257,7 +282,11 @@ def prepare(name: str, a, out_root: Path) -> dict:
     s_src, s_tgt = seg(src), seg(tgt)
     # Every toolkit gets the same pairs: none empty, none over the 100-token filter (98 leaves room for
     # the EOS/BOS each toolkit adds), so no toolkit filters anything itself.
-    keep = [i for i in range(len(src)) if 0 < len(s_src[i].split()) <= a.max_len - 2 and 0 < len(s_tgt[i].split()) <= a.max_len - 2]
+    keep = [
+        i
+        for i in range(len(src))
+        if 0 < len(s_src[i].split()) <= a.max_len - 2 and 0 < len(s_tgt[i].split()) <= a.max_len - 2
+    ]
     write_lines(d / "train.src", [s_src[i] for i in keep])
     write_lines(d / "train.tgt", [s_tgt[i] for i in keep])
     dev_src, dev_tgt = raw(*spec["dev"], spec["src"]), raw(*spec["dev"], spec["tgt"])
@@ -272,8 +301,14 @@ def prepare(name: str, a, out_root: Path) -> dict:
     write_lines(d / "test.ref", test_ref)
     tgt_lens = [len(s_tgt[i].split()) + 1 for i in keep]  # + </s>, as counted in training throughput
     stats = dict(
-        name=name, title=spec["title"], dir=str(d), train_pairs=len(keep), train_dropped=len(src) - len(keep),
-        dev_pairs=n_dev, test_sentences=len(test_src), unigram_vocab=len(tok),
+        name=name,
+        title=spec["title"],
+        dir=str(d),
+        train_pairs=len(keep),
+        train_dropped=len(src) - len(keep),
+        dev_pairs=n_dev,
+        test_sentences=len(test_src),
+        unigram_vocab=len(tok),
         src_piece_types=len({p for i in keep for p in s_src[i].split()}),
         tgt_piece_types=len({p for i in keep for p in s_tgt[i].split()}),
         mean_tgt_tokens=sum(tgt_lens) / len(tgt_lens),
@@ -281,23 +316,69 @@ def prepare(name: str, a, out_root: Path) -> dict:
         prep_s=time.time() - t0,
     )
     stats_file.write_text(json.dumps(stats, indent=1))
-    say(f"prep {name}: {stats['train_pairs']} train pairs ({stats['train_dropped']} dropped), {len(tok)} unigram "
-        f"pieces, {stats['mean_tgt_tokens']:.1f} tgt tokens/sentence, {len(test_src)} test sentences -> {d}")
+    say(
+        f"prep {name}: {stats['train_pairs']} train pairs ({stats['train_dropped']} dropped), {len(tok)} unigram "
+        f"pieces, {stats['mean_tgt_tokens']:.1f} tgt tokens/sentence, {len(test_src)} test sentences -> {d}"
+    )
     return stats
 
 
 # ------------------------------------------------------------------------------------------- train / decode runs
 def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
     d = Path(data["dir"])
-    common = ["--emb", str(a.emb), "--hid", str(a.hid), "--layers", str(a.layers), "--dropout", str(a.dropout),
-              "--lr", str(a.lr), "--batch-size", str(a.batch_size), "--steps", str(steps), "--threads", str(a.threads),
-              "--log-every", str(a.log_every), "--seed", str(a.seed), "--max-len", str(a.max_len)]
+    common = [
+        "--emb",
+        str(a.emb),
+        "--hid",
+        str(a.hid),
+        "--layers",
+        str(a.layers),
+        "--dropout",
+        str(a.dropout),
+        "--lr",
+        str(a.lr),
+        "--batch-size",
+        str(a.batch_size),
+        "--steps",
+        str(steps),
+        "--threads",
+        str(a.threads),
+        "--log-every",
+        str(a.log_every),
+        "--seed",
+        str(a.seed),
+        "--max-len",
+        str(a.max_len),
+    ]
     if tk in OURS:
-        return [sys.executable, str(BENCH / "ours.py"), "train", "--train-src", str(d / "train.src"),
-                "--train-tgt", str(d / "train.tgt"), "--out", str(out), "--dtype", OURS[tk]] + common
-    cmd = [str(PEERS_DIR / f"{tk}_train.sh"), "--train-src", str(d / "train.src"), "--train-tgt", str(d / "train.tgt"),
-           "--dev-src", str(d / "dev.src"), "--dev-tgt", str(d / "dev.tgt"), "--out", str(out),
-           "--max-out", str(a.max_out)] + common
+        return [
+            sys.executable,
+            str(BENCH / "ours.py"),
+            "train",
+            "--train-src",
+            str(d / "train.src"),
+            "--train-tgt",
+            str(d / "train.tgt"),
+            "--out",
+            str(out),
+            "--dtype",
+            OURS[tk],
+        ] + common
+    cmd = [
+        str(PEERS_DIR / f"{tk}_train.sh"),
+        "--train-src",
+        str(d / "train.src"),
+        "--train-tgt",
+        str(d / "train.tgt"),
+        "--dev-src",
+        str(d / "dev.src"),
+        "--dev-tgt",
+        str(d / "dev.tgt"),
+        "--out",
+        str(out),
+        "--max-out",
+        str(a.max_out),
+    ] + common
     if tk == "onmt":  # its default bucket (262144 examples) re-reads a small corpus many times before step 1
         cmd += ["--bucket-size", str(data["train_pairs"])]
     if tk == "fairseq":
@@ -310,14 +391,24 @@ def train_cmd(tk: str, data: dict, out: Path, steps: int, a) -> list[str]:
 def parse_train(tk: str, out: Path) -> dict:
     if tk in OURS:
         s = json.loads((out / "summary.json").read_text())
-        return dict(tok_per_s=s["tok_per_s_steady"], tok_per_s_median_window=s["tok_per_s_median"], steps=s["steps"],
-                    gflops_exec=s["gflops_exec_steady"], gflops_useful=s["gflops_useful_steady"],
-                    train_loop_s=s["loop_s"], n_params=s["n_params"], final_xent=s["final_xent"])
+        return dict(
+            tok_per_s=s["tok_per_s_steady"],
+            tok_per_s_median_window=s["tok_per_s_median"],
+            steps=s["steps"],
+            gflops_exec=s["gflops_exec_steady"],
+            gflops_useful=s["gflops_useful_steady"],
+            train_loop_s=s["loop_s"],
+            n_params=s["n_params"],
+            final_xent=s["final_xent"],
+        )
     txt = (out / "time_train.txt").read_text()
     m = re.search(r"steady=([\d.]+).*?median=([\d.]+)", txt)
     w = re.search(r"train_wall_s ([\d.]+)", txt)
-    return dict(tok_per_s=float(m.group(1)) if m else None, tok_per_s_median_window=float(m.group(2)) if m else None,
-                script_train_wall_s=float(w.group(1)) if w else None)
+    return dict(
+        tok_per_s=float(m.group(1)) if m else None,
+        tok_per_s_median_window=float(m.group(2)) if m else None,
+        script_train_wall_s=float(w.group(1)) if w else None,
+    )
 
 
 def peer_model(tk: str, out: Path) -> str:
@@ -342,11 +433,46 @@ def do_train(tk, data, out, steps, a, env) -> dict:
 
 def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
     if tk in OURS:
-        return [sys.executable, str(BENCH / "ours.py"), "translate", "--model", model, "--src", str(src), "--out", str(hyp),
-                "--beam", str(beam), "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--threads", str(a.threads),
-                "--dtype", OURS[tk]]
-    return [str(PEERS_DIR / f"{tk}_translate.sh"), "--model", model, "--src", str(src), "--out", str(hyp), "--beam", str(beam),
-            "--tbatch", str(a.tbatch), "--max-out", str(a.max_out), "--alpha", "0", "--threads", str(a.threads)]
+        return [
+            sys.executable,
+            str(BENCH / "ours.py"),
+            "translate",
+            "--model",
+            model,
+            "--src",
+            str(src),
+            "--out",
+            str(hyp),
+            "--beam",
+            str(beam),
+            "--tbatch",
+            str(a.tbatch),
+            "--max-out",
+            str(a.max_out),
+            "--threads",
+            str(a.threads),
+            "--dtype",
+            OURS[tk],
+        ]
+    return [
+        str(PEERS_DIR / f"{tk}_translate.sh"),
+        "--model",
+        model,
+        "--src",
+        str(src),
+        "--out",
+        str(hyp),
+        "--beam",
+        str(beam),
+        "--tbatch",
+        str(a.tbatch),
+        "--max-out",
+        str(a.max_out),
+        "--alpha",
+        "0",
+        "--threads",
+        str(a.threads),
+    ]
 
 
 def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
@@ -401,8 +527,9 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 ours = per_tk.get(tk)
                 if ours is None:
                     continue
-                c = row["vs_best"][tk] = dict(ratio=ours / best if best else None,
-                                              ratios={p: (ours / v if v else None) for p, v in peers.items()})
+                c = row["vs_best"][tk] = dict(
+                    ratio=ours / best if best else None, ratios={p: (ours / v if v else None) for p, v in peers.items()}
+                )
                 if diff:
                     c["diff"] = ours - best
                 if target is not None:
@@ -411,24 +538,66 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
         rows.append(row)
 
     for ds, per in R.get("train_throughput", {}).items():
-        add(ds, "train_tok_per_s", "train tgt tok/s (steady, median)",
-            {tk: v.get("median_tok_per_s") for tk, v in per.items()}, HIGHER, ("ratio>=", 1.3))
-        add(ds, "train_peak_rss_mb", "train peak RSS MB (median)",
-            {tk: v.get("median_peak_rss_mb") for tk, v in per.items()}, LOWER, ("ratio<=", 1.0))
+        add(
+            ds,
+            "train_tok_per_s",
+            "train tgt tok/s (steady, median)",
+            {tk: v.get("median_tok_per_s") for tk, v in per.items()},
+            HIGHER,
+            ("ratio>=", 1.3),
+        )
+        add(
+            ds,
+            "train_peak_rss_mb",
+            "train peak RSS MB (median)",
+            {tk: v.get("median_peak_rss_mb") for tk, v in per.items()},
+            LOWER,
+            ("ratio<=", 1.0),
+        )
     for ds, per in R.get("decode", {}).items():
         for mode in MODES:
-            add(ds, f"{mode}_loop", f"{mode} sent/s, decode loop",
-                {tk: v.get(mode, {}).get("median_loop") for tk, v in per.items()}, HIGHER, ("ratio>=", 1.5))
-            add(ds, f"{mode}_wall", f"{mode} sent/s, whole command",
-                {tk: v.get(mode, {}).get("median_wall") for tk, v in per.items()}, HIGHER)
-            add(ds, f"{mode}_at_cap", f"{mode} outputs at the {R['settings']['max_out']}-token cap",
-                {tk: v.get(mode, {}).get("out_at_cap") for tk, v in per.items()}, LOWER, compare=False)
+            add(
+                ds,
+                f"{mode}_loop",
+                f"{mode} sent/s, decode loop",
+                {tk: v.get(mode, {}).get("median_loop") for tk, v in per.items()},
+                HIGHER,
+                ("ratio>=", 1.5),
+            )
+            add(
+                ds,
+                f"{mode}_wall",
+                f"{mode} sent/s, whole command",
+                {tk: v.get(mode, {}).get("median_wall") for tk, v in per.items()},
+                HIGHER,
+            )
+            add(
+                ds,
+                f"{mode}_at_cap",
+                f"{mode} outputs at the {R['settings']['max_out']}-token cap",
+                {tk: v.get(mode, {}).get("out_at_cap") for tk, v in per.items()},
+                LOWER,
+                compare=False,
+            )
     for ds, per in R.get("quality", {}).items():
         for mode in MODES:
-            add(ds, f"bleu_{mode}", f"BLEU {mode} (equal budget)",
-                {tk: v.get(mode, {}).get("bleu") for tk, v in per.items()}, HIGHER, ("diff>=", 1.0), diff=True)
-            add(ds, f"chrf_{mode}", f"chrF {mode} (equal budget)",
-                {tk: v.get(mode, {}).get("chrf") for tk, v in per.items()}, HIGHER, diff=True)
+            add(
+                ds,
+                f"bleu_{mode}",
+                f"BLEU {mode} (equal budget)",
+                {tk: v.get(mode, {}).get("bleu") for tk, v in per.items()},
+                HIGHER,
+                ("diff>=", 1.0),
+                diff=True,
+            )
+            add(
+                ds,
+                f"chrf_{mode}",
+                f"chrF {mode} (equal budget)",
+                {tk: v.get(mode, {}).get("chrf") for tk, v in per.items()},
+                HIGHER,
+                diff=True,
+            )
     return rows
 
 
@@ -461,7 +630,9 @@ def render_table(R: dict, toolkits: list[str]) -> str:
     R["figures"] = rows
     ours = [t for t in toolkits if t in OURS]
     compared = ours if len(ours) < len(toolkits) else []  # no peer, no comparison columns
-    head = ["dataset", "figure"] + toolkits + (["target"] + [f"{tk} / best peer" for tk in compared] if compared else [])
+    head = (
+        ["dataset", "figure"] + toolkits + (["target"] + [f"{tk} / best peer" for tk in compared] if compared else [])
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["dataset"], r["figure"]] + [fmt(r["values"][t], r["key"]) for t in toolkits]
@@ -475,7 +646,8 @@ def render_table(R: dict, toolkits: list[str]) -> str:
             f"{g['matmul_big']:.1f} GFLOP/s for a {g['matmul_size']}^3 {g['dtype']} torch.matmul on "
             f"{R['settings']['threads']} threads = {100 * g['fraction_of_matmul']:.0f}% of that (decoder-step GEMM "
             f"{g['matmul_decoder_step']:.1f}, generator GEMM {g['matmul_generator']:.1f} GFLOP/s); FLOP formula / "
-            f"torch flop_counter = {R.get('flopcheck_ratio') or float('nan'):.3f}")
+            f"torch flop_counter = {R.get('flopcheck_ratio') or float('nan'):.3f}"
+        )
     for ds, tk, f in ((ds, tk, f) for ds, per in R.get("flat", {}).items() for tk, f in per.items()):
         for beam in ("beam1", "beam5"):
             if beam in f:
@@ -483,29 +655,43 @@ def render_table(R: dict, toolkits: list[str]) -> str:
                 per = x["per_length"]
                 ks = sorted(per, key=int)
                 extra.append(
-                    f"- per-token decode cost of {tk}, {ds}, {'greedy' if beam == 'beam1' else 'beam 5'}, batch {f['batch']}: "
+                    f"- per-token decode cost of {tk}, {ds}, {'greedy' if beam == 'beam1' else 'beam 5'}, batch "
+                    f"{f['batch']}: "
                     + ", ".join(f"{k} tokens {per[k]['ms_per_token']:.2f} ms/token-step" for k in ks)
-                    + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: {'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'})"
-                    + (f"; cost of one more step, without fixed costs: {x['marginal_ms_per_step_early']:.2f} ms over steps "
-                       f"{ks[0]}-{ks[-2]}, {x['marginal_ms_per_step_late']:.2f} ms over {ks[-2]}-{ks[-1]} "
-                       f"(ratio {x['marginal_ratio']:.2f})" if "marginal_ratio" in x else ""))
+                    + f"; ratio {x['ratio_long_over_short']:.2f} (target <= 1.2: "
+                    f"{'yes' if x['ratio_long_over_short'] <= 1.2 else 'NO'})"
+                    + (
+                        f"; cost of one more step, without fixed costs: {x['marginal_ms_per_step_early']:.2f} ms "
+                        "over steps "
+                        f"{ks[0]}-{ks[-2]}, {x['marginal_ms_per_step_late']:.2f} ms over {ks[-2]}-{ks[-1]} "
+                        f"(ratio {x['marginal_ratio']:.2f})"
+                        if "marginal_ratio" in x
+                        else ""
+                    )
+                )
     q = R.get("quality_budget")
     if q:
-        extra.append("- quality runs (steps at each toolkit's measured rate for the budget; training seconds measured): "
-                     + "; ".join(f"{ds}/{tk}: {v['steps']} steps, {v['wall_s']:.0f}s process" for ds, per in q.items() for tk, v in per.items()))
+        extra.append(
+            "- quality runs (steps at each toolkit's measured rate for the budget; training seconds measured): "
+            + "; ".join(
+                f"{ds}/{tk}: {v['steps']} steps, {v['wall_s']:.0f}s process"
+                for ds, per in q.items()
+                for tk, v in per.items()
+            )
+        )
     return "\n".join(lines + [""] + extra)
 
 
 def summarise(R: dict) -> None:
-    for ds, per in R.get("train_throughput", {}).items():
+    for per in R.get("train_throughput", {}).values():
         for tk, v in per.items():
             v["median_tok_per_s"] = median(r.get("tok_per_s") for r in v["runs"])
             v["median_peak_rss_mb"] = median(r.get("peak_rss_mb") for r in v["runs"])
             if tk in OURS:
                 v["median_gflops_exec"] = median(r.get("gflops_exec") for r in v["runs"])
                 v["median_gflops_useful"] = median(r.get("gflops_useful") for r in v["runs"])
-    for ds, per in R.get("decode", {}).items():
-        for tk, v in per.items():
+    for per in R.get("decode", {}).values():
+        for v in per.values():
             for mode in MODES:
                 if mode in v:
                     v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
@@ -518,34 +704,67 @@ def summarise(R: dict) -> None:
         m = [x for x in R.get("machine", []) if x.get("dtype") == dtype]
         if m and o.get("median_gflops_exec"):
             g = R["ours_gflops"].setdefault(ds, {})[tk] = dict(
-                dtype=dtype, exec=o["median_gflops_exec"], useful=o["median_gflops_useful"],
-                matmul_big=max(x["matmul_big"]["gflops"] for x in m), matmul_size=m[0]["matmul_big"]["shape"][0],
+                dtype=dtype,
+                exec=o["median_gflops_exec"],
+                useful=o["median_gflops_useful"],
+                matmul_big=max(x["matmul_big"]["gflops"] for x in m),
+                matmul_size=m[0]["matmul_big"]["shape"][0],
                 matmul_decoder_step=max(x["matmul_decoder_step"]["gflops"] for x in m),
-                matmul_generator=max(x["matmul_generator"]["gflops"] for x in m))
+                matmul_generator=max(x["matmul_generator"]["gflops"] for x in m),
+            )
             g["fraction_of_matmul"] = g["exec"] / g["matmul_big"]
 
 
 # ------------------------------------------------------------------------------------------- main
 # settings a full run keeps at their defaults (besides FULL_RUN's and the sizes --quick changes)
-FIXED = ("layers", "dropout", "lr", "batch_size", "log_every", "seed", "max_len", "threads", "tbatch", "max_out",
-         "dev_lines", "quality_steps")
+FIXED = (
+    "layers",
+    "dropout",
+    "lr",
+    "batch_size",
+    "log_every",
+    "seed",
+    "max_len",
+    "threads",
+    "tbatch",
+    "max_out",
+    "dev_lines",
+    "quality_steps",
+)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="toy sizes (emb 64, hid 128, 500 training pairs, 100 test sentences, Multi30k only, ours only "
-                        "unless --toolkits says otherwise): 1-2 minutes, for before/after a change")
-    p.add_argument("--toolkits", default=None,
-                   help=f"comma list of {','.join(ALL_TOOLKITS)} (default: all; quick: ours)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="toy sizes (emb 64, hid 128, 500 training pairs, 100 test sentences, Multi30k only, ours only "
+        "unless --toolkits says otherwise): 1-2 minutes, for before/after a change",
+    )
+    p.add_argument(
+        "--toolkits", default=None, help=f"comma list of {','.join(ALL_TOOLKITS)} (default: all; quick: ours)"
+    )
     p.add_argument("--datasets", default=None, help="comma list of multi30k,tatoeba (default: both; quick: multi30k)")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {','.join(PHASES)}")
-    p.add_argument("--budget-minutes", type=float, default=None, help="training budget per toolkit and dataset (default 12; quick 0.25)")
-    p.add_argument("--quality-steps", type=int, default=0, help="equal steps instead of equal time (skips the calibration)")
-    p.add_argument("--reps", type=int, default=None, help="repetitions of the alternating train/decode runs (default 3; quick 1)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="training budget per toolkit and dataset (default 12; quick 0.25)",
+    )
+    p.add_argument(
+        "--quality-steps", type=int, default=0, help="equal steps instead of equal time (skips the calibration)"
+    )
+    p.add_argument(
+        "--reps", type=int, default=None, help="repetitions of the alternating train/decode runs (default 3; quick 1)"
+    )
     p.add_argument("--tp-steps", type=int, default=None, help="steps per throughput run (default 200; quick 40)")
-    p.add_argument("--train-limit", type=int, default=None, help="use this many training pairs (default all; quick 500)")
-    p.add_argument("--test-limit", type=int, default=None, help="use the first N test sentences (default all; quick 100)")
+    p.add_argument(
+        "--train-limit", type=int, default=None, help="use this many training pairs (default all; quick 500)"
+    )
+    p.add_argument(
+        "--test-limit", type=int, default=None, help="use the first N test sentences (default all; quick 100)"
+    )
     p.add_argument("--dev-lines", type=int, default=100, help="dev pairs the peers validate on (once, at the end)")
     p.add_argument("--sp-vocab", type=int, default=None, help="Unigram vocabulary (default 8000; quick 1000)")
     p.add_argument("--emb", type=int, default=None)
@@ -560,14 +779,26 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tbatch", type=int, default=32, help="decoding batch (sentences)")
     p.add_argument("--max-out", type=int, default=100, help="max new tokens when decoding")
-    p.add_argument("--flat-lengths", type=int, nargs="+", default=[1, 20, 200],
-                   help="output lengths for the per-token cost; the last two give the ratio, a third (shorter) one the marginal step cost")
+    p.add_argument(
+        "--flat-lengths",
+        type=int,
+        nargs="+",
+        default=[1, 20, 200],
+        help="output lengths for the per-token cost; the last two give the ratio, a third (shorter) one the "
+        "marginal step cost",
+    )
     p.add_argument("--label", default=None, help="run name: outputs in bench/out/<label>/ (default full / quick)")
     p.add_argument("--out", default=str(BENCH / "out"))
-    p.add_argument("--results-md", default=None,
-                   help="where to write the results table (default: bench/RESULTS.md for a full run, else OUT/<label>/RESULTS.md)")
-    p.add_argument("--report", action="store_true",
-                   help="measure nothing: write the table and RESULTS.md again from the run's JSON (after a change to the report)")
+    p.add_argument(
+        "--results-md",
+        default=None,
+        help="where to write the results table (default: bench/RESULTS.md for a full run, else OUT/<label>/RESULTS.md)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="measure nothing: write the table and RESULTS.md again from the run's JSON (after a change to the report)",
+    )
     a = p.parse_args(argv)
     q = a.quick
     dflt = lambda v, full, quick: v if v is not None else (quick if q else full)  # noqa: E731
@@ -583,14 +814,26 @@ def parse_args(argv=None):
     a.emb = dflt(a.emb, 256, 64)
     a.hid = dflt(a.hid, 512, 128)
     a.tp_steps = max(2, -(-a.tp_steps // a.log_every)) * a.log_every  # whole log windows (see the quality phase)
-    bad = [t for t in a.toolkits if t not in ALL_TOOLKITS] + [d for d in a.datasets if d not in DATASETS] + \
-          [x for x in a.phases if x not in PHASES]
+    bad = (
+        [t for t in a.toolkits if t not in ALL_TOOLKITS]
+        + [d for d in a.datasets if d not in DATASETS]
+        + [x for x in a.phases if x not in PHASES]
+    )
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     # any phases and datasets: a part of the full run merges into bench/RESULTS.json and refreshes bench/RESULTS.md
-    a.full = not q and not a.train_limit and not a.test_limit and a.emb == 256 and a.hid == 512 and a.sp_vocab == 8000 \
-        and set(a.toolkits) == set(ALL_TOOLKITS) and all(getattr(a, n) == p.get_default(n) for n in FIXED) \
-        and all(getattr(a, name) == value for name, value in FULL_RUN.items()) and a.label in (None, "full")
+    a.full = (
+        not q
+        and not a.train_limit
+        and not a.test_limit
+        and a.emb == 256
+        and a.hid == 512
+        and a.sp_vocab == 8000
+        and set(a.toolkits) == set(ALL_TOOLKITS)
+        and all(getattr(a, n) == p.get_default(n) for n in FIXED)
+        and all(getattr(a, name) == value for name, value in FULL_RUN.items())
+        and a.label in (None, "full")
+    )
     a.label = a.label or ("quick" if q else "full" if a.full else "custom")
     return a
 
@@ -598,38 +841,60 @@ def parse_args(argv=None):
 def code_revision() -> dict:
     """The git objects of what a full run measures (FULL_RUN_CODE) and whether the checkout changes them."""
     git = lambda *args: subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()  # noqa: E731
-    return dict(objects={path: git("rev-parse", f"HEAD:{path}") for path in FULL_RUN_CODE},
-                commit=git("rev-parse", "--short", "HEAD"), changed=git("status", "--porcelain", *FULL_RUN_CODE))
+    return dict(
+        objects={path: git("rev-parse", f"HEAD:{path}") for path in FULL_RUN_CODE},
+        commit=git("rev-parse", "--short", "HEAD"),
+        changed=git("status", "--porcelain", *FULL_RUN_CODE),
+    )
 
 
 def same_run(R: dict, code: dict, cpu: dict) -> str | None:
     """Why a part cannot join the full run in R (None if it can): every part measures the same package code on
     the same kind of CPU (the quality phase trains for the steps the train phase's rates buy in the budget)."""
+
     def restart(where: str) -> str:
-        return (f"Finish that run {where}, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
-                "to start a new one here")
+        return (
+            f"Finish that run {where}, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
+            "to start a new one here"
+        )
 
     if R.get("parts") and R.get("cpu") != cpu:
-        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on "
-                f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart('there')}")
+        return (
+            f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on "
+            f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart('there')}"
+        )
     if code["changed"]:
         return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
     if R.get("code") and R["code"]["objects"] != code["objects"]:
-        return (f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
-                f"this checkout's differs ({code['commit']}). {restart('on its commit')}")
+        return (
+            f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
+            f"this checkout's differs ({code['commit']}). {restart('on its commit')}"
+        )
     return None
 
 
 def missing_parts(R: dict) -> list[str]:
     """What the full run in R has not measured yet."""
     phases = {"train": "train_throughput", "quality": "quality", "decode": "decode", "flat": "flat"}
-    return [f"{ph} {ds}" for ds in DATASETS for ph, key in phases.items() if ds not in R.get(key, {})] + \
-        (["machine"] if not R.get("machine") else [])
+    return [f"{ph} {ds}" for ds in DATASETS for ph, key in phases.items() if ds not in R.get(key, {})] + (
+        ["machine"] if not R.get("machine") else []
+    )
 
 
 def main(argv=None) -> None:
     a = parse_args(argv)
-    command = "cd " + shlex.quote(str(REPO)) + " && " + shlex.join([os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) else sys.executable, os.path.relpath(__file__, REPO)] + (sys.argv[1:] if argv is None else list(argv)))
+    command = (
+        "cd "
+        + shlex.quote(str(REPO))
+        + " && "
+        + shlex.join(
+            [
+                os.path.relpath(sys.executable, REPO) if sys.executable.startswith(str(REPO)) else sys.executable,
+                os.path.relpath(__file__, REPO),
+            ]
+            + (sys.argv[1:] if argv is None else list(argv))
+        )
+    )
     out_root = Path(a.out)
     run_dir = out_root / a.label
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -643,7 +908,9 @@ def main(argv=None) -> None:
     peers = [t for t in a.toolkits if t not in OURS]
     missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
     if missing:
-        sys.exit(f"peer toolkit(s) {missing} not installed in {PEERS_HOME}: run {PEERS_DIR}/setup.sh {' '.join(missing)}")
+        sys.exit(
+            f"peer toolkit(s) {missing} not installed in {PEERS_HOME}: run {PEERS_DIR}/setup.sh {' '.join(missing)}"
+        )
     env = child_env(a.threads)
     ours = [t for t in a.toolkits if t in OURS]
 
@@ -653,19 +920,30 @@ def main(argv=None) -> None:
     code, cpu = code_revision(), cpu_identity()
     if a.full and (why := same_run(R, code, cpu)):
         sys.exit(f"this part cannot join the full run: {why}")
-    part = dict(command=command, phases=a.phases, datasets=a.datasets, code=code["commit"],
-                started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]))
+    part = dict(
+        command=command,
+        phases=a.phases,
+        datasets=a.datasets,
+        code=code["commit"],
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        host=dict(nproc=os.cpu_count(), load_at_start=load_snapshot(), python=sys.version.split()[0]),
+    )
     R.setdefault("parts", []).append(part)
     if not (a.full and R.get("code")):  # a full run names the commit of its first part (same_run checked the rest)
         R["code"] = code
-    R.update(label=a.label, cpu=cpu, settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")})
+    R.update(
+        label=a.label,
+        cpu=cpu,
+        settings={k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")},
+    )
 
     def save():
         write_json(R, json_path)
 
-    say(f"run '{a.label}': toolkits {a.toolkits}, datasets {a.datasets}, phases {a.phases}, reps {a.reps}, "
-        f"budget {a.budget_minutes} min -> {run_dir}, {json_path}")
+    say(
+        f"run '{a.label}': toolkits {a.toolkits}, datasets {a.datasets}, phases {a.phases}, reps {a.reps}, "
+        f"budget {a.budget_minutes} min -> {run_dir}, {json_path}"
+    )
     if load_snapshot()["load1"] > 0.5:
         say(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the CPUs; figures will be noisy")
 
@@ -675,8 +953,10 @@ def main(argv=None) -> None:
         stats = prepare(ds, a, out_root)
         same = lambda s: {k: v for k, v in s.items() if k not in ("dir", "prep_s")}  # noqa: E731
         if a.full and ds in data and same(data[ds]) != same(stats):
-            sys.exit(f"the segmented {ds} data differ from the earlier parts' ({data[ds]} vs {stats}): "
-                     "the full run's parts must train and decode the same files")
+            sys.exit(
+                f"the segmented {ds} data differ from the earlier parts' ({data[ds]} vs {stats}): "
+                "the full run's parts must train and decode the same files"
+            )
         data[ds] = stats
     save()
 
@@ -684,11 +964,31 @@ def main(argv=None) -> None:
     def machine(tag):
         for dtype in sorted({OURS[t] for t in ours}):
             f = run_dir / f"machine_{tag}_{dtype}.json"
-            r = run([sys.executable, str(BENCH / "ours.py"), "machine", "--out", str(f), "--threads", str(a.threads),
-                     "--dtype", dtype, "--emb", str(a.emb), "--hid", str(a.hid), "--seconds", "2" if a.quick else "4"],
-                    f.with_suffix(".log"), env)
+            r = run(
+                [
+                    sys.executable,
+                    str(BENCH / "ours.py"),
+                    "machine",
+                    "--out",
+                    str(f),
+                    "--threads",
+                    str(a.threads),
+                    "--dtype",
+                    dtype,
+                    "--emb",
+                    str(a.emb),
+                    "--hid",
+                    str(a.hid),
+                    "--seconds",
+                    "2" if a.quick else "4",
+                ],
+                f.with_suffix(".log"),
+                env,
+            )
             if r["rc"] == 0:
-                R.setdefault("machine", []).append(json.loads(f.read_text()) | dict(when=f"{tag} of part {len(R['parts'])}"))
+                R.setdefault("machine", []).append(
+                    json.loads(f.read_text()) | dict(when=f"{tag} of part {len(R['parts'])}")
+                )
                 save()
 
     if "machine" in a.phases:
@@ -710,8 +1010,12 @@ def main(argv=None) -> None:
                     out = run_dir / "train" / ds / f"{tk}-r{rep}-{i}"
                     r = do_train(tk, data[ds], out, a.tp_steps, a, env)
                     per[tk]["runs"].append(r)
-                    say(f"train {ds} {tk} rep {rep}: {fmt(r['tok_per_s'])} tgt tok/s, peak RSS {fmt(r['peak_rss_mb'])} MB"
-                        + (f", {r['gflops_exec']:.1f} GFLOP/s" if tk in OURS else "") + f", {r['wall_s']:.0f}s")
+                    say(
+                        f"train {ds} {tk} rep {rep}: {fmt(r['tok_per_s'])} tgt tok/s, peak RSS "
+                        f"{fmt(r['peak_rss_mb'])} MB"
+                        + (f", {r['gflops_exec']:.1f} GFLOP/s" if tk in OURS else "")
+                        + f", {r['wall_s']:.0f}s"
+                    )
                     save()
 
     # ---- quality at equal budget
@@ -723,9 +1027,14 @@ def main(argv=None) -> None:
                 if a.quality_steps:
                     steps = a.quality_steps
                 else:
-                    rate = median(r.get("tok_per_s") for r in R.get("train_throughput", {}).get(ds, {}).get(tk, {}).get("runs", []))
+                    rate = median(
+                        r.get("tok_per_s")
+                        for r in R.get("train_throughput", {}).get(ds, {}).get(tk, {}).get("runs", [])
+                    )
                     if not rate:
-                        sys.exit(f"no measured training rate for {tk} on {ds}: run the train phase or pass --quality-steps")
+                        sys.exit(
+                            f"no measured training rate for {tk} on {ds}: run the train phase or pass --quality-steps"
+                        )
                     steps = round(a.budget_minutes * 60 * rate / (a.batch_size * data[ds]["mean_tgt_tokens"]))
                 # whole log windows: Joey refuses a validation step (= the last step) that is not a multiple of its
                 # logging step, and the peer scripts' throughput grep fails without a log line
@@ -739,15 +1048,20 @@ def main(argv=None) -> None:
                     hyp = run_dir / "quality" / ds / f"{tk}.{mode}.hyp"
                     d = do_decode(tk, q["model"], data[ds], hyp, beam, a, env)
                     q[mode] = dict(bleu=d.get("bleu"), chrf=d.get("chrf"), hyp=str(hyp), decode=d)
-                    say(f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f} chrF {d.get('chrf', float('nan')):.2f}")
+                    say(
+                        f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f} chrF "
+                        f"{d.get('chrf', float('nan')):.2f}"
+                    )
                 save()
 
     def models(ds: str) -> dict:
         """The quality phase's models of ds, which the decode and flat phases time (they are not in git)."""
         found = {tk: v["model"] for tk, v in R.get("quality", {}).get(ds, {}).items() if Path(v["model"]).exists()}
         if set(a.toolkits) - set(found):
-            sys.exit(f"no quality-phase model of {sorted(set(a.toolkits) - set(found))} for {ds} in this checkout: "
-                     "run the quality phase of that dataset in the same part (or keep its bench/out/)")
+            sys.exit(
+                f"no quality-phase model of {sorted(set(a.toolkits) - set(found))} for {ds} in this checkout: "
+                "run the quality phase of that dataset in the same part (or keep its bench/out/)"
+            )
         return found
 
     # ---- decoding speed
@@ -761,8 +1075,10 @@ def main(argv=None) -> None:
                         hyp = run_dir / "decode" / ds / f"{tk}.{mode}.r{rep}-{i}.hyp"
                         r = do_decode(tk, model[tk], data[ds], hyp, beam, a, env)
                         per[tk][mode]["runs"].append(r)
-                        say(f"decode {ds} {tk} {mode} rep {rep}: loop {fmt(r['sents_per_s_loop'])} sent/s, "
-                            f"whole command {fmt(r['sents_per_s_wall'])} sent/s, BLEU {r.get('bleu', float('nan')):.2f}")
+                        say(
+                            f"decode {ds} {tk} {mode} rep {rep}: loop {fmt(r['sents_per_s_loop'])} sent/s, "
+                            f"whole command {fmt(r['sents_per_s_wall'])} sent/s, BLEU {r.get('bleu', float('nan')):.2f}"
+                        )
                         save()
 
     # ---- per-token decode cost vs output length (our variants)
@@ -770,11 +1086,31 @@ def main(argv=None) -> None:
         model = models(ds)
         for tk in ours:
             f = run_dir / f"flat_{ds}_{tk}.json"
-            r = run([sys.executable, str(BENCH / "ours.py"), "flat", "--model", model[tk],
-                     "--src", str(Path(data[ds]["dir"]) / "test.src"), "--out", str(f), "--tbatch", str(a.tbatch),
-                     "--lengths", *map(str, a.flat_lengths), "--reps", "2" if a.quick else "3", "--threads", str(a.threads),
-                     "--dtype", OURS[tk]],
-                    f.with_suffix(".log"), env)
+            r = run(
+                [
+                    sys.executable,
+                    str(BENCH / "ours.py"),
+                    "flat",
+                    "--model",
+                    model[tk],
+                    "--src",
+                    str(Path(data[ds]["dir"]) / "test.src"),
+                    "--out",
+                    str(f),
+                    "--tbatch",
+                    str(a.tbatch),
+                    "--lengths",
+                    *map(str, a.flat_lengths),
+                    "--reps",
+                    "2" if a.quick else "3",
+                    "--threads",
+                    str(a.threads),
+                    "--dtype",
+                    OURS[tk],
+                ],
+                f.with_suffix(".log"),
+                env,
+            )
             if r["rc"] == 0:
                 R.setdefault("flat", {}).setdefault(ds, {})[tk] = json.loads(f.read_text())
             else:
@@ -784,8 +1120,11 @@ def main(argv=None) -> None:
     if "machine" in a.phases:
         machine("end")
 
-    part.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_min=(time.time() - T0) / 60,
-                load_at_end=load_snapshot())
+    part.update(
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        elapsed_min=(time.time() - T0) / 60,
+        load_at_end=load_snapshot(),
+    )
     report(R, a, json_path, run_dir)
 
 
@@ -802,27 +1141,45 @@ def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
     print("\n" + table + "\n")
     md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")
     todo = missing_parts(R) if a.full else []
-    kind = ("full run" + (f", in parts; not measured yet: {', '.join(todo)}" if todo else "")) if a.full \
+    kind = (
+        ("full run" + (f", in parts; not measured yet: {', '.join(todo)}" if todo else ""))
+        if a.full
         else f"NOT a full run ({a.label}): settings differ from the benchmark's"
-    md = [f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}", "",
-          f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
-          f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']}, "
-          f"{', '.join(R['cpu']['matmul_flags']) or 'none of ' + ', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; "
-          "load average at start and end):", ""]
-    md += [f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
-           f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "
-           f"{' '.join(p['phases'])} on {' '.join(p['datasets'])}\n\n      {p['command']}\n" for p in R["parts"]]
-    md += [f"Settings: `ours` in float32 like the peers, `ours-bf16` with bfloat16 matrix products (`--bf16 true` "
-           f"in training, `--dtype bfloat16` in translation; the peers have no bfloat16 on a CPU); emb {a.emb}, hid {a.hid}, "
-           f"{a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
-           f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} sentences, "
-           f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new tokens, "
-           f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"
-           + (f" (equal steps: {a.quality_steps})" if a.quality_steps else "") + ".",
-           "Ratios are ours / best peer on each figure (for RSS lower is better: <= 1.0 means we use no more); "
-           "BLEU/chrF show ours minus the best peer. JSON with every run: " + os.path.relpath(json_path, REPO) + ". "
-           "Earlier partial runs, one precision at a time: bench/PARTIAL_RUNS.md.", "",
-           table, ""]
+    )
+    md = [
+        f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}",
+        "",
+        f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
+        f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']}, "
+        f"{', '.join(R['cpu']['matmul_flags']) or 'none of ' + ', '.join(MATMUL_FLAGS)}; {a.threads} threads per run; "
+        "load average at start and end):",
+        "",
+    ]
+    md += [
+        f"- {p['started']} to {p.get('finished', '(interrupted)')} ({p.get('elapsed_min', 0):.0f} min), "
+        f"load {p['host']['load_at_start']['load1']} / {p.get('load_at_end', {}).get('load1', '-')}: "
+        f"{' '.join(p['phases'])} on {' '.join(p['datasets'])}\n\n      {p['command']}\n"
+        for p in R["parts"]
+    ]
+    md += [
+        f"Settings: `ours` in float32 like the peers, `ours-bf16` with bfloat16 matrix products (`--bf16 true` "
+        f"in training, `--dtype bfloat16` in translation; the peers have no bfloat16 on a CPU); emb {a.emb}, hid "
+        f"{a.hid}, "
+        f"{a.layers} layer(s), bi-LSTM encoder (hid/2 per direction), LSTM decoder, "
+        f"Luong general attention, input feeding, dropout {a.dropout}, Adam {a.lr} constant, batch {a.batch_size} "
+        "sentences, "
+        f"Unigram {a.sp_vocab} pieces + word vocabularies over them; decode batch {a.tbatch}, max {a.max_out} new "
+        "tokens, "
+        f"no length penalty; {a.reps} repetition(s), medians; training budget {a.budget_minutes} min per toolkit"
+        + (f" (equal steps: {a.quality_steps})" if a.quality_steps else "")
+        + ".",
+        "Ratios are ours / best peer on each figure (for RSS lower is better: <= 1.0 means we use no more); "
+        "BLEU/chrF show ours minus the best peer. JSON with every run: " + os.path.relpath(json_path, REPO) + ". "
+        "Earlier partial runs, one precision at a time: bench/PARTIAL_RUNS.md.",
+        "",
+        table,
+        "",
+    ]
     md_path.write_text("\n".join(md))
     say(f"wrote {json_path} and {md_path}")
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from hf_rnn_seq2seq_cli import main
 
 sys.exit(main())

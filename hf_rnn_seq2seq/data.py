@@ -28,6 +28,7 @@ from datasets.exceptions import DatasetNotFoundError
 from transformers import BatchEncoding, PreTrainedTokenizerBase
 
 from .errors import DataError
+from .text_files import count_lines
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,6 @@ def _read_lines(path: PathLike) -> Iterator[tuple[int, str]]:
             yield line_number, text.rstrip("\r\n")
 
 
-def _count_lines(path: PathLike) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
-
-
 def _parallel_pairs(
     source_path: PathLike, target_path: PathLike, source_lang: str, target_lang: str
 ) -> Iterator[dict[str, str]]:
@@ -101,7 +97,7 @@ def _parallel_pairs(
 
 def _raise_length_mismatch(source_path: PathLike, target_path: PathLike, lines_read: int) -> NoReturn:
     """Raise for parallel files that end at different lines (`lines_read` lines were paired)."""
-    source_count, target_count = _count_lines(source_path), _count_lines(target_path)
+    source_count, target_count = count_lines(source_path), count_lines(target_path)
     for path, count in ((source_path, source_count), (target_path, target_count)):
         if count == 0:
             raise DataError(f"{path}: file is empty")
@@ -132,17 +128,6 @@ def load_parallel_text(
     if len(dataset) == 0:
         raise DataError(f"{source_path}: file is empty")
     return dataset
-
-
-def load_parallel_corpora(
-    pairs: list[tuple[PathLike, PathLike]], source_lang: str = "ko", target_lang: str = "en"
-) -> Dataset:
-    """Load several `(source_path, target_path)` corpora and concatenate them in the order given."""
-    if not pairs:
-        raise DataError("no parallel corpora given")
-    return concatenate_datasets(
-        [load_parallel_text(source, target, source_lang, target_lang) for source, target in pairs]
-    )
 
 
 def _jsonl_pairs(path: PathLike, source_lang: str, target_lang: str) -> Iterator[dict[str, str]]:

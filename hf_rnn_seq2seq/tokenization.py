@@ -48,6 +48,7 @@ PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<s>", "</s>", "<unk>"
 # The trainers give special tokens the first ids, in this order: <pad>=0, <s>=1, </s>=2, <unk>=3.
 SPECIAL_TOKENS = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN]
 TOKENIZER_MODELS = ("unigram", "bpe")
+DEFAULT_VOCAB_SIZE = 8000
 TARGET_TOKENIZER_DIR = "target_tokenizer"
 # An RNN has no position limit; transformers' own "no limit" value keeps the tokenizer from ever truncating.
 MODEL_MAX_LENGTH = VERY_LARGE_INTEGER
@@ -138,7 +139,7 @@ def _train(
 def train_tokenizer(
     source_texts: Iterable[str],
     target_texts: Iterable[str] | None = None,
-    vocab_size: int = 8000,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
     model: str = "unigram",
     show_progress: bool = False,
 ) -> PreTrainedTokenizerFast:
@@ -155,7 +156,7 @@ def train_tokenizers(
     source_texts: Iterable[str],
     target_texts: Iterable[str],
     joint: bool = True,
-    vocab_size: int = 8000,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
     target_vocab_size: int | None = None,
     model: str = "unigram",
     show_progress: bool = False,
@@ -168,6 +169,14 @@ def train_tokenizers(
     source_tokenizer = _train(source_texts, "source texts", vocab_size, model, show_progress)
     target_tokenizer = _train(target_texts, "target texts", target_vocab_size or vocab_size, model, show_progress)
     return source_tokenizer, target_tokenizer
+
+
+def train_tokenizers_on_pairs(
+    pairs: Iterable[dict[str, str]], source_lang: str, target_lang: str, **options
+) -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
+    """`train_tokenizers` on the two sides of translation pairs (`{source_lang: text, target_lang: text}`, as the
+    `translation` column of the data loaders holds them; read twice). `options` go to `train_tokenizers`."""
+    return train_tokenizers((pair[source_lang] for pair in pairs), (pair[target_lang] for pair in pairs), **options)
 
 
 def _check_same_special_ids(source: PreTrainedTokenizerBase, target: PreTrainedTokenizerBase, where: str) -> None:

@@ -1,6 +1,7 @@
 """Translate lines of text with a saved model directory: a Python iterable, a file, or stdin to stdout.
 
-    from hf_rnn_seq2seq.translate import load_translator, translate_lines
+    from hf_rnn_seq2seq.loading import load_translator
+    from hf_rnn_seq2seq.translate import translate_lines
     translator = load_translator("outputs/koen")
     for english in translate_lines(translator, open("news.ko"), batch_size=32, num_beams=5):
         print(english)
@@ -20,13 +21,11 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
-import torch
 from tqdm import tqdm
-from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
-from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
-from .pipeline import RNNTranslationPipeline
-from .tokenization import check_vocabularies, load_tokenizers
+from .loading import load_translator
+from .modeling.pipeline import RNNTranslationPipeline
+from .text_files import count_lines
 
 DEFAULT_BATCH_SIZE = 32
 # Lines sorted together by length: more batches per window means less padding, but more lines held in memory
@@ -34,59 +33,6 @@ DEFAULT_BATCH_SIZE = 32
 BATCHES_PER_WINDOW = 16
 # Translations are written under this suffix until the last line is done.
 PARTIAL_SUFFIX = ".partial"
-SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
-PICKLED_WEIGHT_FILES = (WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
-# Weight types a model can be loaded in for translating. bfloat16 halves the memory and, on CPUs with AVX512-BF16
-# or AMX and on recent GPUs, runs the matrix products about twice as fast; generate() scores in float32 either way.
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def check_model_dir(model_dir: str | os.PathLike) -> None:
-    """Refuse a local folder that cannot hold a model, naming what is missing (a Hub id is left to transformers)."""
-    path = Path(model_dir)
-    if not path.exists():
-        if path.is_absolute() or str(model_dir).startswith("."):
-            raise OSError(f"{model_dir}: no such model directory")
-        return  # maybe a Hub repo id
-    if not path.is_dir():
-        raise OSError(f"{model_dir}: expected a model directory, got a file")
-    if not (path / "config.json").is_file():
-        raise OSError(f"{model_dir}: no config.json here; give the directory that training or save_pretrained wrote")
-    if any((path / name).is_file() for name in SAFE_WEIGHT_FILES):
-        return
-    pickled = [name for name in PICKLED_WEIGHT_FILES if (path / name).is_file()]
-    if pickled:
-        raise OSError(
-            f"{model_dir}: the weights are pickled ({pickled[0]}), and loading a pickle can run any code in it; "
-            f"this package reads {SAFE_WEIGHTS_NAME} only. If you trust the file, convert it once: "
-            "model = AutoModelForSeq2SeqLM.from_pretrained(dir, use_safetensors=False); model.save_pretrained(dir)"
-        )
-    raise OSError(f"{model_dir}: no model weights here (expected {SAFE_WEIGHTS_NAME}); was training finished?")
-
-
-def load_model(model_dir: str | os.PathLike, dtype: str = "float32") -> PreTrainedModel:
-    """The model saved in `model_dir` (a folder or Hub id), in eval mode, its weights read from safetensors and
-    cast to `dtype` (a name in `DTYPES`)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    check_model_dir(model_dir)
-    return AutoModelForSeq2SeqLM.from_pretrained(model_dir, use_safetensors=True, dtype=DTYPES[dtype]).eval()
-
-
-def load_translator(
-    model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32"
-) -> RNNTranslationPipeline:
-    """The model and tokenizer(s) saved in `model_dir`, as a translation pipeline on `device` (None: the first GPU
-    if there is one, else the CPU), its weights in `dtype`."""
-    model = load_model(model_dir, dtype)
-    source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
-    check_vocabularies(
-        model.config, source_tokenizer, target_tokenizer, f"{model_dir} holds a tokenizer from another model: save "
-        "the tokenizer the model was trained with beside its weights"
-    )
-    return RNNTranslationPipeline(
-        model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device
-    )
 
 
 def translate_lines(
@@ -141,7 +87,7 @@ def translate_file(
     if output_path is not None and Path(output_path).is_dir():
         raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
     translator = load_translator(model_dir, dtype=dtype)
-    total = _count_lines(input_path) if input_path is not None else None
+    total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))
         partial = None if output_path is None else Path(f"{output_path}{PARTIAL_SUFFIX}")
@@ -152,8 +98,9 @@ def translate_file(
         translations = translate_lines(translator, source, batch_size, **generate_kwargs)
         n_lines = 0
         try:
-            for n_lines, translation in enumerate(translations, 1):
+            for translation in translations:
                 target.write(f"{translation}\n")
+                n_lines += 1
                 bar.update()
         except UnicodeDecodeError as err:
             kept = f"; the {n_lines} lines before it are translated in {partial}" if partial is not None else ""
@@ -182,9 +129,4 @@ def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
         stdin.detach()  # closing the wrapper would close sys.stdin too
 
 
-def _count_lines(path: str | os.PathLike) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
-
-
-__all__ = ["check_model_dir", "load_model", "load_translator", "translate_file", "translate_lines"]
+__all__ = ["translate_file", "translate_lines"]

@@ -22,13 +22,14 @@ import torch
 from tiny_models import ENGLISH, KOREAN, NO_EVALUATION, save_tiny_translator
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig
-from hf_rnn_seq2seq.cli import EXIT_ERROR
-from hf_rnn_seq2seq.cli import main as cli
 from hf_rnn_seq2seq.data import DataError, load_translation_data
-from hf_rnn_seq2seq.pipeline import RNNTranslationPipeline
+from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.modeling.pipeline import RNNTranslationPipeline
 from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizer
 from hf_rnn_seq2seq.training import main as train
-from hf_rnn_seq2seq.translate import load_translator, translate_file, translate_lines
+from hf_rnn_seq2seq.translate import translate_file, translate_lines
+from hf_rnn_seq2seq_cli import EXIT_ERROR
+from hf_rnn_seq2seq_cli import main as cli
 
 WARNS = "warns"  # the case proceeds with a correct result and a warning
 

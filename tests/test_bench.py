@@ -40,35 +40,109 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
     (tmp_path / "train.src").write_text("\n".join(src) + "\n")
     (tmp_path / "train.tgt").write_text("\n".join(tgt) + "\n")
 
-    ours("train", "--train-src", tmp_path / "train.src", "--train-tgt", tmp_path / "train.tgt",
-         "--out", tmp_path / "run", "--emb", 8, "--hid", 16, "--batch-size", 8, "--steps", 4, "--log-every", 2,
-         "--dtype", dtype, "--profile-steps", 2, *TOY)
+    ours(
+        "train",
+        "--train-src",
+        tmp_path / "train.src",
+        "--train-tgt",
+        tmp_path / "train.tgt",
+        "--out",
+        tmp_path / "run",
+        "--emb",
+        8,
+        "--hid",
+        16,
+        "--batch-size",
+        8,
+        "--steps",
+        4,
+        "--log-every",
+        2,
+        "--dtype",
+        dtype,
+        "--profile-steps",
+        2,
+        *TOY,
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["pairs"] == len(src) and summary["final_xent"] > 0
     profile = (tmp_path / "run" / "profile.txt").read_text()
     assert profile.startswith("2 steps from step 3") and "aten::mm" in profile  # the last two
 
     hyp = tmp_path / "test.hyp"
-    ours("translate", "--model", tmp_path / "run" / "model", "--src", tmp_path / "train.src", "--out", hyp,
-         "--beam", 2, "--tbatch", 16, "--max-out", 6, "--dtype", dtype, *TOY)
+    ours(
+        "translate",
+        "--model",
+        tmp_path / "run" / "model",
+        "--src",
+        tmp_path / "train.src",
+        "--out",
+        hyp,
+        "--beam",
+        2,
+        "--tbatch",
+        16,
+        "--max-out",
+        6,
+        "--dtype",
+        dtype,
+        *TOY,
+    )
     assert len(hyp.read_text().splitlines()) == len(src)  # one line per source, in the source order
     assert json.loads(Path(f"{hyp}.json").read_text())["sentences"] == len(src)
 
-    report = bench("search_loops.py", "--model", tmp_path / "run" / "model", "--src", tmp_path / "train.src",
-                   "--beams", 1, 2, "--reps", 1, "--max-out", 6, "--dtype", dtype, "--json", tmp_path / "loops.json",
-                   *TOY)
+    report = bench(
+        "search_loops.py",
+        "--model",
+        tmp_path / "run" / "model",
+        "--src",
+        tmp_path / "train.src",
+        "--beams",
+        1,
+        2,
+        "--reps",
+        1,
+        "--max-out",
+        6,
+        "--dtype",
+        dtype,
+        "--json",
+        tmp_path / "loops.json",
+        *TOY,
+    )
     assert "| beam2 |" in report and "| NO |" not in report  # search.py's loops gave transformers' outputs
-
 
 
 def test_paired_steps_times_the_working_tree_against_a_commit(tmp_path):
     """bench/paired_steps.py imports hf_rnn_seq2seq at another commit beside the working tree's and times both."""
     out = tmp_path / "paired.json"
-    report = bench("paired_steps.py", "--against", "HEAD", "--emb", 8, "--hid", 16, "--vocab", 30, "--batch", 4,
-                   "--src-len", 5, "--tgt-len", 4, "--reps", 2, "--threads", 1, "--out", out)
+    report = bench(
+        "paired_steps.py",
+        "--against",
+        "HEAD",
+        "--emb",
+        8,
+        "--hid",
+        16,
+        "--vocab",
+        30,
+        "--batch",
+        4,
+        "--src-len",
+        5,
+        "--tgt-len",
+        4,
+        "--reps",
+        2,
+        "--threads",
+        1,
+        "--out",
+        out,
+    )
     assert "| working tree |" in report and "| HEAD |" in report
     result = json.loads(out.read_text())
     assert [row["version"] for row in result["rows"]] == ["working tree", "HEAD"] and result["speedup"]["median"] > 0
+
 
 def versus_peers():
     sys.path.insert(0, str(OURS.parent))
@@ -93,7 +167,14 @@ def test_only_the_full_run_writes_bench_results(argv, full):
 
 def test_every_peer_run_sits_between_runs_of_ours():
     interleave = versus_peers().interleave
-    assert interleave(["ours", "ours-bf16", "onmt", "joey"]) == ["ours", "ours-bf16", "onmt", "ours", "ours-bf16", "joey"]
+    assert interleave(["ours", "ours-bf16", "onmt", "joey"]) == [
+        "ours",
+        "ours-bf16",
+        "onmt",
+        "ours",
+        "ours-bf16",
+        "joey",
+    ]
     assert interleave(["ours"]) == ["ours"] and interleave(["onmt", "joey"]) == ["onmt", "joey"]
 
 
@@ -119,8 +200,10 @@ def test_each_variant_of_ours_is_compared_with_the_best_peer():
     vp = versus_peers()
     tok_per_s = {"ours": 1000, "ours-bf16": 1700, "onmt": 1200, "joey": 600, "fairseq": 1100}
     bleu = {"ours": 30.0, "ours-bf16": 31.5, "onmt": 29.0, "joey": 25.0, "fairseq": 30.2}
-    R = {"train_throughput": {"m": {tk: {"median_tok_per_s": v} for tk, v in tok_per_s.items()}},
-         "quality": {"m": {tk: {"greedy": {"bleu": v}} for tk, v in bleu.items()}}}
+    R = {
+        "train_throughput": {"m": {tk: {"median_tok_per_s": v} for tk, v in tok_per_s.items()}},
+        "quality": {"m": {tk: {"greedy": {"bleu": v}} for tk, v in bleu.items()}},
+    }
     rows = {r["key"]: r for r in vp.figure_rows(R, list(vp.ALL_TOOLKITS))}
     speed, quality = rows["train_tok_per_s"], rows["bleu_greedy"]
     assert speed["best_peer"] == "onmt" and quality["best_peer"] == "fairseq"
@@ -145,12 +228,29 @@ def test_report_writes_the_table_again_from_the_json_alone(tmp_path):
     vp = versus_peers()
     a = vp.parse_args(["--label", "mine", "--out", str(tmp_path), "--toolkits", "ours,onmt", "--datasets", "multi30k"])
     runs = {"ours": [1100, 1000, 1200], "onmt": [900, 1000, 950]}
-    R = {"parts": [{"started": "t0", "finished": "t1", "elapsed_min": 1, "phases": ["train"], "datasets": ["multi30k"],
-                    "command": "the command", "host": {"load_at_start": {"load1": 0.1}}, "load_at_end": {"load1": 0.2}}],
-         "code": {"commit": "abc1234"}, "cpu": {"cpus": 2, "model": "a CPU", "matmul_flags": []},
-         "settings": {k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")},
-         "train_throughput": {"multi30k": {tk: {"runs": [{"tok_per_s": v, "peak_rss_mb": 500, "gflops_exec": 1,
-                                                          "gflops_useful": 1} for v in vs]} for tk, vs in runs.items()}}}
+    R = {
+        "parts": [
+            {
+                "started": "t0",
+                "finished": "t1",
+                "elapsed_min": 1,
+                "phases": ["train"],
+                "datasets": ["multi30k"],
+                "command": "the command",
+                "host": {"load_at_start": {"load1": 0.1}},
+                "load_at_end": {"load1": 0.2},
+            }
+        ],
+        "code": {"commit": "abc1234"},
+        "cpu": {"cpus": 2, "model": "a CPU", "matmul_flags": []},
+        "settings": {k: v for k, v in vars(a).items() if k not in ("out", "phases", "datasets", "report")},
+        "train_throughput": {
+            "multi30k": {
+                tk: {"runs": [{"tok_per_s": v, "peak_rss_mb": 500, "gflops_exec": 1, "gflops_useful": 1} for v in vs]}
+                for tk, vs in runs.items()
+            }
+        },
+    }
     (tmp_path / "versus_peers.mine.json").write_text(json.dumps(R))
     vp.main(["--report", "--label", "mine", "--out", str(tmp_path)])
     md = (tmp_path / "mine" / "RESULTS.md").read_text()

@@ -15,7 +15,6 @@ from hf_rnn_seq2seq.data import (
     DataError,
     filter_by_length,
     load_hub_dataset,
-    load_parallel_corpora,
     load_parallel_text,
     load_translation_data,
     load_translation_jsonl,
@@ -68,13 +67,6 @@ def test_parallel_text_strips_bom_and_crlf(tmp_path):
     (tmp_path / "a.ko").write_bytes("\ufeff안녕하세요.\r\n저는 학생입니다.\r\n".encode())
     (tmp_path / "a.en").write_bytes(b"Hello.\r\nI am a student.")  # no final newline
     assert as_pairs(load_parallel_text(tmp_path / "a.ko", tmp_path / "a.en")) == list(zip(KO[:2], EN[:2]))
-
-
-def test_parallel_corpora_concatenate(tmp_path):
-    first = write_corpus(tmp_path / "first", KO[:2], EN[:2])
-    second = write_corpus(tmp_path / "second", KO[2:], EN[2:])
-    dataset = load_parallel_corpora([(f"{first}.ko", f"{first}.en"), (f"{second}.ko", f"{second}.en")])
-    assert as_pairs(dataset) == list(zip(KO, EN))
 
 
 def test_translation_jsonl(tmp_path):

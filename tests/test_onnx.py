@@ -10,8 +10,9 @@ import torch
 from tiny_models import KOREAN, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from hf_rnn_seq2seq.onnx_export import OnnxTranslator, export_model_dir, export_onnx, state_names
-from hf_rnn_seq2seq.translate import load_translator
+from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.onnx_export import export_model_dir, export_onnx
+from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator, state_names
 
 pytest.importorskip("onnxruntime")
 

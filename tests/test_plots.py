@@ -14,7 +14,8 @@ from matplotlib.ft2font import FT2Font
 from PIL import Image
 from tiny_models import KOREAN, save_tiny_translator
 
-from hf_rnn_seq2seq.attention_plot import (
+from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.plotting import (
     CURVES_FIGSIZE,
     DPI,
     align,
@@ -23,7 +24,6 @@ from hf_rnn_seq2seq.attention_plot import (
     plot_attention,
     plot_training_curves,
 )
-from hf_rnn_seq2seq.translate import load_translator
 
 # A blank or single-colour image has (almost) no spread in its pixel values.
 MIN_PIXEL_STD = 10.0

@@ -15,9 +15,9 @@ import torch
 from tiny_models import save_tiny_translator
 from transformers import AutoModelForSeq2SeqLM
 
-from hf_rnn_seq2seq.cli import EXIT_ERROR
-from hf_rnn_seq2seq.cli import main as cli
-from hf_rnn_seq2seq.translate import load_translator
+from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq_cli import EXIT_ERROR
+from hf_rnn_seq2seq_cli import main as cli
 
 PACKAGE = Path(__file__).parents[1] / "hf_rnn_seq2seq"
 

@@ -14,7 +14,8 @@ import sys
 import pytest
 from tiny_models import KOREAN, save_tiny_translator
 
-from hf_rnn_seq2seq.translate import BATCHES_PER_WINDOW, load_translator, translate_file, translate_lines
+from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.translate import BATCHES_PER_WINDOW, translate_file, translate_lines
 
 BATCH_SIZE = 2
 WINDOW = BATCH_SIZE * BATCHES_PER_WINDOW

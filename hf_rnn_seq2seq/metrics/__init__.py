@@ -23,9 +23,7 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
     return evaluate.load(str(METRICS_DIR / name), keep_in_memory=True)
 
 
-def compute_translation_metrics(
-    predictions: list[str], references: list[list[str]] | list[str]
-) -> dict[str, float]:
+def compute_translation_metrics(predictions: list[str], references: list[list[str]] | list[str]) -> dict[str, float]:
     """Corpus BLEU and chrF (0-100) of `predictions` against one or more `references` per prediction."""
     if not predictions:
         raise ValueError("no predictions to score")

@@ -28,7 +28,9 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
         hidden_size: Decoder RNN size, and the size of what the Generator reads.
         encoder_hidden_size: Encoder RNN size per direction. `None` gives `hidden_size // num_directions`,
             so that `h_enc` has the Decoder's size (as OpenNMT-py, JoeyNMT and fairseq do).
-        num_layers: RNN depth of both sides; `encoder_layers` / `decoder_layers` override it per side.
+        num_layers: RNN depth of both sides, unless `encoder_layers` / `decoder_layers` are given.
+        encoder_layers: Encoder RNN depth; `None` gives `num_layers`.
+        decoder_layers: Decoder RNN depth; `None` gives `num_layers`.
         cell_type: "gru", "lstm" or "rnn" (Elman, tanh).
         bidirectional: whether the Encoder reads the source in both directions.
         attention: `None` (the textbook model: the source reaches the Decoder only through its initial
@@ -100,7 +102,14 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
         _one_of("cell_type", self.cell_type, CELL_TYPES)
         _one_of("attention", self.attention, ATTENTION_TYPES)
         _one_of("bridge", self.bridge, BRIDGE_TYPES)
-        for name in ("vocab_size", "decoder_vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers"):
+        for name in (
+            "vocab_size",
+            "decoder_vocab_size",
+            "embedding_size",
+            "hidden_size",
+            "encoder_layers",
+            "decoder_layers",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"RNNSeq2SeqConfig.{name} must be a positive integer, got {value!r}.")

@@ -95,11 +95,45 @@ def check_free_space(output_dir: str | os.PathLike, n_parameters: int) -> None:
         )
 
 
+def resolve_checkpoint(value: str | None, output_dir: str | os.PathLike) -> str | None:
+    """`--resume_from_checkpoint` as a folder: a path, or `last`/`true` for the newest complete checkpoint in
+    output_dir (one a crash left half-written is set aside)."""
+    if value is None:
+        return None
+    if value.lower() in ("last", "true"):
+        output_dir = Path(output_dir)
+        checkpoint = None
+        if output_dir.is_dir():
+            checkpoint = last_complete_checkpoint(output_dir)
+            set_aside_incomplete(output_dir, checkpoint)
+        if checkpoint is None:
+            raise ValueError(f"--resume_from_checkpoint {value}: no complete checkpoint-* folder in {output_dir}")
+        return str(checkpoint)
+    if not Path(value).is_dir():
+        raise ValueError(f"--resume_from_checkpoint {value}: no such folder")
+    if checkpoint_step(Path(value)) is not None and not is_complete(Path(value)):
+        raise ValueError(
+            f"--resume_from_checkpoint {value}: this checkpoint was not completely written (the run stopped while "
+            "saving it); give an earlier one, or `last` for the newest complete one"
+        )
+    return value
+
+
+def how_to_resume(output_dir: str) -> str:
+    """What a run that stopped on an error leaves to resume from."""
+    checkpoint = last_complete_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    if checkpoint is None:
+        return "no checkpoint was completed: fix the cause and start again"
+    return f"the last complete checkpoint is {checkpoint}: fix the cause and rerun with --resume_from_checkpoint last"
+
+
 __all__ = [
     "check_free_space",
     "check_writable",
     "checkpoint_step",
+    "how_to_resume",
     "is_complete",
     "last_complete_checkpoint",
+    "resolve_checkpoint",
     "set_aside_incomplete",
 ]

@@ -117,6 +117,7 @@ def test_bfloat16_forward_runs(cell_type):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_runs_on_cuda():
     model = tiny().to("cuda")
-    assert generate(model.cpu()) == model.to("cuda").generate(
-        SOURCE.cuda(), attention_mask=MASK.cuda(), max_new_tokens=6, num_beams=3
-    ).tolist()
+    assert (
+        generate(model.cpu())
+        == model.to("cuda").generate(SOURCE.cuda(), attention_mask=MASK.cuda(), max_new_tokens=6, num_beams=3).tolist()
+    )

@@ -12,9 +12,9 @@ import pytest
 import torch
 from tiny_models import KOREAN, PAIRS, save_tiny_translator
 
-from hf_rnn_seq2seq.cli import EXIT_ERROR, main
+from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
-from hf_rnn_seq2seq.translate import load_translator
+from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
 COMMANDS = ["train", "translate", "evaluate", "tokenizer", "export", "plot-attention"]
 N_TEST = 12
@@ -121,7 +121,7 @@ def test_tokenizer(tmp_path, capsys, test_prefix, separate):
 
 def test_export(tmp_path, capsys, model_dir, translator):
     pytest.importorskip("onnxruntime")
-    from hf_rnn_seq2seq.onnx_export import OnnxTranslator
+    from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator
 
     assert main(["export", str(model_dir), str(tmp_path / "onnx")]) == 0
     assert capsys.readouterr().out.split() == [
@@ -151,7 +151,9 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
     fails_with(capsys, ["tokenizer", str(test_prefix), str(tmp_path / "tok"), "--vocab-size", "5"], "vocab_size=5")
     no_attention = save_tiny_translator(tmp_path / "no-attention", attention=None, input_feeding=False)
     fails_with(capsys, ["plot-attention", str(no_attention), KOREAN[0]], "no attention")
-    fails_with(capsys, ["train", "--output_dir", str(tmp_path), "--train_file", str(tmp_path / "missing")], "--validation_file")
+    fails_with(
+        capsys, ["train", "--output_dir", str(tmp_path), "--train_file", str(tmp_path / "missing")], "--validation_file"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 transformers 5 removed `pipeline("translation")`; this brings back its interface for our model:
 
     from transformers import pipeline
-    import hf_rnn_seq2seq.pipeline  # registers the task
+    import hf_rnn_seq2seq  # registers the task
 
     translator = pipeline("rnn-translation", model=model, tokenizer=tokenizer)
     translator("저는 커피를 좋아합니다.")                  # [{"translation_text": "I like coffee."}]
@@ -12,7 +12,7 @@ transformers 5 removed `pipeline("translation")`; this brings back its interface
 `pipe.save_pretrained(directory)` writes the model and tokenizer(s), records the task under `custom_pipelines`
 in config.json and copies this file next to the weights, so a process without our package runs
 `pipeline(model=directory, trust_remote_code=True)`. Because of that copy, this file may import only
-transformers, torch and the standard library.
+transformers, torch, the standard library and the model's other files.
 
 The task is not registered as "translation": `pipeline()` refuses that name (it is in transformers'
 `REMOVED_TASKS`) before it looks at the registry, so only a directory whose config.json lists a custom
@@ -33,6 +33,8 @@ from transformers import (
 )
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils import cached_file, logging
+
+from .encoder import check_bfloat16
 
 logger = logging.get_logger(__name__)
 
@@ -83,6 +85,8 @@ class RNNTranslationPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         if self.tokenizer is None:
             raise ValueError(f"the {TASK} pipeline needs a tokenizer: pass tokenizer=... or a model directory with one")
+        if self.model.dtype == torch.bfloat16:
+            check_bfloat16(self.device, "load the model in float32 (--dtype float32; dtype=torch.float32 in Python)")
         self.target_tokenizer = target_tokenizer or load_target_tokenizer(self.model) or self.tokenizer
         self._unknown_reported: set[str] = set()  # characters already warned about
 

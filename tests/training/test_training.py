@@ -16,11 +16,12 @@ from safetensors import safe_open
 from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq.demo import demo_settings
-from hf_rnn_seq2seq.generator import Generator
+from hf_rnn_seq2seq.modeling.generator import Generator
 from hf_rnn_seq2seq.training import main
 
-REPO_ROOT = Path(__file__).parents[1]
+REPO_ROOT = Path(__file__).parents[2]
 SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
+
 
 @pytest.fixture(scope="module")
 def digit_corpus(tmp_path_factory) -> dict[str, Path]:
@@ -191,7 +192,7 @@ def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
 
 
 def test_config_file_with_overrides(tmp_path, monkeypatch):
-    from hf_rnn_seq2seq.training import parse_arguments
+    from hf_rnn_seq2seq.training.arguments import parse_arguments
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"output_dir": "out", "hidden_size": 128, "bidirectional": False}))

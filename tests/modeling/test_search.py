@@ -9,7 +9,6 @@ lengths, and untrained ones that run to the length limit.
 
 import pytest
 import torch
-
 from reference_search import beam_search
 from tiny_models import BOS, EOS, one_thread, reverse_batch, train_reverse_model, until_eos
 

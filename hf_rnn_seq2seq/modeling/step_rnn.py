@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 STEPS_PER_PRODUCT = 8  # steps whose weight gradients go into one product: 512 rows at batch 64, a few MB held
 
 

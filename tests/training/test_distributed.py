@@ -21,9 +21,9 @@ LAUNCHERS = {
 EACH_RANK_SAVES = """
 import os, sys
 from safetensors.torch import save_file
-from hf_rnn_seq2seq import training
+from hf_rnn_seq2seq.training import run, trainer
 
-train = training.TranslationTrainer.train
+train = trainer.TranslationTrainer.train
 
 def train_and_save(self, *args, **kwargs):
     result = train(self, *args, **kwargs)
@@ -31,8 +31,8 @@ def train_and_save(self, *args, **kwargs):
     save_file(weights, os.path.join(sys.argv[1], f"rank{os.environ.get('RANK', '0')}.safetensors"))
     return result
 
-training.TranslationTrainer.train = train_and_save
-training.main(sys.argv[2:])
+trainer.TranslationTrainer.train = train_and_save
+run.main(sys.argv[2:])
 """
 
 

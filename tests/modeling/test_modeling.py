@@ -9,12 +9,11 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_search import beam_search, greedy
 from transformers.generation.utils import DeferredStopCheck
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from hf_rnn_seq2seq.decoder import RecurrentState
-
-from reference_search import beam_search, greedy
+from hf_rnn_seq2seq.modeling.decoder import RecurrentState
 
 VOCAB = 40
 PAD, BOS, EOS = 0, 1, 2
@@ -31,7 +30,11 @@ def sweep():
     ):
         for input_feeding in (False, True) if attention else (False,):
             yield dict(
-                cell_type=cell, bidirectional=bidirectional, attention=attention, input_feeding=input_feeding, num_layers=layers
+                cell_type=cell,
+                bidirectional=bidirectional,
+                attention=attention,
+                input_feeding=input_feeding,
+                num_layers=layers,
             )
 
 

@@ -17,8 +17,7 @@ import transformers
 from safetensors.torch import load_file
 from tiny_models import NO_EVALUATION, TINY_MODEL, subprocess_environment, write_digit_corpus
 
-from hf_rnn_seq2seq import checkpoints
-from hf_rnn_seq2seq.training import main
+from hf_rnn_seq2seq.training import checkpoints, main
 
 MAX_STEPS = 30
 SAVE_STEPS = 10
@@ -29,7 +28,7 @@ SAVE_STEPS = 10
 KILLED_RUN = """
 import os, signal, sys
 import transformers
-from hf_rnn_seq2seq import training
+from hf_rnn_seq2seq.training import run, trainer
 
 kill_step, where = int(sys.argv[1]), sys.argv[2]
 
@@ -43,8 +42,8 @@ def killing(method):
 if where == "saving":
     transformers.Trainer._save_rng_state = killing(transformers.Trainer._save_rng_state)
 else:
-    training.TranslationTrainer.training_step = killing(training.TranslationTrainer.training_step)
-training.main(sys.argv[3:])
+    trainer.TranslationTrainer.training_step = killing(trainer.TranslationTrainer.training_step)
+run.main(sys.argv[3:])
 """
 
 

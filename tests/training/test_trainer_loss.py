@@ -8,7 +8,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.trainer_pt_utils import LabelSmoother
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from hf_rnn_seq2seq.training import TranslationTrainer
+from hf_rnn_seq2seq.training.trainer import TranslationTrainer
 
 
 class IdCollator:
@@ -34,8 +34,12 @@ def toy_rows() -> list[dict[str, list[int]]]:
     g = torch.Generator().manual_seed(0)
     rows = []
     for n in (3, 7, 2, 5):  # very different target lengths: a per-batch mean would weigh them wrongly
-        rows.append({"input_ids": torch.randint(3, 30, (4,), generator=g).tolist() + [2],
-                     "labels": torch.randint(3, 30, (n,), generator=g).tolist() + [2]})
+        rows.append(
+            {
+                "input_ids": torch.randint(3, 30, (4,), generator=g).tolist() + [2],
+                "labels": torch.randint(3, 30, (n,), generator=g).tolist() + [2],
+            }
+        )
     return rows
 
 

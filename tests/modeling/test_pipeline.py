@@ -14,7 +14,7 @@ from tiny_models import ENGLISH, KOREAN, save_tiny_translator
 from transformers import AutoModelForSeq2SeqLM, pipeline
 
 from hf_rnn_seq2seq import tokenization
-from hf_rnn_seq2seq.pipeline import TARGET_TOKENIZER_DIR, TASK, RNNTranslationPipeline
+from hf_rnn_seq2seq.modeling.pipeline import TARGET_TOKENIZER_DIR, TASK, RNNTranslationPipeline
 from hf_rnn_seq2seq.tokenization import load_tokenizers, save_tokenizers, train_tokenizers
 
 SENTENCES = KOREAN[:3]

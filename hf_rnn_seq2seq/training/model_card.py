@@ -15,11 +15,11 @@ import transformers
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import GenerationConfig
 
-from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
-from .tokenization import TARGET_TOKENIZER_DIR
+from ..modeling.configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from ..tokenization import TARGET_TOKENIZER_DIR
 
-if TYPE_CHECKING:  # the training module imports this one
-    from .training import DataArguments, ModelArguments, RNNTrainingArguments
+if TYPE_CHECKING:
+    from .arguments import DataArguments, ModelArguments, RNNTrainingArguments
 
 TAGS = ["translation", "rnn", "seq2seq", "hf-rnn-seq2seq"]
 # Metric prefixes of the Trainer -> the split names the Hub's model-index uses.
@@ -59,7 +59,8 @@ def describe_architecture(config: RNNSeq2SeqConfig, separate_vocabularies: bool)
         else f"joint, {config.vocab_size} tokens"
     )
     return [
-        f"| encoder | {direction}{cell}, {config.encoder_layers} layer(s) of {config.encoder_hidden_size} per direction |",
+        f"| encoder | {direction}{cell}, {config.encoder_layers} layer(s) of {config.encoder_hidden_size} per "
+        "direction |",
         f"| decoder | {cell}, {config.decoder_layers} layer(s) of {config.hidden_size}; {attention} |",
         f"| bridge (encoder state -> decoder state) | {config.bridge} |",
         f"| embeddings | {config.embedding_size}{tied} |",

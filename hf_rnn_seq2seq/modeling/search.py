@@ -265,7 +265,7 @@ def beam_search(
         if ends.all():  # the length limit: every candidate of every sentence ended
             final[:] = True
         if final.any():
-            final_sequences[open_items[final], :, : cur_len] = sequences[final]
+            final_sequences[open_items[final], :, :cur_len] = sequences[final]
             final_beam_indices[open_items[final], :, : cur_len - prompt_len] = beam_indices[final]
             if final.all():
                 break

@@ -214,17 +214,27 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
 
     # generate() picks its decoding loop by name; plain greedy and beam requests run loops that drop
     # sentences once they are final (search.py), the rest run transformers' own loops.
-    def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
-                streamer=None, **model_kwargs):
-        if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer,
-                         model_kwargs):
+    def _sample(
+        self,
+        input_ids,
+        logits_processor,
+        stopping_criteria,
+        generation_config,
+        synced_gpus=False,
+        streamer=None,
+        **model_kwargs,
+    ):
+        if plain_request(
+            self, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, model_kwargs
+        ):
             return greedy_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
         return super()._sample(
             input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, streamer, **model_kwargs
         )
 
-    def _beam_search(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
-                     **model_kwargs):
+    def _beam_search(
+        self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False, **model_kwargs
+    ):
         if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
             return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
         return super()._beam_search(

@@ -1,5 +1,6 @@
 """The Encoder: embedding + RNN over the source `x_{1:m}`, giving `h_enc_{1:m}` and a final state."""
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +12,30 @@ from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .dropout import Dropout
 
 RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+
+@functools.cache
+def cpu_runs_bfloat16() -> bool:
+    """Whether this CPU has oneDNN's bfloat16 kernels: x86 with AVX512 (native with AVX512-BF16 or AMX), or Arm
+    with BF16. Without them the Encoder's fused LSTM fails deep inside torch ("could not create a primitive
+    descriptor for the LSTM forward propagation primitive") and bfloat16 matrix products run slower than float32."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def check_bfloat16(device: torch.device | str, fix: str) -> None:
+    """Refuse bfloat16 on a device that cannot run it, in one line naming what is missing and `fix` (what to use
+    instead); do nothing where it runs."""
+    device = torch.device(device)
+    if device.type == "cpu" and not cpu_runs_bfloat16():
+        isa = torch.backends.cpu.get_cpu_capability()
+        raise ValueError(
+            f"bfloat16 needs a CPU with AVX512 (best with AVX512-BF16 or AMX) or Arm BF16, and this one has {isa} "
+            f"(no bfloat16 LSTM in oneDNN, and slower than float32 elsewhere): {fix}"
+        )
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"bfloat16 needs a GPU that supports it, and {torch.cuda.get_device_name(device)} does not: {fix}"
+        )
 
 
 def check_token_ids(ids: torch.Tensor, vocab_size: int, name: str) -> None:
@@ -36,6 +61,13 @@ class EncoderOutput(ModelOutput):
     final_cell: torch.Tensor | None = None  # LSTM only, same shape as final_hidden
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def _runs_in_bfloat16(x: torch.Tensor) -> bool:
+    """Whether the RNN will run on `x` in bfloat16: bfloat16 weights, or bfloat16 autocast on its device."""
+    device = x.device.type
+    autocast = torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
+    return x.dtype == torch.bfloat16 or (autocast and torch.get_autocast_dtype(device) == torch.bfloat16)
 
 
 class Encoder(nn.Module):
@@ -76,6 +108,8 @@ class Encoder(nn.Module):
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
 
         x = self.dropout(self.embed_tokens(packed_ids))  # (batch, src_len, emb)
+        if _runs_in_bfloat16(x):
+            check_bfloat16(x.device, "use float32 weights and no bfloat16 autocast on this machine")
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         packed_out, final = self.rnn(packed)
         out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src_len)

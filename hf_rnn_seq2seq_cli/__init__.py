@@ -9,30 +9,31 @@
 
 Bad input (missing files, bad data, bad options) ends with one line on stderr saying what to fix, and exit
 status 2; the package raises ValueError (DataError is one) or OSError for those, and they are caught here.
+
+Why a package of its own beside `hf_rnn_seq2seq`: importing `hf_rnn_seq2seq` registers the model with
+transformers' Auto classes, which imports torch and transformers (seconds). Here the parser is built from the
+standard library alone and each subcommand imports what it uses when it runs, so `--help` and a mistyped option
+answer at once. The choices and defaults below are the command's own; tests/cli/test_cli.py checks that they are
+the package's.
 """
 
 import argparse
-import inspect
 import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from transformers.utils import logging as transformers_logging
-
-from .attention_plot import align, plot_attention
-from .data import load_translation_data
-from .metrics import compute_translation_metrics
-from .onnx_export import DEFAULT_OPSET, export_model_dir
-from .tokenization import TOKENIZER_MODELS, save_tokenizers, train_tokenizers
-from .training import main as train
-from .translate import DEFAULT_BATCH_SIZE, DTYPES, load_translator, translate_file, translate_lines
+# The command's defaults and choices: the package's modules are imported only when a subcommand runs.
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_VOCAB_SIZE = 8000
+DEFAULT_OPSET = 17
+DTYPES = ("float32", "bfloat16", "float16")
+TOKENIZER_MODELS = ("unigram", "bpe")
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
-DEFAULT_VOCAB_SIZE = inspect.signature(train_tokenizers).parameters["vocab_size"].default
 
 
 def positive_int(text: str) -> int:
@@ -68,6 +69,8 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
 
 
 def run_translate(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.translate import translate_file
+
     n_lines = translate_file(
         args.model_dir,
         args.input,
@@ -82,6 +85,11 @@ def run_translate(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.data import load_translation_data
+    from hf_rnn_seq2seq.loading import load_translator
+    from hf_rnn_seq2seq.metrics import compute_translation_metrics
+    from hf_rnn_seq2seq.translate import translate_lines
+
     dataset = load_translation_data(args.data, args.source_lang, args.target_lang)
     pairs = list(dataset["translation"])
     translator = load_translator(args.model_dir, dtype=args.dtype)
@@ -112,10 +120,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_tokenizer(args: argparse.Namespace) -> None:
-    pairs = load_translation_data(args.data, args.source_lang, args.target_lang)["translation"]
-    source_tokenizer, target_tokenizer = train_tokenizers(
-        (pair[args.source_lang] for pair in pairs),
-        (pair[args.target_lang] for pair in pairs),
+    from hf_rnn_seq2seq.data import load_translation_data
+    from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizers_on_pairs
+
+    source_tokenizer, target_tokenizer = train_tokenizers_on_pairs(
+        load_translation_data(args.data, args.source_lang, args.target_lang)["translation"],
+        args.source_lang,
+        args.target_lang,
         joint=not args.separate_vocabularies,
         vocab_size=args.vocab_size,
         target_vocab_size=args.target_vocab_size,
@@ -132,11 +143,16 @@ def run_tokenizer(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.onnx_export import export_model_dir
+
     for path in export_model_dir(args.model_dir, args.output_dir, args.opset):
         print(path)
 
 
 def run_plot_attention(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.loading import load_translator
+    from hf_rnn_seq2seq.plotting import align, plot_attention
+
     translator = load_translator(args.model_dir, dtype=args.dtype)
     for number, sentence in enumerate(args.sentences, 1):
         alignment = align(
@@ -227,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a model to ONNX (encoder + one decoder step)",
         description="Write encoder.onnx and decoder_step.onnx, with the config and tokenizer(s), for "
-        "hf_rnn_seq2seq.onnx_export.OnnxTranslator (greedy and beam search in onnxruntime).",
+        "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime).",
     )
     export.add_argument("model_dir", help="model directory")
     export.add_argument("output_dir", help="directory to write the ONNX files into")
@@ -253,7 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:
-        # The training flags are HfArgumentParser dataclass fields: its parser reads them and prints their help.
+        # The training flags are HfArgumentParser dataclass fields: its parser reads them and prints their help
+        # (so `train --help` imports transformers, where those fields are defined).
+        from hf_rnn_seq2seq.training import main as train
+
         try:
             train(argv[1:])
         except SystemExit as stop:  # the training script stops with sys.exit("error: ...") on bad input
@@ -264,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args = build_parser().parse_args(argv)
+    from transformers.utils import logging as transformers_logging
+
     transformers_logging.disable_progress_bar()  # loading bars would mix with our output and progress bar
     run: Callable[[argparse.Namespace], None] = args.run
     try:

@@ -1,0 +1,267 @@
+"""Translate with onnxruntime, from the graphs `onnx_export` writes: no PyTorch model needed.
+
+`OnnxTranslator` decodes greedily, or with a beam search that follows transformers' rules step for step, so that
+its output equals `generate()`'s. The graphs' inputs and outputs are described in `onnx_export`.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
+from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
+
+from .tokenization import load_tokenizers
+
+logger = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.onnx"
+DECODER_STEP_FILE = "decoder_step.onnx"
+PROVIDERS = ["CPUExecutionProvider"]
+# Generation settings that make generate() search differently and that the runner does not implement: a model
+# whose generation config sets one gets a warning, as its ONNX translations would differ.
+UNSUPPORTED_GENERATION_SETTINGS = (
+    "do_sample",
+    "min_length",
+    "min_new_tokens",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "encoder_repetition_penalty",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "exponential_decay_length_penalty",
+    "num_return_sequences",
+)
+
+
+def state_names(config) -> list[str]:
+    """The recurrent state tensors the decoder step reads and returns, in graph order."""
+    names = ["hidden"]
+    if config.cell_type == "lstm":
+        names.append("cell")
+    if config.input_feeding:
+        names.append("input_feed")
+    return names
+
+
+@dataclass
+class SentenceBeams:
+    """Beam search bookkeeping of one sentence, as in transformers: its finished hypotheses (best first, at most
+    num_beams) as (length-normalised score, tokens), whether a running beam can still beat them, and whether
+    the sentence is done."""
+
+    finished: list[tuple[float, list[int]]] = field(default_factory=list)
+    can_improve: bool = True
+    done: bool = False
+
+
+class OnnxTranslator:
+    """Translate with the graphs `export_model_dir` wrote, in onnxruntime (no PyTorch model needed).
+
+    `generate()` takes and returns token ids like `model.generate()`: `(batch, 1 + generated)` with the start
+    token first and the same padding after each sentence's end. `translate()` works on text.
+    """
+
+    def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
+        onnx_dir = Path(onnx_dir)
+        for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
+            if not (onnx_dir / file_name).is_file():
+                raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
+        options = onnxruntime.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
+        self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
+        self.config = AutoConfig.from_pretrained(onnx_dir)
+        self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
+        # What generate() uses for a setting that neither the call nor the model's generation config sets.
+        self.generation_defaults = GenerationConfig._get_default_generation_params()
+        ignored = [
+            name
+            for name in UNSUPPORTED_GENERATION_SETTINGS
+            if getattr(self.generation_config, name, None) not in (None, self.generation_defaults.get(name))
+        ]
+        if ignored:
+            logger.warning("the ONNX runner ignores these generation settings: %s", ", ".join(ignored))
+        self.state_names = state_names(self.config)
+        # The exporter drops graph inputs a model does not read (the source, without attention).
+        self.step_inputs = {node.name for node in self.step.get_inputs()}
+        self._tokenizers: tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase] | None = None
+        self._onnx_dir = onnx_dir
+
+    def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the encoder graph: the source side and the initial state, by input/output name."""
+        names = [node.name for node in self.encoder.get_outputs()]
+        outputs = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return dict(zip(names, outputs)) | {"attention_mask": attention_mask}
+
+    def decode_step(
+        self, tokens: np.ndarray, inputs: dict[str, np.ndarray], k: int = 1
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One decoder step for `tokens` (batch,). Returns the step's outputs by name (`logits` (batch, |V|), the
+        `k` best `top_log_probs` and `top_tokens`, `attention_weights`, ...) and the inputs of the next step."""
+        feeds = {name: value for name, value in inputs.items() if name in self.step_inputs}
+        feeds["input_ids"] = tokens[:, None]
+        feeds["k"] = np.array([k], dtype=np.int64)
+        names = [node.name for node in self.step.get_outputs()]
+        outputs = dict(zip(names, self.step.run(None, feeds)))
+        next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
+        return outputs, next_inputs
+
+    def generate(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray | None = None,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+        early_stopping: bool | str | None = None,
+    ) -> np.ndarray:
+        """Greedy (`num_beams=1`) or beam search; unset options come from the saved generation config."""
+        num_beams = num_beams or self._setting("num_beams")
+        if max_new_tokens is None:
+            # max_length counts the decoder start token, as generate() counts it for encoder-decoder models.
+            max_new_tokens = self.generation_config.max_new_tokens or self._setting("max_length") - 1
+        length_penalty = self._setting("length_penalty") if length_penalty is None else length_penalty
+        early_stopping = self._setting("early_stopping") if early_stopping is None else early_stopping
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        if attention_mask is None:
+            attention_mask = np.ones_like(input_ids)
+        inputs = self.encode(input_ids, np.asarray(attention_mask, dtype=np.int64))
+        if num_beams == 1:
+            return self._greedy(inputs, len(input_ids), max_new_tokens)
+        return self._beam_search(inputs, len(input_ids), num_beams, max_new_tokens, length_penalty, early_stopping)
+
+    def _setting(self, name: str):
+        value = getattr(self.generation_config, name)
+        return self.generation_defaults[name] if value is None else value
+
+    def _greedy(self, inputs: dict[str, np.ndarray], batch: int, max_new_tokens: int) -> np.ndarray:
+        config = self.config
+        sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
+        finished = np.zeros(batch, dtype=bool)
+        for _ in range(max_new_tokens):
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs)
+            tokens = np.where(finished, config.pad_token_id, outputs["logits"].argmax(axis=-1))
+            sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
+            finished |= tokens == config.eos_token_id
+            if finished.all():
+                break
+        return sequences
+
+    def _beam_search(
+        self,
+        inputs: dict[str, np.ndarray],
+        batch: int,
+        num_beams: int,
+        max_new_tokens: int,
+        length_penalty: float,
+        early_stopping: bool | str,
+    ) -> np.ndarray:
+        """transformers' beam search: each step keeps the best `2 * num_beams` continuations of a sentence's
+        beams; those among the first `num_beams` that end (EOS, or the length limit) become hypotheses scored
+        `sum log p / length ** length_penalty`, the others (up to `num_beams`) run on. A sentence stops when no
+        running beam can beat its worst kept hypothesis (or, with `early_stopping=True`, when it has `num_beams`)."""
+        config = self.config
+        n_candidates = 2 * num_beams  # continuations kept per sentence and step, as in transformers
+        if n_candidates > config.decoder_vocab_size:
+            raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {n_candidates} tokens")
+        sentences = [SentenceBeams() for _ in range(batch)]
+        # Before the first step each sentence has one beam (its start token); afterwards num_beams, in rows
+        # b * num_beams ... (b + 1) * num_beams - 1.
+        sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
+        scores = np.zeros((batch, 1), dtype=np.float32)
+        for generated in range(1, max_new_tokens + 1):
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates)
+            beams_per_sentence = scores.shape[1]
+            # Each beam's best continuations, scored by the whole beam; then the sentence's best, best first.
+            candidates = scores[:, :, None] + outputs["top_log_probs"].reshape(batch, beams_per_sentence, -1)
+            candidates = candidates.reshape(batch, -1)  # (batch, beams * n_candidates)
+            top = np.argsort(-candidates, axis=1, kind="stable")[:, :n_candidates]
+            top_scores = np.take_along_axis(candidates, top, axis=1)
+            top_rows = np.arange(batch)[:, None] * beams_per_sentence + top // n_candidates  # the beam each extends
+            top_tokens = np.take_along_axis(outputs["top_tokens"].reshape(batch, -1), top, axis=1)
+            ends = (top_tokens == config.eos_token_id) | (generated == max_new_tokens)
+            # The first num_beams candidates that do not end run on; a stable sort puts them first, in order. Each
+            # beam has one EOS candidate at most, so there are num_beams of them until the length limit.
+            running = np.argsort(ends, axis=1, kind="stable")[:, :num_beams]
+            rows = np.take_along_axis(top_rows, running, axis=1).ravel()
+            tokens = np.take_along_axis(top_tokens, running, axis=1).ravel()
+            scores = np.take_along_axis(top_scores, running, axis=1)
+
+            ending_beams = ends[:, :num_beams].any(axis=1)
+            for b, sentence in enumerate(sentences):
+                if sentence.done:  # its rows still run (the batch keeps its shape), and are ignored
+                    continue
+                full = len(sentence.finished) == num_beams
+                if ending_beams[b] and sentence.can_improve and not (early_stopping is True and full):
+                    for i in np.flatnonzero(ends[b, :num_beams]):
+                        hypothesis = [*sequences[top_rows[b, i]].tolist(), int(top_tokens[b, i])]
+                        sentence.finished.append((float(top_scores[b, i]) / generated**length_penalty, hypothesis))
+                    sentence.finished = sorted(sentence.finished, key=lambda h: -h[0])[:num_beams]
+                best_running = None if generated == max_new_tokens else float(scores[b, 0])
+                self._update_done(
+                    sentence, best_running, generated, num_beams, max_new_tokens, length_penalty, early_stopping
+                )
+            if all(sentence.done for sentence in sentences):
+                break
+            sequences = np.concatenate([sequences[rows], tokens[:, None]], axis=1)
+            inputs = self._select_rows(inputs, rows, expand=beams_per_sentence == 1, num_beams=num_beams)
+        # generate() fills beam-search output with `pad_token_id or eos_token_id`: EOS when the pad id is 0.
+        fill = config.pad_token_id or config.eos_token_id
+        return self._pad([sentence.finished[0][1] for sentence in sentences], fill)
+
+    @staticmethod
+    def _update_done(
+        sentence: SentenceBeams,
+        best_running: float | None,
+        generated: int,
+        num_beams: int,
+        max_new_tokens: int,
+        length_penalty: float,
+        early_stopping: bool | str,
+    ) -> None:
+        full = len(sentence.finished) == num_beams
+        if full and best_running is not None:
+            # The best a running beam could still score: now (the default heuristic), or at the length limit.
+            best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else generated
+            sentence.can_improve &= best_running / best_length**length_penalty > sentence.finished[-1][0]
+        sentence.done = not sentence.can_improve or best_running is None or (early_stopping is True and full)
+
+    def _select_rows(self, inputs: dict[str, np.ndarray], rows: np.ndarray, expand: bool, num_beams: int) -> dict:
+        """The step inputs of the chosen beams: the state follows `rows`; the source side is the same for all beams
+        of a sentence, so it only grows from one row per sentence to `num_beams`, once."""
+        selected = dict(inputs)
+        for name in self.state_names:
+            selected[name] = inputs[name].take(rows, axis=1 if name in ("hidden", "cell") else 0)
+        if expand:
+            for name in ("encoder_hidden_states", "attention_mask", "attention_keys"):
+                if name in inputs:
+                    selected[name] = inputs[name].repeat(num_beams, axis=0)
+        return selected
+
+    @staticmethod
+    def _pad(sequences: list[list[int]], fill: int) -> np.ndarray:
+        padded = np.full((len(sequences), max(map(len, sequences))), fill, dtype=np.int64)
+        for i, sequence in enumerate(sequences):
+            padded[i, : len(sequence)] = sequence
+        return padded
+
+    def translate(self, texts: list[str], **generate_kwargs) -> list[str]:
+        """Translate a batch of texts (tokenizers saved next to the graphs by `export_model_dir`)."""
+        if self._tokenizers is None:
+            self._tokenizers = load_tokenizers(self._onnx_dir)
+        source_tokenizer, target_tokenizer = self._tokenizers
+        encoded = source_tokenizer(texts, padding=True, return_tensors="np")
+        output_ids = self.generate(encoded["input_ids"], encoded["attention_mask"], **generate_kwargs)
+        return target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+
+
+__all__ = ["DECODER_STEP_FILE", "ENCODER_FILE", "OnnxTranslator", "state_names"]

@@ -25,7 +25,8 @@ import transformers
 from transformers import AutoModelForSeq2SeqLM
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from hf_rnn_seq2seq.onnx_export import OnnxTranslator, export_onnx
+from hf_rnn_seq2seq.onnx_export import export_onnx
+from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator
 
 OUT_DIR = Path(__file__).parent / "out"
 SIZES = {

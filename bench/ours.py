@@ -593,6 +593,13 @@ def main(argv=None) -> None:
         command.add_argument("--dtype", choices=DTYPES, default="float32")
     sub.add_parser("flopcheck")
     a = p.parse_args(argv)
+    if getattr(a, "dtype", None) == "bfloat16":
+        from hf_rnn_seq2seq.modeling.encoder import check_bfloat16
+
+        try:
+            check_bfloat16("cpu", "run with --dtype float32")
+        except ValueError as err:
+            sys.exit(f"ours.py: {err}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     {

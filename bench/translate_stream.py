@@ -29,8 +29,9 @@ import torch
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.demo import CORPUS
+from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizer
-from hf_rnn_seq2seq.translate import load_translator, translate_lines
+from hf_rnn_seq2seq.translate import translate_lines
 
 OUT_DIR = Path(__file__).parent / "out"
 TOLERANCE = 0.10  # the bar for "flat"

@@ -1,8 +1,8 @@
 """The package's error for input data it cannot use.
 
 A module of its own so that raising it costs no imports: `data.py` needs `datasets`, which loads pyarrow
-and pandas (about 80 MB of a process), and the tokenizers and translation code raise DataError without
-needing any of that.
+and pandas (tens of MB and a second of start-up: bench/DESIGN.md), and the tokenizers and translation code
+raise DataError without needing any of that.
 """
 
 

@@ -54,9 +54,8 @@ TARGET_TOKENIZER_DIR = "target_tokenizer"
 MODEL_MAX_LENGTH = VERY_LARGE_INTEGER
 # Mixed-precision training pads each batch to a multiple of this many tokens: variable-length batches then
 # come in a few shapes instead of hundreds, and every new matrix shape costs a kernel compiled for it and kept
-# (oneDNN on a CPU caches up to 1,024). Bfloat16 training of the benchmark's model on Tatoeba peaked at 1.55 GB
-# after 1,000 steps instead of 2.09 GB, at 2% fewer tokens/s; 8 (transformers' translation example under fp16)
-# saved little more and cost 7%, in padded decoder steps (bench/PARTIAL_RUNS.md).
+# (oneDNN on a CPU caches up to 1,024), so peak memory falls by a quarter for a few percent of speed; 8
+# (transformers' translation example under fp16) saved little more and cost more (bench/DESIGN.md).
 MIXED_PRECISION_PAD_MULTIPLE = 4
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
+
 OURS = Path(__file__).resolve().parents[1] / "bench" / "ours.py"
 TOY = ["--threads", "1"]  # for the commands that take it (train, translate)
 
@@ -34,11 +36,20 @@ def test_the_flop_formula_agrees_with_torchs_flop_counter():
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
+    """On a CPU without bfloat16 kernels, `--dtype bfloat16` stops at once with one line saying so."""
     words = "the a cat dog sees runs big small".split()
     src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
     tgt = [" ".join(reversed(line.split())) for line in src]
     (tmp_path / "train.src").write_text("\n".join(src) + "\n")
     (tmp_path / "train.tgt").write_text("\n".join(tgt) + "\n")
+    if dtype == "bfloat16" and not cpu_runs_bfloat16():
+        command = [sys.executable, str(OURS), "train", "--train-src", str(tmp_path / "train.src")]
+        command += ["--train-tgt", str(tmp_path / "train.tgt"), "--out", str(tmp_path / "run"), "--dtype", dtype]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
+        assert result.stderr.startswith("ours.py: bfloat16 needs a CPU with AVX512")
+        return
 
     ours(
         "train",

@@ -6,7 +6,7 @@ The same command is `hf-rnn-seq2seq translate ...`.
 
 import sys
 
-from hf_rnn_seq2seq.cli import main
+from hf_rnn_seq2seq_cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["translate", *sys.argv[1:]]))

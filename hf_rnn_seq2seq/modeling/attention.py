@@ -35,9 +35,9 @@ def source_side_bmm(per_step: torch.Tensor, source_side: torch.Tensor) -> torch.
     autocasting = torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
     with torch.autocast(device, enabled=False) if autocasting else contextlib.nullcontext():
         if low is not None and _decoding_on_cpu(source_side):
-            # Decoding on CPUs: oneDNN's bfloat16 bmm for these thin products (rows x 1 x src_len) runs at half
-            # the speed of float32 and compiles a kernel for every new (rows, src_len), and a batch that shrinks
-            # as its sentences end meets hundreds of them (bench/RESULTS.md). Casting costs less; the source
+            # Decoding on CPUs: oneDNN's bfloat16 bmm for these thin products (rows x 1 x src_len) is slower than
+            # float32 and compiles a kernel for every new (rows, src_len), and a batch that shrinks as its
+            # sentences end meets hundreds of them (bench/DESIGN.md). Casting costs less; the source
             # side may be float32 already (`float32_for_decoding`), the product is returned in the low precision.
             # (Not with autograd on: the backward pass would keep the float32 copy of every step.)
             return torch.bmm(per_step.float(), source_side.float()).to(low)
@@ -47,7 +47,7 @@ def source_side_bmm(per_step: torch.Tensor, source_side: torch.Tensor) -> torch.
 def float32_for_decoding(source_side: torch.Tensor) -> torch.Tensor:
     """The source side (keys or h_enc) as source_side_bmm multiplies it when decoding a low-precision model on a
     CPU: in float32. Cast once per batch here rather than at every step there (a copy of batch x src_len x size
-    each time: 14% of a bfloat16 beam-5 decode loop, bench/beam_cost.py's model)."""
+    each time, a noticeable share of a bfloat16 beam-5 decode loop: bench/DESIGN.md)."""
     if source_side.dtype in LOW_PRECISION and _decoding_on_cpu(source_side):
         return source_side.float()
     return source_side

@@ -1,9 +1,8 @@
 """Dropout whose mask is drawn with `torch.rand_like` on CPUs.
 
-torch's CPU dropout draws its mask with `bernoulli_`, one random number at a time: 290 us for the
-Decoder's 64 x 512 mask of one target step on 2 threads, where `rand_like(x) >= p` takes 130 us
-(4.5 ms against 2.3 ms for a 64 x 16 x 512 batch). Same distribution and scaling; other devices keep
-torch's fused kernel.
+torch's CPU dropout draws its mask with `bernoulli_`, one random number at a time, which takes about twice as
+long as `rand_like(x) >= p` for the Decoder's masks (bench/DESIGN.md). Same distribution and scaling; other
+devices keep torch's fused kernel.
 """
 
 import torch

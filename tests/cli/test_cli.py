@@ -13,6 +13,7 @@ import torch
 from tiny_models import KOREAN, PAIRS, save_tiny_translator
 
 from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
@@ -89,8 +90,13 @@ def test_evaluate_prints_a_report_and_writes_json(tmp_path, capsys, model_dir, t
 
 
 def test_bfloat16_weights(tmp_path, capsys, model_dir, test_prefix):
-    """--dtype loads the weights in another type: the commands run and say which."""
+    """--dtype loads the weights in another type: the commands run and say which (on a CPU without bfloat16
+    kernels they stop with one line saying so instead)."""
     report_file, target = tmp_path / "report.json", tmp_path / "out.en"
+    if not cpu_runs_bfloat16():
+        assert main(["translate", str(model_dir), "-i", f"{test_prefix}.ko", "--dtype", "bfloat16"]) == EXIT_ERROR
+        assert capsys.readouterr().err.startswith("hf-rnn-seq2seq translate: error: bfloat16 needs a CPU with AVX512")
+        return
     assert main(["evaluate", str(model_dir), str(test_prefix), "--dtype", "bfloat16", "--json", str(report_file)]) == 0
     assert json.loads(report_file.read_text())["dtype"] == "bfloat16"
     argv = ["translate", str(model_dir), "-i", f"{test_prefix}.ko", "-o", str(target), "--dtype", "bfloat16"]
@@ -192,3 +198,16 @@ def test_train_then_translate(tmp_path, capsys, test_prefix):
     source.write_text(f"{KOREAN[0]}\n", encoding="utf-8")
     assert main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress"]) == 0
     assert len(output.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_the_commands_defaults_and_choices_are_the_packages():
+    """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
+    ones the package uses."""
+    import hf_rnn_seq2seq_cli as command
+    from hf_rnn_seq2seq import loading, onnx_export, tokenization, translate
+
+    assert command.DTYPES == tuple(loading.DTYPES)
+    assert command.TOKENIZER_MODELS == tokenization.TOKENIZER_MODELS
+    assert command.DEFAULT_VOCAB_SIZE == tokenization.DEFAULT_VOCAB_SIZE
+    assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
+    assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET

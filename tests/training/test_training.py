@@ -16,6 +16,7 @@ from safetensors import safe_open
 from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq.demo import demo_settings
+from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.modeling.generator import Generator
 from hf_rnn_seq2seq.training import main
 
@@ -173,7 +174,7 @@ def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
 @pytest.mark.slow
 def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
     """`--bf16 true` alone (no --use_cpu needed on a machine without a GPU) runs the matrix products in bfloat16,
-    keeps the weights in float32 and still learns the task."""
+    keeps the weights in float32 and still learns the task; on a CPU without bfloat16 kernels it is refused."""
     generator_dtypes = set()
     forward = Generator.forward
 
@@ -184,6 +185,10 @@ def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Generator, "forward", recording_forward)
     output_dir = tmp_path / "model"
+    if not cpu_runs_bfloat16():  # refused before training starts, in one line (tests/test_bfloat16.py)
+        with pytest.raises(SystemExit, match="^error: bfloat16 needs a CPU with AVX512"):
+            main(digit_training(digit_corpus, output_dir, "--bf16", "true"))
+        return
     results = main(digit_training(digit_corpus, output_dir, "--bf16", "true"))
     assert torch.bfloat16 in generator_dtypes
     assert results["eval_bleu"] > 30, results

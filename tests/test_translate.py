@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from tiny_models import KOREAN, save_tiny_translator
+from tiny_models import KOREAN
 
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.translate import BATCHES_PER_WINDOW, translate_file, translate_lines
@@ -23,16 +23,6 @@ WINDOW = BATCH_SIZE * BATCHES_PER_WINDOW
 LINES = [KOREAN[i] if i % 7 else "" for i in range(2 * WINDOW + 5)]
 LINES[3] = "   "
 LINES[4] = KOREAN[4] + " " + KOREAN[5]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def translator(model_dir):
-    return load_translator(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,6 @@ N_TEST = 12
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def translator(model_dir):
-    return load_translator(model_dir)
-
-
-@pytest.fixture(scope="module")
 def test_prefix(tmp_path_factory):
     """A parallel test set: test.ko + test.en."""
     directory = tmp_path_factory.mktemp("data")

@@ -213,7 +213,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     # generate() picks its decoding loop by name; plain greedy and beam requests run loops that drop
-    # sentences once they are final (search.py), the rest run transformers' own loops.
+    # sentences once they are final (search.py), the rest run transformers' own loops. Were a later transformers
+    # to call its loops by other names, generate() would not call these overrides: its own loops would run.
     def _sample(
         self,
         input_ids,

@@ -17,13 +17,28 @@ continuations, finished-hypothesis update, early-stopping heuristic) on the open
 rules are transformers' by construction. A sentence leaves when transformers' rules would stop it or,
 earlier, when no running beam can ever enter the hypotheses it returns (`returned_are_settled`): from
 then on transformers' loop steps it without changing its output.
+
+A saved model ships this file, and a Hub repository runs it with whatever transformers its user has (our pip
+pin does not apply), so a later release may have renamed or changed a private name these loops use. All of
+them are named in one place, `TRANSFORMERS_METHODS` (with the keyword arguments the loops pass each method)
+and `GENERATION_CONFIG_TENSORS`, and the loops reach them only through it. Before a request comes here,
+`runs_with_this_transformers` checks that each one exists and that each method accepts those keywords; if
+not, the request runs through transformers' own loops (the same outputs, only slower) and a warning naming
+what is missing is logged once per process. The loops never meet a missing name mid-search.
 """
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig, GenerationMixin
+from transformers import __version__ as TRANSFORMERS_VERSION
 from transformers.generation.logits_process import LogitsProcessorList
 from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
+from transformers.utils import logging
 
 from .attention import float32_for_decoding
 from .encoder import EncoderOutput, check_token_ids
@@ -33,6 +48,96 @@ PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
 # transformers' "minus infinity" for beams that must not be chosen; a score below it marks no hypothesis.
 NO_SCORE = -1.0e9
 NO_BEAM = -1  # transformers' beam index for positions not generated
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PrivateMethod:
+    """A private method of transformers' GenerationMixin, and the keyword arguments beam_search() passes it."""
+
+    name: str
+    keywords: tuple[str, ...]
+
+
+# Every private transformers method these loops call, by what it does for them: the steps of transformers'
+# own beam search, run on the open sentences only.
+TRANSFORMERS_METHODS = {
+    "top_k_continuations": PrivateMethod(
+        "_get_top_k_continuations",
+        ("accumulated_log_probs", "running_sequences", "running_beam_indices", "cur_len", "decoder_prompt_len",
+         "do_sample", "beams_to_keep", "num_beams", "batch_size"),
+    ),
+    "running_beams": PrivateMethod(
+        "_get_running_beams_for_next_iteration",
+        ("topk_log_probs", "topk_running_sequences", "topk_running_beam_indices",
+         "next_token_hits_stopping_criteria", "num_beams"),
+    ),
+    "finished_beams": PrivateMethod(
+        "_update_finished_beams",
+        ("sequences", "topk_running_sequences", "beam_scores", "topk_log_probs", "beam_indices",
+         "topk_running_beam_indices", "is_early_stop_heuristic_unsatisfied", "is_sent_finished",
+         "next_token_hits_stopping_criteria", "top_num_beam_mask", "num_beams", "cur_len", "decoder_prompt_len",
+         "length_penalty", "early_stopping"),
+    ),
+    "early_stop_heuristic": PrivateMethod(
+        "_check_early_stop_heuristic",
+        ("is_early_stop_heuristic_unsatisfied", "running_beam_scores", "beam_scores", "is_sent_finished", "cur_len",
+         "max_length", "decoder_prompt_len", "early_stopping", "length_penalty"),
+    ),
+}  # fmt: skip
+# The private attributes these loops read on the generation config: the special tokens as tensors, which
+# generate() sets on its own copy of the config for each request.
+GENERATION_CONFIG_TENSORS = {"pad": "_pad_token_tensor", "eos": "_eos_token_tensor"}
+
+
+def transformers_method(model: GenerationMixin, role: str) -> Callable:
+    """The private transformers method that does `role` (a key of TRANSFORMERS_METHODS), bound to `model`."""
+    return getattr(model, TRANSFORMERS_METHODS[role].name)
+
+
+def generation_config_tensor(generation_config: GenerationConfig, token: str) -> torch.Tensor | None:
+    """The request's `token` ids ("pad" or "eos") as generate() prepared them, or None if it has none."""
+    return getattr(generation_config, GENERATION_CONFIG_TENSORS[token])
+
+
+def runs_with_this_transformers(model: GenerationMixin, generation_config: GenerationConfig) -> bool:
+    """Whether this transformers has every private name these loops use, as they use it. If not, warn once
+    per process (a long run would repeat it for every batch): the request runs through transformers' loops."""
+    attributes = GENERATION_CONFIG_TENSORS.values()
+    missing = [
+        *unusable_methods(type(model)),
+        *(f"GenerationConfig.{name}" for name in attributes if not hasattr(generation_config, name)),
+    ]
+    if missing:
+        logger.warning_once(
+            f"transformers {TRANSFORMERS_VERSION} lacks, or has changed, private names that this model's greedy "
+            f"and beam search loops use: {', '.join(missing)}. generate() runs transformers' own loops instead: "
+            "the same outputs, only slower (they step every sentence of a batch until its last one has ended)."
+        )
+    return not missing
+
+
+@functools.cache  # a class's methods stay the same while the process runs; a request's config is new each time
+def unusable_methods(model_class: type[GenerationMixin]) -> tuple[str, ...]:
+    """The TRANSFORMERS_METHODS that `model_class` lacks or that refuse the keyword arguments the loops pass."""
+    return tuple(f"{method.name}()" for method in TRANSFORMERS_METHODS.values() if not accepts(model_class, method))
+
+
+def accepts(model_class: type[GenerationMixin], method: PrivateMethod) -> bool:
+    """Whether `model_class` has `method.name`, and a call with exactly `method.keywords` binds to it."""
+    found = inspect.getattr_static(model_class, method.name, None)
+    if isinstance(found, staticmethod):  # as transformers' `_check_early_stop_heuristic` is
+        function, instance = found.__func__, ()
+    elif inspect.isfunction(found):
+        function, instance = found, (None,)  # stands for `self`
+    else:
+        return False
+    try:
+        inspect.signature(function).bind(*instance, **dict.fromkeys(method.keywords))
+    except TypeError:  # a keyword it no longer takes, or a parameter it now requires
+        return False
+    return True
 
 
 def plain_request(
@@ -44,8 +149,9 @@ def plain_request(
     streamer,
     model_kwargs: dict,
 ) -> bool:
-    """Whether the request asks for nothing but what these loops do (otherwise transformers' loops run)."""
-    return (
+    """Whether the request asks for nothing but what these loops do, and this transformers has what they use
+    from it (otherwise transformers' loops run)."""
+    plain = (
         not model.training  # dropout masks would differ with the batch's shape
         and len(logits_processor) == 0
         and all(type(criterion) in (MaxLengthCriteria, EosTokenCriteria) for criterion in stopping_criteria)
@@ -55,10 +161,14 @@ def plain_request(
         and not generation_config.return_dict_in_generate
         and generation_config.prefill_chunk_size is None
         and not generation_config.low_memory  # transformers' beam search refuses it
-        and generation_config._pad_token_tensor is not None  # what ended rows are filled with
         and bool(model_kwargs.get("use_cache"))
         and set(model_kwargs) <= PLAIN_MODEL_KWARGS
         and isinstance(model_kwargs.get("encoder_outputs"), EncoderOutput)
+    )
+    return (
+        plain  # checked first: a request that is not plain runs transformers' loops anyway, with nothing to warn
+        and runs_with_this_transformers(model, generation_config)
+        and generation_config_tensor(generation_config, "pad") is not None  # what ended rows are filled with
     )
 
 
@@ -110,7 +220,7 @@ def greedy_search(
 ) -> torch.Tensor:
     """transformers' greedy search (rows that ended get `pad_token_id`), stepping only the open rows."""
     max_length, eos = max_length_and_eos(stopping_criteria, input_ids.device)
-    pad = generation_config._pad_token_tensor
+    pad = generation_config_tensor(generation_config, "pad")
     batch, cur_len = input_ids.shape
     sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), int(pad))
     sequences[:, :cur_len] = input_ids
@@ -175,11 +285,11 @@ def beam_search(
     device = input_ids.device
     flat_batch, prompt_len = input_ids.shape
     batch = flat_batch // num_beams
-    eos = gc._eos_token_tensor
+    eos = generation_config_tensor(gc, "eos")
     beams_to_keep = max(2, 1 + (0 if eos is None else eos.shape[0])) * num_beams  # as transformers keeps
     top_num_beam_mask = torch.arange(beams_to_keep, device=device) < num_beams
     # transformers fills unused positions with `pad_token_id or eos_token_id[0]`: a pad id of 0 yields EOS.
-    fill = (int(gc._pad_token_tensor) or int(eos[0])) if eos is not None else -1
+    fill = (int(generation_config_tensor(gc, "pad")) or int(eos[0])) if eos is not None else -1
 
     # Per open sentence, as in transformers: running beams and finished hypotheses, with their scores. The
     # token and beam-index histories grow a column a step (transformers allocates them at max_length, and
@@ -202,6 +312,10 @@ def beam_search(
     open_items = torch.arange(batch, device=device)  # sentences still being decoded
     beam_offsets = torch.arange(num_beams, device=device)
     decoder = OpenRows(model, input_ids, model_kwargs)
+    top_k_continuations = transformers_method(model, "top_k_continuations")
+    running_beams = transformers_method(model, "running_beams")
+    finished_beams = transformers_method(model, "finished_beams")
+    early_stop_heuristic = transformers_method(model, "early_stop_heuristic")
     step_input, cur_len = input_ids, prompt_len
     while True:
         n = open_items.numel()
@@ -211,7 +325,7 @@ def beam_search(
         )
         log_probs = torch.log_softmax(decoder.next_logits(step_input), dim=-1)  # (n * num_beams, |V|)
         log_probs = (log_probs.view(n, num_beams, -1) + running_scores[:, :, None]).view(n, -1)
-        topk_log_probs, topk_sequences, topk_beam_indices = model._get_top_k_continuations(
+        topk_log_probs, topk_sequences, topk_beam_indices = top_k_continuations(
             accumulated_log_probs=log_probs,
             running_sequences=running_sequences,
             running_beam_indices=running_beam_indices,
@@ -223,14 +337,14 @@ def beam_search(
             batch_size=n,
         )
         ends = stopping_criteria(topk_sequences[:, :, : cur_len + 1].flatten(0, 1), None).view(n, beams_to_keep)
-        running_sequences, running_scores, running_beam_indices = model._get_running_beams_for_next_iteration(
+        running_sequences, running_scores, running_beam_indices = running_beams(
             topk_log_probs=topk_log_probs,
             topk_running_sequences=topk_sequences,
             topk_running_beam_indices=topk_beam_indices,
             next_token_hits_stopping_criteria=ends,
             num_beams=num_beams,
         )
-        sequences, scores, beam_indices, is_sent_finished = model._update_finished_beams(
+        sequences, scores, beam_indices, is_sent_finished = finished_beams(
             sequences=sequences,
             topk_running_sequences=topk_sequences,
             beam_scores=scores,
@@ -249,7 +363,7 @@ def beam_search(
         )
         decoder.reorder(running_beam_indices[:, :, cur_len - prompt_len].flatten())
         cur_len += 1
-        improvable = model._check_early_stop_heuristic(
+        improvable = early_stop_heuristic(
             is_early_stop_heuristic_unsatisfied=improvable,
             running_beam_scores=running_scores,
             beam_scores=scores,

@@ -13,7 +13,7 @@ from .training import main as train
 
 CORPUS = Path(__file__).parent / "corpus" / "everyday-koen"
 
-# The settings of training/configs/demo_koen.json (tests/test_training.py checks that the two agree), tuned
+# The settings of training/configs/demo_koen.json (tests/training/test_training.py checks that the two agree), tuned
 # for the best test BLEU that fits the time budget.
 DEMO_SETTINGS = {
     "source_lang": "ko",

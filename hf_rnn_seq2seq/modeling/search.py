@@ -3,9 +3,9 @@
 transformers' loops (`GenerationMixin._sample` and `_beam_search`) step every sentence of a batch until
 the batch's last one has ended. For our Decoder every row of a step costs a full RNN step and Generator
 product, and on test sets of mixed lengths many of a batch's sentence-steps come after the sentence's own
-end (bench/beam_cost.py counts 1.4x to 2.7x the needed ones). The loops here take the same steps with the
+end (bench/DESIGN.md counts them). The loops here take the same steps with the
 same arithmetic, but shrink the batch (Decoder state, `h_enc`, source mask) to the sentences still open,
-so they return the same token ids as transformers' loops (tests/test_search.py holds them to it) -- up to
+so they return the same token ids as transformers' loops (tests/modeling/test_search.py holds them to it) -- up to
 floating-point near-ties: a matrix product over fewer rows may round its last bit differently, as a
 batch of one sentence may against a batch of many in either loop.
 

@@ -213,6 +213,13 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         default=5,
         metadata={"help": "Stop after this many evaluations without a better validation score; 0 never stops."},
     )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop training at the first step after this many minutes (of this run: a resumed run counts "
+            "afresh), evaluating and saving there, like fairseq's --stop-time-hours. Unset: no time limit."
+        },
+    )
 
     def __post_init__(self):
         # transformers wants --use_cpu before it autocasts to bfloat16 on a CPU; without an accelerator the CPU
@@ -222,6 +229,8 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
             self.use_cpu = True
         if bfloat16 and self.use_cpu:
             check_bfloat16("cpu", "train in float32 (leave out --bf16 and --bf16_full_eval)")
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise ValueError(f"--max_train_minutes must be positive, got {self.max_train_minutes}")
         super().__post_init__()
 
 

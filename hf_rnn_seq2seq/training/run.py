@@ -49,7 +49,14 @@ from .arguments import (
 )
 from .checkpoints import check_free_space, check_writable, how_to_resume, resolve_checkpoint
 from .model_card import write_model_card
-from .trainer import NonFiniteLossError, TranslationTrainer, decode, make_collator, make_compute_metrics
+from .trainer import (
+    NonFiniteLossError,
+    TimeLimitCallback,
+    TranslationTrainer,
+    decode,
+    make_collator,
+    make_compute_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +264,8 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         callbacks = []
         if training_args.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
+        if training_args.max_train_minutes is not None:
+            callbacks.append(TimeLimitCallback(training_args.max_train_minutes))
         if "train" not in splits:  # evaluation only: no evaluations during training to schedule
             training_args.eval_strategy = IntervalStrategy.NO
         trainer = TranslationTrainer(

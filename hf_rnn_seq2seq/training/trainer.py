@@ -6,6 +6,7 @@ length-grouped batches are shuffled reproducibly (a resumed run sees the batches
 translates in dataset order, and a NaN loss stops training while the last checkpoint is still good.
 """
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +19,7 @@ from transformers import (
     PreTrainedTokenizerBase,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    TrainerCallback,
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -28,6 +30,25 @@ from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE
 
 class NonFiniteLossError(ArithmeticError):
     """The training loss became NaN or infinite: the weights are no longer usable."""
+
+
+class TimeLimitCallback(TrainerCallback):
+    """Ends training at the first step after `minutes` of training, evaluating and saving at that step (as at the
+    end of an epoch), so that the best checkpoint is picked from all that was trained."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.start = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.start >= self.seconds:
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
 
 
 def make_collator(

@@ -171,6 +171,18 @@ def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
     assert [entry["step"] for entry in losses_logged] == list(range(5, 41, 5))
 
 
+def test_max_train_minutes_stops_at_the_first_step_past_the_limit_and_evaluates_there(digit_corpus, tmp_path):
+    """A time limit shorter than one step: training ends after its first step, evaluated and saved there (so the
+    best checkpoint is one that was evaluated), however many epochs were asked for."""
+    output_dir = tmp_path / "model"
+    arguments = digit_training(digit_corpus, output_dir, "--max_train_minutes", "0.0001", "--save_total_limit", "1")
+    main([*arguments, "--max_eval_samples", "4"])
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 1
+    assert {entry["step"] for entry in state["log_history"] if "eval_bleu" in entry} == {1}
+    assert state["best_model_checkpoint"].endswith("checkpoint-1")
+
+
 @pytest.mark.slow
 def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
     """`--bf16 true` alone (no --use_cpu needed on a machine without a GPU) runs the matrix products in bfloat16,

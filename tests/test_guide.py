@@ -19,11 +19,13 @@ from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.modeling.loss import IGNORE_INDEX
 
 ROOT = Path(__file__).parents[1]
+README, KOREAN_README = ROOT / "README.md", ROOT / "README.ko.md"
 GUIDES = [ROOT / "docs" / "seq2seq-guide.md", ROOT / "docs" / "seq2seq-guide.ko.md"]
 TABLE_HEADER = "| quantity | code | line | shape |"
 # `[path:NN](../path#LNN)`: the reference a reader sees and the link GitHub follows must name the same line.
 LINE_LINK = re.compile(r"\[(?P<path>[^\]]+):(?P<line>\d+)\]\(\.\./(?P=path)#L(?P=line)\)")
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")  # a cell holds `|` as `\|` (as in `|V|`)
+RELATIVE_LINK = re.compile(r"\]\((?!https?://)(?P<target>[^)#\s]+)")
 
 # Quantities that only some configurations compute.
 ATTENTION_ONLY = {"α_{1:n}", "c_{1:n}", "h̃_{1:n}"}
@@ -195,3 +197,15 @@ def test_every_stated_shape_is_the_tensor_shape(options: dict):
 def test_both_guides_hold_the_same_table():
     english, korean = (table(guide) for guide in GUIDES)
     assert english == korean
+
+
+def test_korean_readme_starts_with_the_two_commands_of_readme():
+    commands = re.match(r"```bash\n.*?\n```\n", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert commands, "README.md must start with the block of `make demo` and `make test`"
+    assert KOREAN_README.read_text(encoding="utf-8").startswith(commands.group(0))
+
+
+@pytest.mark.parametrize("document", [KOREAN_README, *GUIDES], ids=lambda path: path.name)
+def test_relative_links_lead_to_files(document: Path):
+    for target in RELATIVE_LINK.findall(document.read_text(encoding="utf-8")):
+        assert (document.parent / target).exists(), f"{document.name} links to {target}, which does not exist"

@@ -8,11 +8,15 @@ without our package can load the directory with `trust_remote_code=True`: keep i
 and limited to this folder plus installed libraries.
 """
 
+import functools
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
@@ -22,10 +26,32 @@ from .generator import Generator
 from .loss import IGNORE_INDEX, generator_cross_entropy
 from .search import beam_search, greedy_search, plain_request
 
-# generate() hands the Decoder's state back to forward() as `cache` since transformers 5.24 (as
-# `past_key_values` before, which forward() would ignore: every step would restart from the Encoder's state).
+# generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
+# before), and this file uses that name.
 # Checked here, not only in pyproject.toml, because code loaded from the Hub with trust_remote_code skips pip.
 require_version("transformers>=5.24", "This model's code needs it: pip install -U 'transformers>=5.24'")
+
+# Callers written for older transformers (and most tutorials) still pass the state as `past_key_values`; ignored,
+# it would restart every step from the Encoder's state. transformers' own models take it as a deprecated alias of
+# `cache`, with a FutureWarning until this version.
+PAST_KEY_VALUES_REMOVED_IN = "5.40.0"
+
+
+def accept_past_key_values(forward: Callable) -> Callable:
+    """Let `forward` take `past_key_values=` as `cache=`, warning as transformers' models do. Both names at once
+    is an error (transformers' models keep `cache` and drop the other with a warning, whichever was meant)."""
+    renamed = deprecate_kwarg("past_key_values", PAST_KEY_VALUES_REMOVED_IN, new_name="cache")(forward)
+
+    @functools.wraps(forward)
+    def forward_accepting_past_key_values(*args, **kwargs):
+        if "past_key_values" in kwargs and "cache" in kwargs:
+            raise ValueError(
+                "got the Decoder's state twice, as `cache` and as `past_key_values` (its deprecated name): "
+                "pass `cache` only"
+            )
+        return renamed(*args, **kwargs)
+
+    return forward_accepting_past_key_values
 
 
 # One auto class per model class is all `register_for_auto_class` records; a Hub repo should answer all three.
@@ -86,6 +112,7 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.encoder.embed_tokens = value
 
+    @accept_past_key_values
     def forward(
         self,
         input_ids: torch.Tensor | None = None,  # (batch, src_len)
@@ -152,6 +179,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     def get_output_embeddings(self) -> nn.Linear:
         return self.generator.proj
 
+    @accept_past_key_values
     def forward(
         self,
         input_ids: torch.Tensor | None = None,

@@ -78,8 +78,8 @@ def test_fresh_process_without_the_package_loads_it_with_remote_code(saved):
 
 
 def test_remote_code_refuses_a_transformers_older_than_5_24(saved):
-    """Before 5.24 generate() passes the state under another name, which the model would ignore and
-    translate wrongly: the saved code must stop with an error that says what to install."""
+    """Before 5.24 generate() and the output classes name the state `past_key_values`, not `cache`: the saved
+    code must stop with an error that says what to install."""
     _, path = saved
     script = textwrap.dedent(
         f"""

@@ -159,7 +159,9 @@ def test_linear_bridge_between_different_depths():
 # --- the sweep -----------------------------------------------------------------------------------
 
 
-def assert_cached_decoding_matches_full_forward(model):
+def assert_cached_decoding_matches_full_forward(model, state_name: str = "cache") -> torch.Tensor:
+    """Decode one token at a time, handing the state back under `state_name` and reading it from the outputs under
+    the same name; the logits must be the teacher-forced forward's. Returns them, step by step."""
     ids, mask = pad_batch(sources())
     targets = torch.randint(3, VOCAB, (3, 7), generator=torch.Generator().manual_seed(2))
     decoder_input_ids = torch.cat([torch.full((3, 1), BOS), targets], dim=1)
@@ -171,16 +173,61 @@ def assert_cached_decoding_matches_full_forward(model):
                 attention_mask=mask,
                 encoder_outputs=encoder_outputs,
                 decoder_input_ids=decoder_input_ids[:, t : t + 1],
-                cache=state,
                 use_cache=True,
+                **{state_name: state},
             )
-            state = out.cache
+            state = getattr(out, state_name)
             steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    return torch.cat(steps, dim=1)
 
 
 def test_cached_decoding_matches_full_forward(model):
     assert_cached_decoding_matches_full_forward(model)
+
+
+# Both cells, attention off and on, with and without input feeding: each keeps a different state.
+LEGACY_STATE_NAME_CASES = [
+    dict(cell_type="gru", attention=None, input_feeding=False),
+    dict(cell_type="lstm", attention=None, input_feeding=False, num_layers=2),
+    dict(cell_type="gru", attention="general", input_feeding=True),
+    dict(cell_type="lstm", attention="additive", input_feeding=False),
+    dict(cell_type="lstm", attention="dot", input_feeding=True),
+]
+
+
+@pytest.mark.parametrize("options", LEGACY_STATE_NAME_CASES, ids=lambda options: "-".join(map(str, options.values())))
+def test_state_passed_as_past_key_values_works_as_cache(options):
+    """`past_key_values`, the name older callers and tutorials use, is transformers' deprecated alias of `cache`:
+    step-by-step decoding through it must give exactly what `cache` gives, with transformers' warning."""
+    model = tiny_model(**options)
+    with pytest.warns(FutureWarning, match="`past_key_values` is deprecated .* Use `cache` instead"):
+        legacy = assert_cached_decoding_matches_full_forward(model, state_name="past_key_values")
+    assert torch.equal(legacy, assert_cached_decoding_matches_full_forward(model))
+
+
+def test_base_model_takes_past_key_values_as_cache():
+    model = tiny_model(cell_type="lstm", attention="general", input_feeding=True)
+    ids, mask = pad_batch(sources())
+    first, second = torch.full((3, 1), BOS), torch.full((3, 1), 7)
+    with torch.no_grad():
+        state = model.model(input_ids=ids, attention_mask=mask, decoder_input_ids=first).cache
+        expected = model.model(input_ids=ids, attention_mask=mask, decoder_input_ids=second, cache=state)
+        with pytest.warns(FutureWarning, match="`past_key_values` is deprecated"):
+            got = model.model(input_ids=ids, attention_mask=mask, decoder_input_ids=second, past_key_values=state)
+    assert torch.equal(got.last_hidden_state, expected.last_hidden_state)
+    assert got.past_key_values is got.cache
+
+
+@pytest.mark.parametrize("forward", ["model", "model.model"])
+def test_state_under_both_names_is_refused(forward):
+    model = tiny_model(cell_type="gru", attention="general", input_feeding=True)
+    ids, mask = pad_batch(sources())
+    bos = torch.full((3, 1), BOS)
+    state = model(input_ids=ids, attention_mask=mask, decoder_input_ids=bos).cache
+    module = model.model if forward == "model.model" else model
+    with pytest.raises(ValueError, match="as `cache` and as `past_key_values`"):
+        module(input_ids=ids, attention_mask=mask, decoder_input_ids=bos, cache=state, past_key_values=state)
 
 
 def test_greedy_matches_reference(model):

@@ -5,15 +5,17 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
 
 import pytest
 from tiny_models import ENGLISH, KOREAN, save_tiny_translator
-from transformers import AutoModelForSeq2SeqLM, pipeline
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
 from hf_rnn_seq2seq import tokenization
+from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.modeling.pipeline import TARGET_TOKENIZER_DIR, TASK, RNNTranslationPipeline
 from hf_rnn_seq2seq.tokenization import load_tokenizers, save_tokenizers, train_tokenizers
 
@@ -110,14 +112,26 @@ def test_saved_pipeline_records_its_task_and_code(pipeline_dir):
     assert translator(SENTENCES[0])[0]["translation_text"] == expected(pipeline_dir, SENTENCES[:1])[0]
 
 
+# Prepended to a child process's script: collects what transformers logs at warning level or above.
+COLLECT_TRANSFORMERS_WARNINGS = """
+import logging
+logged_warnings = []
+class Collect(logging.Handler):
+    def emit(self, record):
+        logged_warnings.append(record.getMessage())
+logging.getLogger("transformers").addHandler(Collect(logging.WARNING))
+"""
+
+
 @pytest.mark.slow
-def test_fresh_process_without_the_package_loads_model_tokenizer_and_pipeline(pipeline_dir):
-    script = textwrap.dedent(
+def test_fresh_process_without_the_package_loads_model_tokenizer_and_pipeline_quietly(pipeline_dir):
+    script = COLLECT_TRANSFORMERS_WARNINGS + textwrap.dedent(
         f"""
         import json, sys
         sys.modules["hf_rnn_seq2seq"] = None  # any import of the package now fails
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
         directory = {str(pipeline_dir)!r}
+        AutoConfig.from_pretrained(directory, trust_remote_code=True)
         # AutoTokenizer reads config.json too, whose model type only the remote code defines.
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
         model = AutoModelForSeq2SeqLM.from_pretrained(directory, trust_remote_code=True)
@@ -127,7 +141,7 @@ def test_fresh_process_without_the_package_loads_model_tokenizer_and_pipeline(pi
         assert not type(translator.model).__module__.startswith("hf_rnn_seq2seq")
         translations = translator({SENTENCES!r}, batch_size=2, num_beams={BEAMS})
         assert translations[0]["translation_text"] == tokenizer.decode(by_hand[0], skip_special_tokens=True)
-        print(json.dumps(translations))
+        print(json.dumps({{"translations": translations, "warnings": logged_warnings}}))
         """
     )
     # No stdin: a trust_remote_code prompt would fail at once instead of waiting.
@@ -135,5 +149,61 @@ def test_fresh_process_without_the_package_loads_model_tokenizer_and_pipeline(pi
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[y/N]" not in result.stdout
-    translations = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [r["translation_text"] for r in translations] == expected(pipeline_dir, SENTENCES, num_beams=BEAMS)
+    child = json.loads(result.stdout.strip().splitlines()[-1])
+    assert child["warnings"] == []
+    translations = [r["translation_text"] for r in child["translations"]]
+    assert translations == expected(pipeline_dir, SENTENCES, num_beams=BEAMS)
+
+
+def test_loading_through_the_package_is_quiet(pipeline_dir):
+    """Our own directory, loaded by this package's code: transformers has nothing to warn about."""
+    logged_warnings = []
+    collect = logging.Handler(logging.WARNING)
+    collect.emit = lambda record: logged_warnings.append(record.getMessage())
+    transformers_logger = logging.getLogger("transformers")
+    level = transformers_logger.level
+    transformers_logger.addHandler(collect)
+    transformers_logger.setLevel(logging.WARNING)  # in case an earlier test silenced it
+    try:
+        AutoConfig.from_pretrained(pipeline_dir)
+        AutoTokenizer.from_pretrained(pipeline_dir)
+        AutoModelForSeq2SeqLM.from_pretrained(pipeline_dir)
+        load_translator(pipeline_dir)(SENTENCES[0])
+    finally:
+        transformers_logger.removeHandler(collect)
+        transformers_logger.setLevel(level)
+    assert logged_warnings == []
+
+
+def test_fresh_process_without_remote_code_loads_the_stock_tokenizer(model_dir, tmp_path):
+    """The tokenizer is one of transformers' own (tokenizer_config.json names its class and has no `auto_map`): a
+    batch job without our package and without trust_remote_code loads it and encodes and decodes as we do.
+
+    transformers 5.25's AutoTokenizer nonetheless reads config.json first, whose `auto_map` names remote code for
+    a model type it does not know: it asks whether to run it, and when nobody answers (stdin closed) falls back to
+    a bare PreTrainedConfig, warning "a model of type `rnn_seq2seq` ... of type ``". No file of ours can avoid
+    that question without stopping AutoModel* from loading the directory with trust_remote_code."""
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert tokenizer_config["tokenizer_class"] == "TokenizersBackend" and "auto_map" not in tokenizer_config
+    script = textwrap.dedent(
+        f"""
+        import json, pathlib, sys
+        sys.modules["hf_rnn_seq2seq"] = None  # any import of the package now fails
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained({str(model_dir)!r})
+        ids = tokenizer({SENTENCES!r})["input_ids"]
+        decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)
+        pathlib.Path({str(tmp_path / "child.json")!r}).write_text(json.dumps([ids, decoded]), encoding="utf-8")
+        """
+    )
+    command = [sys.executable, "-c", script]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tokenizer, _ = load_tokenizers(model_dir)
+    ids = tokenizer(SENTENCES)["input_ids"]
+    assert json.loads((tmp_path / "child.json").read_text(encoding="utf-8")) == [
+        ids,
+        tokenizer.batch_decode(ids, skip_special_tokens=True),
+    ]
+    if "[y/N]" in result.stdout:
+        pytest.xfail("transformers' AutoTokenizer asks about the model's remote code before it reads the tokenizer's")

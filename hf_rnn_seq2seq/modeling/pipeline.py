@@ -160,8 +160,11 @@ class RNNTranslationPipeline(Pipeline):
             self.target_tokenizer.save_pretrained(Path(save_directory) / TARGET_TOKENIZER_DIR, **kwargs)
 
 
-PIPELINE_REGISTRY.register_pipeline(
-    TASK, pipeline_class=RNNTranslationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"
-)
+# Registered once per process: a model directory's copy of this file (loaded as remote code) must not replace the
+# package's registration, which transformers would announce with a warning at every such load.
+if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK, pipeline_class=RNNTranslationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"
+    )
 
 __all__ = ["DEFAULT_MAX_NEW_TOKENS", "TASK", "RNNTranslationPipeline", "load_target_tokenizer"]

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
@@ -74,6 +73,10 @@ class OnnxTranslator:
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
             if not (onnx_dir / file_name).is_file():
                 raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
+        # Imported here, not with the module: the exporter reads this module's file names and state layout and
+        # needs no runtime, so `hf-rnn-seq2seq export` starts without it.
+        import onnxruntime
+
         options = onnxruntime.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = num_threads

@@ -1,5 +1,5 @@
-"""bench/ours.py, the driver the benchmark runs our model through, bench/search_loops.py and
-bench/paired_steps.py still work.
+"""bench/ours.py, the driver the benchmark runs our model through, bench/search_loops.py,
+bench/paired_steps.py and bench/startup.py still work.
 
 Benchmarks measure and are not tests; these only make sure that a change to the package or to the driver
 is caught here, in seconds, rather than an hour into `bench/versus_peers.py`. Toy sizes, one thread.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_models import save_tiny_translator
 
 from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 
@@ -153,6 +154,19 @@ def test_paired_steps_times_the_working_tree_against_a_commit(tmp_path):
     assert "| working tree |" in report and "| HEAD |" in report
     result = json.loads(out.read_text())
     assert [row["version"] for row in result["rows"]] == ["working tree", "HEAD"] and result["speedup"]["median"] > 0
+
+
+def test_startup_times_each_command_against_the_reference(tmp_path):
+    out = tmp_path / "startup.json"
+    model_dir = save_tiny_translator(tmp_path / "tiny")
+    report = bench("startup.py", "--reps", 1, "--warmup", 0, "--model", model_dir, "--json", out)
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert rows[0]["command"] == result["reference"] and rows[0]["ratio"] == 1.0
+    assert any("train --help" in row["command"] for row in rows) and str(model_dir) in rows[-1]["argv"]
+    for row in rows:
+        assert len(row["seconds"]) == 1 and row["min"] == row["median"] == row["max"] > 0
+        assert f"| {row['command']} | {row['median']:.2f} |" in report
 
 
 def versus_peers():

@@ -10,6 +10,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqModel
+from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 
 SOURCE = torch.tensor([[5, 9, 13, 7, 2], [8, 4, 2, 0, 0]])
 MASK = (SOURCE != 0).long()
@@ -107,7 +108,12 @@ def test_tied_embeddings_stay_tied_through_save_and_load(tmp_path):
 
 @pytest.mark.parametrize("cell_type", ["gru", "lstm", "rnn"])
 def test_bfloat16_forward_runs(cell_type):
+    """Where the CPU has no bfloat16 kernels, the model refuses to run in bfloat16 instead (tests/test_bfloat16.py)."""
     model = tiny(cell_type=cell_type).to(torch.bfloat16)
+    if not cpu_runs_bfloat16():
+        with pytest.raises(ValueError, match="bfloat16 needs a CPU with AVX512"):
+            model(input_ids=SOURCE, attention_mask=MASK, labels=SOURCE.clamp(min=3))
+        return
     out = model(input_ids=SOURCE, attention_mask=MASK, labels=SOURCE.clamp(min=3))
     assert out.logits.dtype == torch.bfloat16
     assert torch.isfinite(out.logits.float()).all() and torch.isfinite(out.loss)

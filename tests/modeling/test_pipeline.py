@@ -169,6 +169,7 @@ def test_loading_through_the_package_is_quiet(pipeline_dir):
         AutoTokenizer.from_pretrained(pipeline_dir)
         AutoModelForSeq2SeqLM.from_pretrained(pipeline_dir)
         load_translator(pipeline_dir)(SENTENCES[0])
+        pipeline(model=str(pipeline_dir), trust_remote_code=True)(SENTENCES[0])  # the directory's own code
     finally:
         transformers_logger.removeHandler(collect)
         transformers_logger.setLevel(level)

@@ -20,7 +20,6 @@ the package's.
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,38 +84,24 @@ def run_translate(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from hf_rnn_seq2seq.data import load_translation_data
-    from hf_rnn_seq2seq.loading import load_translator
-    from hf_rnn_seq2seq.metrics import compute_translation_metrics
-    from hf_rnn_seq2seq.translate import translate_lines
+    from hf_rnn_seq2seq.evaluation import evaluate_model
 
-    dataset = load_translation_data(args.data, args.source_lang, args.target_lang)
-    pairs = list(dataset["translation"])
-    translator = load_translator(args.model_dir, dtype=args.dtype)
-    start = time.perf_counter()
-    sources = (pair[args.source_lang] for pair in pairs)
-    hypotheses = list(translate_lines(translator, sources, args.batch_size, **generation_kwargs(args)))
-    seconds = time.perf_counter() - start
-    scores = compute_translation_metrics(hypotheses, [pair[args.target_lang] for pair in pairs])
-    report = {
-        "model": str(args.model_dir),
-        "data": args.data,
-        "direction": f"{args.source_lang}-{args.target_lang}",
-        "sentences": len(pairs),
-        "bleu": round(scores["bleu"], 2),
-        "chrf": round(scores["chrf"], 2),
-        "num_beams": args.num_beams or translator.model.generation_config.num_beams or 1,
-        "dtype": args.dtype,
-        "seconds": round(seconds, 2),
-        "sentences_per_second": round(len(pairs) / seconds, 1),
-    }
+    report, translations = evaluate_model(
+        args.model_dir,
+        args.data,
+        args.source_lang,
+        args.target_lang,
+        args.batch_size,
+        args.dtype,
+        **generation_kwargs(args),
+    )
     width = max(map(len, report))
     for name, value in report.items():
         print(f"{name:<{width}}  {value}")
     if args.json is not None:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.predictions is not None:
-        Path(args.predictions).write_text("".join(f"{line}\n" for line in hypotheses), encoding="utf-8")
+        Path(args.predictions).write_text("".join(f"{line}\n" for line in translations), encoding="utf-8")
 
 
 def run_tokenizer(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ Figures are drawn with matplotlib's object API on the Agg canvas, so nothing tou
 needs a display.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -45,8 +46,10 @@ def korean_font_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / KOREAN_FONT_FILE
 
 
+@functools.cache
 def font_families() -> list[str]:
-    """Register the bundled Korean font with matplotlib; return the font families to draw tokens with."""
+    """Register the bundled Korean font with matplotlib (once: every registration adds an entry to matplotlib's
+    font list, which a long-running app would grow without end); return the font families to draw tokens with."""
     font_path = korean_font_path()
     font_manager.fontManager.addfont(str(font_path))
     # DejaVu Sans (matplotlib's own) draws what NanumGothic lacks, such as the "▁" of subword tokens.

@@ -19,9 +19,10 @@ DISTRIBUTION = "hf-rnn-seq2seq"
 GRADIO_VERSION = "6.31.0"
 PYTHON_VERSION = "3.11"
 APP_FILE = "app.py"
-# Spaces run on CPUs unless given a GPU: torch's CPU wheels are a tenth the size of the CUDA ones PyPI has.
+# Spaces run on CPUs unless given a GPU: torch's CPU wheels are far smaller than the CUDA ones on PyPI.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# A Hub model id: "name" or "owner/name", letters, digits, "-", "_", "." (what the Hub accepts).
+# A Hub model id: "name" or "owner/name", letters, digits, "-", "_", "." (what the Hub accepts; no quotes, so it
+# can be written into app.py as a string literal as it is).
 MODEL_ID_PATTERN = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 APP_TEMPLATE = '''"""Watch {model_id} translate: the page of `hf-rnn-seq2seq app`, served from a Hugging Face Space."""
@@ -29,7 +30,7 @@ APP_TEMPLATE = '''"""Watch {model_id} translate: the page of `hf-rnn-seq2seq app
 from hf_rnn_seq2seq.app import serve
 
 # host None: listen where the Space says (GRADIO_SERVER_NAME), not on 127.0.0.1 as the command does by default.
-serve({model_id!r}, host=None)
+serve("{model_id}", host=None)
 '''
 
 README_TEMPLATE = """---

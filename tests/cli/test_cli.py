@@ -150,6 +150,8 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
     fails_with(capsys, ["tokenizer", str(test_prefix), str(tmp_path / "tok"), "--vocab-size", "5"], "vocab_size=5")
     no_attention = save_tiny_translator(tmp_path / "no-attention", attention=None, input_feeding=False)
     fails_with(capsys, ["plot-attention", str(no_attention), KOREAN[0]], "no attention")
+    if importlib.util.find_spec("gradio") is not None:
+        fails_with(capsys, ["app", str(tmp_path / "no-model")], "no such model directory")
     fails_with(
         capsys, ["train", "--output_dir", str(tmp_path), "--train_file", str(tmp_path / "missing")], "--validation_file"
     )

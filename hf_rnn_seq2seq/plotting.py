@@ -7,6 +7,7 @@ Figures are drawn with matplotlib's object API on the Agg canvas, so nothing tou
 needs a display.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -34,15 +35,22 @@ SCORE_KEYS = ("eval_bleu", "eval_chrf")
 CURVE_LABELS = {"loss": "training loss", "eval_loss": "validation loss", "eval_bleu": "BLEU", "eval_chrf": "chrF"}
 
 
-def font_families() -> list[str]:
-    """Register the bundled Korean font with matplotlib; return the font families to draw tokens with."""
+def korean_font_path() -> Path:
+    """The bundled Korean font file (NanumGothic, TrueType)."""
     spec = importlib.util.find_spec(KOREAN_FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             f"plots need the Hangul font of the {KOREAN_FONT_DISTRIBUTION} package: "
             f"pip install {KOREAN_FONT_DISTRIBUTION}"
         )
-    font_path = Path(spec.submodule_search_locations[0]) / KOREAN_FONT_FILE
+    return Path(spec.submodule_search_locations[0]) / KOREAN_FONT_FILE
+
+
+@functools.cache
+def font_families() -> list[str]:
+    """Register the bundled Korean font with matplotlib (once: every registration adds an entry to matplotlib's
+    font list, which a long-running app would grow without end); return the font families to draw tokens with."""
+    font_path = korean_font_path()
     font_manager.fontManager.addfont(str(font_path))
     # DejaVu Sans (matplotlib's own) draws what NanumGothic lacks, such as the "▁" of subword tokens.
     return [font_manager.FontProperties(fname=font_path).get_name(), FALLBACK_FONT]
@@ -80,16 +88,36 @@ def align(
     sentence: str,
     **generate_kwargs,
 ) -> Alignment:
-    """Translate `sentence`, then read the attention the model paid while producing that translation (one
-    teacher-forced pass over the generated tokens, which gives the same weights as the steps of the search)."""
+    """Translate `sentence`, then read the attention the model paid while producing that translation."""
+    _check_alignable(model, sentence)
+    model.eval()
+    encoded = source_tokenizer(sentence, return_tensors="pt").to(model.device)
+    generated = model.generate(**encoded, **generate_kwargs)[:1]  # (1, 1 + n): the start token, then the output
+    return align_translation(model, source_tokenizer, target_tokenizer, sentence, generated)
+
+
+def _check_alignable(model: PreTrainedModel, sentence: str) -> None:
     if model.config.attention is None:
         raise ValueError("this model has no attention (config.attention=None): there is no alignment to plot")
     if not sentence.strip():
         raise ValueError("cannot plot the attention of an empty sentence")
+
+
+@torch.no_grad()
+def align_translation(
+    model: PreTrainedModel,
+    source_tokenizer: PreTrainedTokenizerBase,
+    target_tokenizer: PreTrainedTokenizerBase,
+    sentence: str,
+    generated: torch.Tensor,  # (1, 1 + n): the start token, then a translation of `sentence`
+) -> Alignment:
+    """The attention the model paid while producing `generated` from `sentence`: one teacher-forced pass over the
+    generated tokens, which gives the same weights as the steps of the search that produced them. For callers that
+    already hold the translation (a beam's best hypothesis, say), so that it is not searched for again."""
+    _check_alignable(model, sentence)
     model.eval()
     encoded = source_tokenizer(sentence, return_tensors="pt").to(model.device)
-    generated = model.generate(**encoded, **generate_kwargs)[:1]  # (1, 1 + n): the start token, then the output
-    generated = generated[:, : _length_through_eos(generated[0].tolist(), model.config.eos_token_id)]
+    generated = generated[:, : length_through_eos(generated[0].tolist(), model.config.eos_token_id)]
     output = model(**encoded, decoder_input_ids=generated[:, :-1], output_attentions=True)
     weights = output.cross_attentions[0][0, 0]  # (n, src_len): row t predicts generated[t + 1]
     return Alignment(
@@ -101,7 +129,7 @@ def align(
     )
 
 
-def _length_through_eos(tokens: list[int], eos_token_id: int) -> int:
+def length_through_eos(tokens: list[int], eos_token_id: int) -> int:
     """Length of `tokens` up to and including the first EOS after the start token (padding dropped)."""
     return tokens.index(eos_token_id, 1) + 1 if eos_token_id in tokens[1:] else len(tokens)
 
@@ -115,6 +143,11 @@ def attention_figsize(n_source: int, n_target: int) -> tuple[float, float]:
 
 def plot_attention(alignment: Alignment, path: str | os.PathLike) -> Path:
     """Draw `alignment` as a heatmap (source tokens across, target tokens down) into the PNG file `path`."""
+    return _save(attention_figure(alignment), path)
+
+
+def attention_figure(alignment: Alignment) -> Figure:
+    """`alignment` as a heatmap (source tokens across, target tokens down), on an Agg canvas of its own."""
     figure = _new_figure(attention_figsize(len(alignment.source_tokens), len(alignment.target_tokens)))
     font = font_families()
     ax = figure.add_subplot()
@@ -135,7 +168,7 @@ def plot_attention(alignment: Alignment, path: str | os.PathLike) -> Path:
     figure.suptitle(caption, fontfamily=font, y=0.02, va="bottom")
     figure.colorbar(image, ax=ax, fraction=0.05)
     figure.subplots_adjust(bottom=0.15)
-    return _save(figure, path)
+    return figure
 
 
 def read_log_history(source: str | os.PathLike | list[dict]) -> list[dict]:
@@ -190,4 +223,15 @@ def plot_training_curves(log_history: str | os.PathLike | list[dict], path: str 
     return _save(figure, path)
 
 
-__all__ = ["Alignment", "align", "attention_figsize", "plot_attention", "plot_training_curves", "read_log_history"]
+__all__ = [
+    "Alignment",
+    "align",
+    "align_translation",
+    "attention_figure",
+    "attention_figsize",
+    "korean_font_path",
+    "length_through_eos",
+    "plot_attention",
+    "plot_training_curves",
+    "read_log_history",
+]

@@ -6,9 +6,12 @@
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
+    hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
+    hf-rnn-seq2seq app --write-space my-space user/koen-model  # a Hugging Face Space serving a Hub model
 
 Bad input (missing files, bad data, bad options) ends with one line on stderr saying what to fix, and exit
-status 2; the package raises ValueError (DataError is one) or OSError for those, and they are caught here.
+status 2; the package raises ValueError (DataError is one) or OSError for those, and they are caught here, as is
+MissingExtra: a command run without the optional dependencies it needs.
 
 Why a package of its own beside `hf_rnn_seq2seq`: importing `hf_rnn_seq2seq` registers the model with
 transformers' Auto classes, which imports torch and transformers (seconds). Here the parser is built from the
@@ -18,6 +21,7 @@ the package's.
 """
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -29,10 +33,26 @@ DEFAULT_VOCAB_SIZE = 8000
 DEFAULT_OPSET = 17
 DTYPES = ("float32", "bfloat16", "float16")
 TOKENIZER_MODELS = ("unigram", "bpe")
+DEFAULT_HOST = "127.0.0.1"
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+# The modules the app extra (pip install 'hf-rnn-seq2seq[app]') brings that the app cannot run without.
+APP_MODULES = ("gradio",)
+
+
+class MissingExtra(Exception):
+    """A command needs an optional dependency that is not installed; the message names the pip command."""
+
+
+def require_extra(extra: str, modules: tuple[str, ...], needed_by: str) -> None:
+    """Refuse to run without the `modules` of the extra `extra`, before importing anything that needs them."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingExtra(
+            f"{', '.join(missing)} is not installed: {needed_by} needs the {extra} extra: pip install '{PROG}[{extra}]'"
+        )
 
 
 def positive_int(text: str) -> int:
@@ -146,6 +166,19 @@ def run_plot_attention(args: argparse.Namespace) -> None:
         print(plot_attention(alignment, Path(args.output_dir) / f"attention_{number:02d}.png"))
 
 
+def run_app(args: argparse.Namespace) -> None:
+    if args.write_space is not None:
+        from hf_rnn_seq2seq.space import write_space
+
+        for path in write_space(*args.write_space):
+            print(path)
+        return
+    require_extra("app", APP_MODULES, "the app")
+    from hf_rnn_seq2seq.app import serve
+
+    serve(args.model_dir, host=args.host, port=args.port, share=args.share)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -248,6 +281,32 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output-dir", default=".", help="directory for the PNG files (default: .)")
     add_generation_options(plot)
     plot.set_defaults(run=run_plot_attention)
+
+    app = commands.add_parser(
+        "app",
+        help="a web page to watch the model translate (needs the app extra)",
+        description="Serve a page where you type a sentence and see its translation, the n-best list of a beam "
+        "search, the attention heatmap and each decoding step (the Decoder's input token and the Generator's most "
+        "probable next tokens). Or, with --write-space, write a Hugging Face Space that serves a model from the Hub. "
+        f"Needs the app extra: pip install '{PROG}[app]'.",
+    )
+    app.add_argument("model_dir", nargs="?", help="model directory (or Hub id) to serve")
+    app.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 serves the network)",
+    )
+    app.add_argument("--port", type=positive_int, help="port to listen on (default: 7860 or the next free one)")
+    app.add_argument(
+        "--share", action="store_true", help="also open a public link through Gradio's relay (default: off)"
+    )
+    app.add_argument(
+        "--write-space",
+        nargs=2,
+        metavar=("DIR", "MODEL_ID"),
+        help="instead of serving, write app.py, requirements.txt and README.md of a Space serving MODEL_ID into DIR",
+    )
+    app.set_defaults(run=run_app)
     return parser
 
 
@@ -267,14 +326,17 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_ERROR
         return 0
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "app" and (args.model_dir is None) == (args.write_space is None):
+        parser.error("app: give a MODEL_DIR to serve, or --write-space DIR MODEL_ID (not both)")
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # loading bars would mix with our output and progress bar
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
-    except (ValueError, OSError) as err:  # DataError is a ValueError
+    except (ValueError, OSError, MissingExtra) as err:  # DataError is a ValueError
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -41,17 +41,47 @@ HIDDEN_SIZE = 16
 MAX_NEW_TOKENS = 8
 
 
-def save_tiny_translator(directory: Path, **config_options) -> Path:
-    """An untrained Korean→English model with a joint tokenizer trained on `PAIRS`, saved into `directory`."""
+def save_tiny_translator(directory: Path, train_steps: int = 0, **config_options) -> Path:
+    """A Korean→English model with a joint tokenizer trained on `PAIRS`, saved into `directory`: untrained, or
+    trained on `PAIRS` for `train_steps` steps (then it translates them, and its attention means something)."""
     torch.manual_seed(0)
     tokenizer = train_tokenizer(KOREAN, ENGLISH, vocab_size=VOCAB_SIZE)
     options = dict(embedding_size=HIDDEN_SIZE, hidden_size=HIDDEN_SIZE, cell_type="gru", dropout=0.0, init_scale=0.3)
     config = RNNSeq2SeqConfig(vocab_size=len(tokenizer), **(options | config_options))
-    model = RNNSeq2SeqForConditionalGeneration(config).eval()
-    model.generation_config.max_new_tokens = MAX_NEW_TOKENS
-    model.save_pretrained(directory)
+    model = RNNSeq2SeqForConditionalGeneration(config)
+    if train_steps:
+        _train_on_pairs(model, tokenizer, train_steps)
+        # The tokenizer is about one token a character: room for the longest English sentence.
+        model.generation_config.max_new_tokens = max(map(len, tokenizer(ENGLISH)["input_ids"]))
+    else:
+        model.generation_config.max_new_tokens = MAX_NEW_TOKENS
+    model.eval().save_pretrained(directory)
     save_tokenizers(tokenizer, tokenizer, directory)
     return directory
+
+
+PAIRS_BATCH = 32
+MAX_GRAD_NORM = 1.0  # the Trainer's default: this learning rate can spike without it
+
+
+def _train_on_pairs(model: RNNSeq2SeqForConditionalGeneration, tokenizer, steps: int) -> None:
+    source = tokenizer(KOREAN, padding=True, return_tensors="pt")
+    target = tokenizer(ENGLISH, padding=True, return_tensors="pt")
+    labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)
+    g = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    with one_thread():
+        for _ in range(steps):
+            batch = torch.randint(0, len(PAIRS), (PAIRS_BATCH,), generator=g)
+            loss = model(
+                input_ids=source["input_ids"][batch],
+                attention_mask=source["attention_mask"][batch],
+                labels=labels[batch],
+            ).loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
 
 
 # The reversal task: random words FIRST_WORD..VOCAB-1, then EOS; the target is the words reversed, then EOS.

@@ -64,6 +64,17 @@ def load_target_tokenizer(model: PreTrainedModel) -> PreTrainedTokenizerBase | N
     return AutoTokenizer.from_pretrained(name_or_path, subfolder=TARGET_TOKENIZER_DIR)
 
 
+def unknown_characters(tokenizer: PreTrainedTokenizerBase, text: str, encoded: dict[str, torch.Tensor]) -> list[str]:
+    """The pieces of `text` that `tokenizer` encoded as its unknown token, in order (`encoded` is its output for
+    `text`, with `return_offsets_mapping=True`); none where the tokenizer has no unknown token or no offsets."""
+    unk_token_id = tokenizer.unk_token_id
+    if unk_token_id is None or "offset_mapping" not in encoded:
+        return []
+    unknown_positions = (encoded["input_ids"][0] == unk_token_id).nonzero().flatten().tolist()
+    spans = encoded["offset_mapping"][0][unknown_positions].tolist()
+    return [text[start:end] for start, end in spans]
+
+
 class RNNTranslationPipeline(Pipeline):
     """Translate text with an encoder–decoder model: `[{"translation_text": ...}]` per input, as the
     `translation` pipeline of transformers 4 returned.
@@ -113,12 +124,7 @@ class RNNTranslationPipeline(Pipeline):
 
     def _report_unknown_characters(self, text: str, encoded: dict[str, torch.Tensor]) -> None:
         """Warn (once per character) about text the vocabulary cannot represent: it reaches the model as <unk>."""
-        unk_token_id = self.tokenizer.unk_token_id
-        if unk_token_id is None or "offset_mapping" not in encoded:
-            return
-        unknown_positions = (encoded["input_ids"][0] == unk_token_id).nonzero().flatten().tolist()
-        spans = encoded["offset_mapping"][0][unknown_positions].tolist()
-        new = sorted({text[start:end] for start, end in spans} - self._unknown_reported)
+        new = sorted(set(unknown_characters(self.tokenizer, text, encoded)) - self._unknown_reported)
         if new:
             self._unknown_reported.update(new)
             logger.warning(
@@ -167,4 +173,4 @@ if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
         TASK, pipeline_class=RNNTranslationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"
     )
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "TASK", "RNNTranslationPipeline", "load_target_tokenizer"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "TASK", "RNNTranslationPipeline", "load_target_tokenizer", "unknown_characters"]

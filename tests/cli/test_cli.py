@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
-COMMANDS = ["train", "translate", "evaluate", "tokenizer", "export", "plot-attention"]
+COMMANDS = ["train", "translate", "evaluate", "tokenizer", "export", "plot-attention", "app"]
 N_TEST = 12
 
 
@@ -53,7 +54,9 @@ def test_each_command_has_help(capsys, command):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage:" in out
-    expected_option = {"train": "--output_dir", "tokenizer": "--vocab-size", "export": "--opset"}.get(command)
+    expected_option = {
+        "train": "--output_dir", "tokenizer": "--vocab-size", "export": "--opset", "app": "--write-space"
+    }.get(command)  # fmt: skip
     assert expected_option is None or expected_option in out
 
 
@@ -147,6 +150,8 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
     fails_with(capsys, ["tokenizer", str(test_prefix), str(tmp_path / "tok"), "--vocab-size", "5"], "vocab_size=5")
     no_attention = save_tiny_translator(tmp_path / "no-attention", attention=None, input_feeding=False)
     fails_with(capsys, ["plot-attention", str(no_attention), KOREAN[0]], "no attention")
+    if importlib.util.find_spec("gradio") is not None:
+        fails_with(capsys, ["app", str(tmp_path / "no-model")], "no such model directory")
     fails_with(
         capsys, ["train", "--output_dir", str(tmp_path), "--train_file", str(tmp_path / "missing")], "--validation_file"
     )
@@ -190,6 +195,39 @@ def test_train_then_translate(tmp_path, capsys, test_prefix):
     assert len(output.read_text(encoding="utf-8").splitlines()) == 1
 
 
+def test_app_serves_the_model_on_this_machine_only_by_default(monkeypatch, model_dir):
+    pytest.importorskip("gradio")
+    from hf_rnn_seq2seq import app
+
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
+    assert main(["app", str(model_dir)]) == 0
+    assert calls == [((str(model_dir),), {"host": "127.0.0.1", "port": None, "share": False})]
+    assert main(["app", str(model_dir), "--host", "0.0.0.0", "--port", "8000", "--share"]) == 0
+    assert calls[-1][1] == {"host": "0.0.0.0", "port": 8000, "share": True}
+
+
+def test_app_without_gradio_names_the_extra(monkeypatch, capsys, model_dir):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # what an environment without gradio answers
+    fails_with(capsys, ["app", str(model_dir)], "needs the app extra: pip install 'hf-rnn-seq2seq[app]'")
+
+
+def test_app_writes_a_space(tmp_path, capsys):
+    assert main(["app", "--write-space", str(tmp_path), "someone/koen-rnn"]) == 0
+    assert sorted(capsys.readouterr().out.split()) == [
+        str(tmp_path / name) for name in ("README.md", "app.py", "requirements.txt")
+    ]
+    fails_with(capsys, ["app", "--write-space", str(tmp_path), "not/a/model-id"], "not a Hub model id")
+
+
+@pytest.mark.parametrize("argv", [["app"], ["app", "model", "--write-space", "space", "someone/model"]])
+def test_app_takes_a_model_or_a_space_to_write(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == EXIT_ERROR
+    assert "give a MODEL_DIR to serve, or --write-space DIR MODEL_ID" in capsys.readouterr().err
+
+
 def test_the_commands_defaults_and_choices_are_the_packages():
     """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
     ones the package uses."""
@@ -201,3 +239,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     assert command.DEFAULT_VOCAB_SIZE == tokenization.DEFAULT_VOCAB_SIZE
     assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
     assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
+    if importlib.util.find_spec("gradio") is not None:
+        from hf_rnn_seq2seq import app
+
+        assert command.DEFAULT_HOST == app.DEFAULT_HOST

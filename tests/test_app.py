@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from PIL import Image
 from tiny_models import ENGLISH, KOREAN, save_tiny_translator
 
-from hf_rnn_seq2seq import app
+from hf_rnn_seq2seq import app, explanation
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.space import GRADIO_VERSION, write_space
 
@@ -98,8 +98,8 @@ def client(url, tmp_path_factory):
 
 @pytest.mark.parametrize("num_beams", [1, BEAMS])
 def test_n_best_gives_one_hypothesis_per_beam_best_first(translator, num_beams):
-    model_inputs, _ = app.encode_source(translator, SENTENCE)
-    hypotheses = app.n_best(translator, model_inputs, num_beams)
+    model_inputs, _ = explanation.encode_source(translator, SENTENCE)
+    hypotheses = explanation.n_best(translator, model_inputs, num_beams)
     assert len(hypotheses) == num_beams
     scores = [hypothesis.score for hypothesis in hypotheses]
     assert scores == sorted(scores, reverse=True) and all(score <= 0 for score in scores)
@@ -108,19 +108,19 @@ def test_n_best_gives_one_hypothesis_per_beam_best_first(translator, num_beams):
         assert hypothesis.ids[0] == translator.model.config.decoder_start_token_id
         assert hypothesis.ids[-1] == translator.model.config.eos_token_id
     # The score is the mean log-probability of the tokens (length_penalty 1.0), which the steps give one by one.
-    steps = app.decoding_steps(translator, model_inputs, hypotheses[0].ids, TOP_K)
+    steps = explanation.decoding_steps(translator, model_inputs, hypotheses[0].ids, TOP_K)
     assert np.isclose(np.mean([np.log(step.probability) for step in steps]), scores[0], atol=1e-4)
 
 
 def test_steps_are_the_generators_distribution_at_each_greedy_step(translator):
     """One row per generated token; the probabilities are those of generate()'s own steps (an independent path:
     one RNN step at a time, where the table comes from a teacher-forced pass)."""
-    model_inputs, _ = app.encode_source(translator, SENTENCE)
+    model_inputs, _ = explanation.encode_source(translator, SENTENCE)
     output = translator.model.generate(
         **model_inputs, num_beams=1, do_sample=False, output_scores=True, return_dict_in_generate=True
     )
     ids = output.sequences[0].tolist()
-    steps = app.decoding_steps(translator, model_inputs, ids, TOP_K)
+    steps = explanation.decoding_steps(translator, model_inputs, ids, TOP_K)
     tokens = translator.target_tokenizer.convert_ids_to_tokens(ids)
     assert len(steps) == len(ids) - 1 == len(output.scores)
     for t, (step, logits) in enumerate(zip(steps, output.scores)):
@@ -150,7 +150,7 @@ def test_page_outputs_show_translation_tables_and_heatmap(translator):
     [
         ("", "Type a sentence"),
         ("   \n", "Type a sentence"),
-        ("빵" * (app.MAX_SOURCE_TOKENS + 1), f"translates at most {app.MAX_SOURCE_TOKENS}"),
+        ("빵" * (explanation.MAX_SOURCE_TOKENS + 1), f"translates at most {explanation.MAX_SOURCE_TOKENS}"),
     ],
 )
 def test_refused_input_gives_a_message_and_empty_outputs(translator, text, message):
@@ -221,7 +221,7 @@ HANGUL_FONT_STATUS = """async family => {
 REFUSED_ON_THE_PAGE = [
     ("", "Type a sentence"),
     ("나는 漢字 빵을 만들어요.", "Not in the model's vocabulary"),
-    ("빵" * (app.MAX_SOURCE_TOKENS + 1), f"translates at most {app.MAX_SOURCE_TOKENS}"),
+    ("빵" * (explanation.MAX_SOURCE_TOKENS + 1), f"translates at most {explanation.MAX_SOURCE_TOKENS}"),
 ]
 
 
@@ -238,7 +238,9 @@ def test_in_a_browser(chromium, translator, url):
     the heatmap and the Hangul; refused input gives a message. No request leaves this machine."""
     from playwright.sync_api import expect, sync_playwright
 
-    _, translation, n_best, _, steps = app.page_outputs(translator, SENTENCE, app.DEFAULT_BEAMS, app.DEFAULT_TOP_K)
+    _, translation, n_best, _, steps = app.page_outputs(
+        translator, SENTENCE, explanation.DEFAULT_BEAMS, explanation.DEFAULT_TOP_K
+    )
     requests = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)

@@ -6,7 +6,7 @@ import evaluate
 import pytest
 import sacrebleu
 
-from hf_rnn_seq2seq.metrics import METRICS_DIR, compute_translation_metrics, load_metric
+from hf_rnn_seq2seq.metrics import METRICS_DIR, compute_translation_metrics, load_metric, score_translations
 
 PREDICTIONS = [
     "The cat sat on the mat.",
@@ -86,9 +86,25 @@ def test_compute_translation_metrics():
     assert result == {
         "bleu": pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score),
         "chrf": pytest.approx(sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES]).score),
+        "ter": pytest.approx(sacrebleu.corpus_ter(PREDICTIONS, [REFERENCES]).score),
     }
     perfect = compute_translation_metrics(REFERENCES, [[ref] for ref in REFERENCES])
-    assert perfect == {"bleu": pytest.approx(100), "chrf": pytest.approx(100)}
+    assert perfect == {"bleu": pytest.approx(100), "chrf": pytest.approx(100), "ter": 0}
+
+
+def test_scores_come_with_sacrebleus_signatures():
+    references = [[first, second] for first, second in zip(REFERENCES, SECOND_REFERENCES)]
+    scores, signatures = score_translations(PREDICTIONS, references)
+    expected = {
+        "bleu": sacrebleu.BLEU(),
+        "chrf": sacrebleu.CHRF(),
+        "ter": sacrebleu.TER(),
+    }
+    for name, metric in expected.items():
+        assert scores[name] == pytest.approx(metric.corpus_score(PREDICTIONS, [REFERENCES, SECOND_REFERENCES]).score)
+        assert signatures[name] == metric.get_signature().format()
+    assert signatures["bleu"] == f"nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp|version:{sacrebleu.__version__}"
+    assert signatures["ter"].startswith("nrefs:2|case:lc|tok:tercom")
 
 
 def test_errors():

@@ -1,13 +1,72 @@
-"""Score a saved model on a test set: translate its source side and compare with its references (sacreBLEU's BLEU
-and chrF), timing the translation. What `hf-rnn-seq2seq evaluate` prints and the demo reports."""
+"""Score a saved model on a test set: translate its source side and compare with its references (sacreBLEU's BLEU,
+chrF and TER, with their signatures), timing the translation; optionally test whether it differs significantly
+from a baseline (sacreBLEU's paired bootstrap resampling). What `hf-rnn-seq2seq evaluate` prints and the demo
+reports."""
 
 import os
 import time
+from pathlib import Path
+
+from sacrebleu.significance import PairedTest
 
 from .data import load_translation_data
 from .loading import load_translator
-from .metrics import compute_translation_metrics
+from .metrics import reference_streams, sacrebleu_metrics, score_translations
 from .translate import DEFAULT_BATCH_SIZE, translate_lines
+
+DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
+# TER is left out as sacreBLEU's command line leaves it out by default: resampling it is slow.
+PAIRED_METRICS = ("bleu", "chrf")
+SCORE_DIGITS = 2
+P_VALUE_DIGITS = 4
+
+
+def paired_bootstrap(
+    system: list[str],
+    baseline: list[str],
+    references: list[list[str]] | list[str],
+    n_samples: int = DEFAULT_BOOTSTRAP_SAMPLES,
+) -> dict[str, dict]:
+    """sacreBLEU's paired bootstrap resampling of `system` against `baseline` (as `sacrebleu --paired-bs` runs it,
+    seeded with SACREBLEU_SEED, 12345 unless set), for BLEU and chrF: both scores, the p-value of the difference,
+    each system's bootstrap mean and the half-width of its 95% confidence interval, and the test's signature.
+    As in sacreBLEU, a p-value counts resampled differences larger than the real one, so a system tested against
+    itself gets the smallest p-value (1 / (n_samples + 1)): a zero difference is not attributed to chance."""
+    if len(baseline) != len(system):
+        raise ValueError(f"the baseline has {len(baseline)} translations but the test set has {len(system)} sentences")
+    metrics = {name: metric for name, metric in sacrebleu_metrics().items() if name in PAIRED_METRICS}
+    test = PairedTest(
+        [("baseline", baseline), ("system", system)],
+        metrics,
+        reference_streams(system, references),
+        test_type="bs",
+        n_samples=n_samples,
+    )
+    signatures, results = test()
+    # Both are keyed by sacreBLEU's score names ("BLEU", "chrF2"), in the order of `metrics`, after "System".
+    metric_results = [result for name, result in results.items() if name != "System"]
+    report = {}
+    for name, (baseline_result, system_result), signature in zip(metrics, metric_results, signatures.values()):
+        values = {
+            "baseline": baseline_result.score,
+            "system": system_result.score,
+            "baseline_mean": baseline_result.mean,
+            "baseline_ci": baseline_result.ci,
+            "system_mean": system_result.mean,
+            "system_ci": system_result.ci,
+        }
+        report[name] = {
+            **{key: round(float(value), SCORE_DIGITS) for key, value in values.items()},  # numpy scalars: not JSON
+            "p_value": round(system_result.p_value, P_VALUE_DIGITS),
+            "signature": signature.format(),
+        }
+    return report
+
+
+def read_translations(path: str | os.PathLike) -> list[str]:
+    """The lines of a translations file (what `evaluate --predictions` writes): line N translates sentence N."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def evaluate_model(
@@ -17,30 +76,48 @@ def evaluate_model(
     target_lang: str = "en",
     batch_size: int = DEFAULT_BATCH_SIZE,
     dtype: str = "float32",
+    baseline: str | os.PathLike | None = None,
+    bootstrap_samples: int = DEFAULT_BOOTSTRAP_SAMPLES,
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
     """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads).
-    `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model."""
+    `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
+    With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
+    also has the paired bootstrap test against it (`paired_bootstrap`)."""
     pairs = list(load_translation_data(data, source_lang, target_lang)["translation"])
+    sources = [pair[source_lang] for pair in pairs]
+    references = [pair[target_lang] for pair in pairs]
+    baseline_translations = None
+    if baseline is not None and not Path(baseline).is_dir():
+        baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
+        if len(baseline_translations) != len(pairs):
+            raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
     translator = load_translator(model_dir, dtype=dtype)
     start = time.perf_counter()
-    sources = (pair[source_lang] for pair in pairs)
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
-    scores = compute_translation_metrics(translations, [pair[target_lang] for pair in pairs])
+    scores, signatures = score_translations(translations, references)
     report = {
         "model": str(model_dir),
         "data": str(data),
         "direction": f"{source_lang}-{target_lang}",
         "sentences": len(pairs),
-        "bleu": round(scores["bleu"], 2),
-        "chrf": round(scores["chrf"], 2),
+        **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},
         "num_beams": generate_kwargs.get("num_beams") or translator.model.generation_config.num_beams or 1,
         "dtype": dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),
+        "signatures": signatures,
     }
+    if baseline is not None:
+        if baseline_translations is None:
+            baseline_translator = load_translator(baseline, dtype=dtype)
+            baseline_translations = list(translate_lines(baseline_translator, sources, batch_size, **generate_kwargs))
+        report["baseline"] = str(baseline)
+        report["paired_bootstrap"] = paired_bootstrap(
+            translations, baseline_translations, references, bootstrap_samples
+        )
     return report, translations
 
 
-__all__ = ["evaluate_model"]
+__all__ = ["DEFAULT_BOOTSTRAP_SAMPLES", "evaluate_model", "paired_bootstrap", "read_translations"]

@@ -34,6 +34,7 @@ DEFAULT_OPSET = 17
 DTYPES = ("float32", "bfloat16", "float16")
 TOKENIZER_MODELS = ("unigram", "bpe")
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BOOTSTRAP_SAMPLES = 1000
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
@@ -103,6 +104,17 @@ def run_translate(args: argparse.Namespace) -> None:
         print(f"translated {n_lines} lines into {args.output}", file=sys.stderr)
 
 
+def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """The report's values with dotted names (`signatures.bleu`): one line each when printed."""
+    items = []
+    for name, value in report.items():
+        if isinstance(value, dict):
+            items += flatten(value, f"{prefix}{name}.")
+        else:
+            items.append((f"{prefix}{name}", value))
+    return items
+
+
 def run_evaluate(args: argparse.Namespace) -> None:
     from hf_rnn_seq2seq.evaluation import evaluate_model
 
@@ -113,10 +125,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
         args.target_lang,
         args.batch_size,
         args.dtype,
+        baseline=args.paired_bootstrap,
+        bootstrap_samples=args.bootstrap_samples,
         **generation_kwargs(args),
     )
-    width = max(map(len, report))
-    for name, value in report.items():
+    lines = dict(flatten(report))
+    width = max(map(len, lines))
+    for name, value in lines.items():
         print(f"{name:<{width}}  {value}")
     if args.json is not None:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -217,9 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="BLEU and chrF of a model on a test set",
+        help="BLEU, chrF and TER of a model on a test set",
         description="Translate the source side of a test set and score it against the references with "
-        "sacreBLEU's BLEU and chrF.",
+        "sacreBLEU's BLEU, chrF and TER, printing each metric's sacreBLEU signature.",
     )
     evaluate.add_argument("model_dir", help="model directory")
     evaluate.add_argument(
@@ -232,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_generation_options(evaluate)
     evaluate.add_argument("--json", metavar="FILE", help="also write the report to this JSON file")
     evaluate.add_argument("--predictions", metavar="FILE", help="also write the translations to this file")
+    evaluate.add_argument(
+        "--paired-bootstrap",
+        metavar="BASELINE",
+        help="compare with a baseline by sacreBLEU's paired bootstrap resampling (BLEU and chrF: p-value, mean and "
+        "95%% confidence interval): BASELINE is a model directory, translated the same way, or a file of its "
+        "translations, one per line",
+    )
+    evaluate.add_argument(
+        "--bootstrap-samples",
+        type=positive_int,
+        default=DEFAULT_BOOTSTRAP_SAMPLES,
+        help="resamples for --paired-bootstrap (default: %(default)s)",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
     tokenizer = commands.add_parser(

@@ -5,8 +5,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import evaluate
 import pytest
 import sacrebleu
+from tiny_models import PAIRS
 
-from hf_rnn_seq2seq.metrics import METRICS_DIR, compute_translation_metrics, load_metric
+from hf_rnn_seq2seq.evaluation import paired_bootstrap
+from hf_rnn_seq2seq.metrics import METRICS_DIR, compute_translation_metrics, load_metric, score_translations
 
 PREDICTIONS = [
     "The cat sat on the mat.",
@@ -86,9 +88,58 @@ def test_compute_translation_metrics():
     assert result == {
         "bleu": pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score),
         "chrf": pytest.approx(sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES]).score),
+        "ter": pytest.approx(sacrebleu.corpus_ter(PREDICTIONS, [REFERENCES]).score),
     }
     perfect = compute_translation_metrics(REFERENCES, [[ref] for ref in REFERENCES])
-    assert perfect == {"bleu": pytest.approx(100), "chrf": pytest.approx(100)}
+    assert perfect == {"bleu": pytest.approx(100), "chrf": pytest.approx(100), "ter": 0}
+
+
+def test_scores_come_with_sacrebleus_signatures():
+    references = [[first, second] for first, second in zip(REFERENCES, SECOND_REFERENCES)]
+    scores, signatures = score_translations(PREDICTIONS, references)
+    expected = {
+        "bleu": sacrebleu.BLEU(),
+        "chrf": sacrebleu.CHRF(),
+        "ter": sacrebleu.TER(),
+    }
+    for name, metric in expected.items():
+        assert scores[name] == pytest.approx(metric.corpus_score(PREDICTIONS, [REFERENCES, SECOND_REFERENCES]).score)
+        assert signatures[name] == metric.get_signature().format()
+    assert signatures["bleu"] == f"nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp|version:{sacrebleu.__version__}"
+    assert signatures["ter"].startswith("nrefs:2|case:lc|tok:tercom")
+
+
+def reversed_words(sentence: str) -> str:
+    return " ".join(sentence.split()[::-1])
+
+
+def noisy(sentences: list[str], every: int) -> list[str]:
+    """`sentences` with the word order of every `every`-th one reversed: a worse system."""
+    return [reversed_words(line) if index % every == 0 else line for index, line in enumerate(sentences)]
+
+
+def test_paired_bootstrap_finds_a_better_system():
+    references = [en for _, en in PAIRS]
+    report = paired_bootstrap(references, noisy(references, 2), references, n_samples=200)
+    assert set(report) == {"bleu", "chrf"}
+    bleu = report["bleu"]
+    assert bleu["system"] == 100 and bleu["baseline"] < bleu["system"] and bleu["p_value"] < 0.01
+    assert bleu["baseline_ci"] > 0 and abs(bleu["baseline_mean"] - bleu["baseline"]) < bleu["baseline_ci"]
+    assert "bs:200|seed:12345" in bleu["signature"]
+    assert paired_bootstrap(references, noisy(references, 2), references, n_samples=200) == report  # fixed seed
+
+
+def test_paired_bootstrap_of_nearly_equal_systems():
+    """Systems differing in two sentences out of many: the difference is what chance gives (large p-value). A system
+    against itself gets sacreBLEU's smallest p-value, by design: a zero difference is not attributed to chance."""
+    references = [en for _, en in PAIRS]
+    baseline = noisy(references, 3)
+    system = [references[0], reversed_words(references[1]), *baseline[2:]]  # one sentence better, one worse
+    report = paired_bootstrap(system, baseline, references, n_samples=200)
+    assert all(result["p_value"] > 0.05 for result in report.values()), report
+    same = paired_bootstrap(baseline, baseline, references, n_samples=200)
+    assert all(result["system"] == result["baseline"] for result in same.values())
+    assert all(result["p_value"] == round(1 / 201, 4) for result in same.values())
 
 
 def test_errors():

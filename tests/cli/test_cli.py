@@ -39,6 +39,11 @@ def fails_with(capsys, argv: list[str], message: str) -> None:
     assert err.startswith(f"hf-rnn-seq2seq {argv[0]}: error: ")
 
 
+def printed_report(out: str) -> dict[str, str]:
+    """What `evaluate` printed, a `name  value` line each, as a dict."""
+    return dict(line.split(maxsplit=1) for line in out.splitlines())
+
+
 def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
@@ -77,9 +82,35 @@ def test_evaluate_prints_a_report_and_writes_json(tmp_path, capsys, model_dir, t
     out = capsys.readouterr().out
     report = json.loads(report_file.read_text())
     assert report["sentences"] == N_TEST and 0 <= report["bleu"] <= 100 and 0 <= report["chrf"] <= 100
-    assert "bleu" in out and str(report["chrf"]) in out
+    assert report["ter"] >= 0 and set(report["signatures"]) == {"bleu", "chrf", "ter"}
+    printed = printed_report(out)
+    assert all(printed[name] == str(report[name]) for name in ("bleu", "chrf", "ter"))
+    assert all(printed[f"signatures.{name}"] == signature for name, signature in report["signatures"].items())
     expected = [r["translation_text"] for r in translator(KOREAN[:N_TEST])]
     assert predictions_file.read_text(encoding="utf-8").split("\n")[:-1] == expected
+
+
+def test_evaluate_paired_bootstrap(tmp_path, capsys, model_dir, test_prefix):
+    """Against a file of translations (the references: a better system than ours) and against a model directory
+    (the model itself: the same translations, so the same scores)."""
+    report_file, baseline_file = tmp_path / "report.json", tmp_path / "baseline.en"
+    baseline_file.write_text(test_prefix.with_suffix(".en").read_text(encoding="utf-8"), encoding="utf-8")
+    argv = ["evaluate", str(model_dir), str(test_prefix), "--json", str(report_file), "--bootstrap-samples", "100"]
+    assert main([*argv, "--paired-bootstrap", str(baseline_file)]) == 0
+    out = capsys.readouterr().out
+    paired = json.loads(report_file.read_text())["paired_bootstrap"]
+    assert set(paired) == {"bleu", "chrf"}
+    assert paired["bleu"]["baseline"] == 100 and paired["bleu"]["p_value"] < 0.05
+    assert printed_report(out)["paired_bootstrap.bleu.p_value"] == str(paired["bleu"]["p_value"])
+    assert "bs:100|seed:12345" in paired["chrf"]["signature"]
+
+    assert main([*argv, "--paired-bootstrap", str(model_dir)]) == 0
+    report = json.loads(report_file.read_text())
+    paired = report["paired_bootstrap"]
+    assert all(result["baseline"] == result["system"] == report[name] for name, result in paired.items())
+
+    baseline_file.write_text("one line\n", encoding="utf-8")
+    fails_with(capsys, [*argv, "--paired-bootstrap", str(baseline_file)], f"has 1 lines but {test_prefix} has {N_TEST}")
 
 
 def test_bfloat16_weights(tmp_path, capsys, model_dir, test_prefix):
@@ -232,13 +263,14 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
     ones the package uses."""
     import hf_rnn_seq2seq_cli as command
-    from hf_rnn_seq2seq import loading, onnx_export, tokenization, translate
+    from hf_rnn_seq2seq import evaluation, loading, onnx_export, tokenization, translate
 
     assert command.DTYPES == tuple(loading.DTYPES)
     assert command.TOKENIZER_MODELS == tokenization.TOKENIZER_MODELS
     assert command.DEFAULT_VOCAB_SIZE == tokenization.DEFAULT_VOCAB_SIZE
     assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
     assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
+    assert command.DEFAULT_BOOTSTRAP_SAMPLES == evaluation.DEFAULT_BOOTSTRAP_SAMPLES
     if importlib.util.find_spec("gradio") is not None:
         from hf_rnn_seq2seq import app
 

@@ -26,6 +26,7 @@ USES = {
     "tokenizer": DATASETS,
     "export": {"onnx"},
     "plot-attention": {"matplotlib"},
+    "app": set(),  # run as --write-space: serving the page itself would not return (tests/test_app.py serves it)
 }
 N_LINES = 2  # of the test set that evaluate and tokenizer read
 VOCAB_SIZE = 60  # fits the characters of N_LINES pairs and the special tokens
@@ -112,6 +113,7 @@ def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list
         "tokenizer": [test_prefix, tmp_path / "tokenizer", "--vocab-size", VOCAB_SIZE],
         "export": [model_dir, tmp_path / "onnx"],
         "plot-attention": [model_dir, KOREAN[0], "-o", tmp_path],
+        "app": ["--write-space", tmp_path / "space", "someone/tiny-koen"],
     }[command]
 
 

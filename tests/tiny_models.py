@@ -155,6 +155,13 @@ TINY_MODEL = [
 NO_EVALUATION = ["--eval_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]
 
 
+def write_test_set(directory: Path, n_pairs: int) -> Path:
+    """The first `n_pairs` of PAIRS as parallel text, directory/test.ko + directory/test.en; returns the prefix."""
+    (directory / "test.ko").write_text("".join(f"{ko}\n" for ko, _ in PAIRS[:n_pairs]), encoding="utf-8")
+    (directory / "test.en").write_text("".join(f"{en}\n" for _, en in PAIRS[:n_pairs]), encoding="utf-8")
+    return directory / "test"
+
+
 def write_digit_corpus(path: Path, n_pairs: int, seed: int) -> Path:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as file:

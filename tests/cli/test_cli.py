@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from tiny_models import KOREAN, PAIRS, save_tiny_translator
+from tiny_models import KOREAN, PAIRS, save_tiny_translator, write_test_set
 
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
@@ -25,10 +25,7 @@ N_TEST = 12
 @pytest.fixture(scope="module")
 def test_prefix(tmp_path_factory):
     """A parallel test set: test.ko + test.en."""
-    directory = tmp_path_factory.mktemp("data")
-    (directory / "test.ko").write_text("".join(f"{ko}\n" for ko, _ in PAIRS[:N_TEST]), encoding="utf-8")
-    (directory / "test.en").write_text("".join(f"{en}\n" for _, en in PAIRS[:N_TEST]), encoding="utf-8")
-    return directory / "test"
+    return write_test_set(tmp_path_factory.mktemp("data"), N_TEST)
 
 
 def fails_with(capsys, argv: list[str], message: str) -> None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from tiny_models import KOREAN, PAIRS, save_tiny_translator, subprocess_environment
+from tiny_models import KOREAN, subprocess_environment, write_test_set
 
 from hf_rnn_seq2seq_cli import build_parser
 
@@ -66,17 +66,9 @@ def subcommands() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_translator(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def test_prefix(tmp_path_factory):
     """A parallel text of N_LINES pairs: test.ko + test.en."""
-    directory = tmp_path_factory.mktemp("data")
-    (directory / "test.ko").write_text("".join(f"{ko}\n" for ko, _ in PAIRS[:N_LINES]), encoding="utf-8")
-    (directory / "test.en").write_text("".join(f"{en}\n" for _, en in PAIRS[:N_LINES]), encoding="utf-8")
-    return directory / "test"
+    return write_test_set(tmp_path_factory.mktemp("data"), N_LINES)
 
 
 def test_importing_the_package_imports_none_of_the_tools():

@@ -78,6 +78,14 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    """The batch size of the commands that translate files, then the generation options."""
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
+    )
+    add_generation_options(parser)
+
+
 def add_language_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-lang", default="ko", help="source language code, the file suffix (default: ko)")
     parser.add_argument("--target-lang", default="en", help="target language code, the file suffix (default: en)")
@@ -218,10 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("model_dir", help="model directory (what training or save_pretrained wrote)")
     translate.add_argument("-i", "--input", help="file to translate, UTF-8, one sentence per line (default: stdin)")
     translate.add_argument("-o", "--output", help="file to write the translations to (default: stdout)")
-    translate.add_argument(
-        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
-    )
-    add_generation_options(translate)
+    add_decoding_options(translate)
     translate.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -241,10 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data", help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en) or a .jsonl file"
     )
     add_language_options(evaluate)
-    evaluate.add_argument(
-        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
-    )
-    add_generation_options(evaluate)
+    add_decoding_options(evaluate)
     evaluate.add_argument("--json", metavar="FILE", help="also write the report to this JSON file")
     evaluate.add_argument("--predictions", metavar="FILE", help="also write the translations to this file")
     evaluate.add_argument(

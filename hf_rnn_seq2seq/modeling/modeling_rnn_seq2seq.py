@@ -24,7 +24,7 @@ from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
 from .loss import IGNORE_INDEX, generator_cross_entropy
-from .search import beam_search, greedy_search, plain_request
+from .search import BeamPenalties, beam_search, check_beam_penalties, greedy_search, plain_request
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
 # before), and this file uses that name.
@@ -35,6 +35,8 @@ require_version("transformers>=5.24", "This model's code needs it: pip install -
 # it would restart every step from the Encoder's state. transformers' own models take it as a deprecated alias of
 # `cache`, with a FutureWarning until this version.
 PAST_KEY_VALUES_REMOVED_IN = "5.40.0"
+# generate() options of this model's beam search that transformers' GenerationConfig does not have.
+BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
 
 
 def accept_past_key_values(forward: Callable) -> Callable:
@@ -264,11 +266,31 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     def _beam_search(
         self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False, **model_kwargs
     ):
-        if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
-            return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
+        plain = plain_request(
+            self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs
+        )
+        penalties = BeamPenalties.of(generation_config)
+        if penalties.gnmt and not plain:  # transformers' loop knows no other penalty than its own
+            raise ValueError(
+                "GNMT's penalties (length_penalty_type='wu', coverage_penalty) work in plain beam search only: "
+                "without logits processors (no_repeat_ngram_size, ...), scores or streaming"
+            )
+        if plain:
+            return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs, penalties)
         return super()._beam_search(
             input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, **model_kwargs
         )
+
+    def _prepare_generation_config(self, generation_config=None, **kwargs):
+        # Our beam search's options beside transformers' (search.py, BeamPenalties): generate() takes as keyword
+        # arguments only the fields a GenerationConfig has, so these are set on the request's config here. In a
+        # generation config (or generation_config.json) they are custom entries, which transformers carries over.
+        ours = {name: kwargs.pop(name) for name in BEAM_PENALTY_OPTIONS if name in kwargs}
+        generation_config, model_kwargs = super()._prepare_generation_config(generation_config, **kwargs)
+        for name, value in ours.items():
+            setattr(generation_config, name, value)
+        check_beam_penalties(generation_config, has_attention=self.config.attention is not None)
+        return generation_config, model_kwargs
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:

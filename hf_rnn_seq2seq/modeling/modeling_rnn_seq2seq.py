@@ -24,7 +24,7 @@ from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
 from .loss import IGNORE_INDEX, generator_cross_entropy
-from .search import BeamPenalties, beam_search, check_beam_penalties, greedy_search, plain_request
+from .search import BEAM_PENALTY_OPTIONS, BeamPenalties, beam_search, check_beam_penalties, greedy_search, plain_request
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
 # before), and this file uses that name.
@@ -35,8 +35,6 @@ require_version("transformers>=5.24", "This model's code needs it: pip install -
 # it would restart every step from the Encoder's state. transformers' own models take it as a deprecated alias of
 # `cache`, with a FutureWarning until this version.
 PAST_KEY_VALUES_REMOVED_IN = "5.40.0"
-# generate() options of this model's beam search that transformers' GenerationConfig does not have.
-BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
 
 
 def accept_past_key_values(forward: Callable) -> Callable:

@@ -178,6 +178,8 @@ def plain_request(
 # cp(X; Y) = β Σ_i log(min(Σ_j a_ij, 1)),  a_ij the attention target token j paid source token i, over the real
 # source tokens and every target token (end-of-sentence included). α is `length_penalty`; β `coverage_penalty`.
 LENGTH_PENALTY_TYPES = ("power", "wu")  # transformers' `|Y| ** α`, GNMT's
+# The generate() options that choose them, which transformers' GenerationConfig does not have.
+BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
 GNMT_LENGTH_OFFSET = 5.0  # the 5 of lp(Y)
 # A source token no target token attended to would make log(coverage) minus infinity (attention underflows to 0
 # only there): floored here, that hypothesis still ranks below every other.

@@ -1,6 +1,7 @@
 """GNMT's length and coverage penalties in beam search (`length_penalty_type="wu"`, `coverage_penalty`): plain beam
 search when both are off, hypotheses ranked by the formula computed here by hand, and coverage changing the ranking."""
 
+import copy
 import math
 
 import pytest
@@ -8,10 +9,13 @@ import torch
 from tiny_models import EOS, one_thread, reverse_batch, train_reverse_model, until_eos
 from transformers import GenerationConfig
 
+from hf_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
+
 NUM_BEAMS = 4
 MAX_NEW_TOKENS = 10
 ALPHA, BETA = 0.6, 0.4  # within the range Wu et al. (2016) tuned on
 STRONG_BETA = 5.0  # enough for coverage to overrule the log-probabilities on some sentences
+TOLERANCE = 1e-4  # the search sums float32 log-probabilities step by step; the test, float64 in one pass
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,7 @@ def test_hypotheses_rank_by_the_formula(model, batch):
         hypotheses = [until_eos(ids) for ids in returned[row].tolist()]
         assert all(ids[-1] == EOS for ids in hypotheses)
         scores = [gnmt_score(model, source[row], mask[row], ids, ALPHA, BETA) for ids in hypotheses]
-        assert scores == pytest.approx(sorted(scores, reverse=True), abs=1e-4), row
+        assert scores == pytest.approx(sorted(scores, reverse=True), abs=TOLERANCE), row
 
 
 def test_coverage_penalty_changes_the_ranking(model, batch):
@@ -76,12 +80,14 @@ def test_coverage_penalty_changes_the_ranking(model, batch):
     for row in changed:
         by_coverage, by_probability = until_eos(covered[row].tolist()), until_eos(plain[row].tolist())
         # The coverage penalty preferred a hypothesis that log-probability alone ranks lower.
-        assert gnmt_score(model, source[row], mask[row], by_coverage, 0.0, STRONG_BETA) >= gnmt_score(
-            model, source[row], mask[row], by_probability, 0.0, STRONG_BETA
-        ) - 1e-4
-        assert gnmt_score(model, source[row], mask[row], by_coverage, 0.0, 0.0) <= gnmt_score(
-            model, source[row], mask[row], by_probability, 0.0, 0.0
-        ) + 1e-4
+        assert (
+            gnmt_score(model, source[row], mask[row], by_coverage, 0.0, STRONG_BETA)
+            >= gnmt_score(model, source[row], mask[row], by_probability, 0.0, STRONG_BETA) - TOLERANCE
+        )
+        assert (
+            gnmt_score(model, source[row], mask[row], by_coverage, 0.0, 0.0)
+            <= gnmt_score(model, source[row], mask[row], by_probability, 0.0, 0.0) + TOLERANCE
+        )
 
 
 def test_coverage_follows_the_beams_as_sentences_leave(model, batch):
@@ -120,3 +126,23 @@ def test_coverage_needs_attention(batch):
     model = train_reverse_model(steps=0, attention=None, input_feeding=False)
     with pytest.raises(ValueError, match="needs attention"):
         beam(model, *batch, coverage_penalty=BETA)
+
+
+def test_saved_with_the_model(model, batch, tmp_path):
+    """generation_config.json keeps them (as custom entries), and the reloaded model's searches use them."""
+    kwargs = dict(length_penalty=ALPHA, length_penalty_type="wu", coverage_penalty=STRONG_BETA)
+    original = model.generation_config
+    model.generation_config = copy.deepcopy(original)
+    model.generation_config.update(
+        num_beams=NUM_BEAMS, max_new_tokens=MAX_NEW_TOKENS, **kwargs, allow_custom_entries=True
+    )
+    # A config derived from the model's config is marked so, and transformers loads no custom entries from one.
+    model.generation_config._from_model_config = False
+    try:
+        model.save_pretrained(tmp_path)
+    finally:
+        model.generation_config = original
+    reloaded = RNNSeq2SeqForConditionalGeneration.from_pretrained(tmp_path).eval()
+    with one_thread():
+        by_saved_config = reloaded.generate(input_ids=batch[0], attention_mask=batch[1])
+    assert torch.equal(by_saved_config, beam(model, *batch, **kwargs))

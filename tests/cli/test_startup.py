@@ -22,6 +22,7 @@ WATCHED = TOOLS | {"torch", "transformers"}
 # The tools each subcommand uses: it may import these and no other.
 USES = {
     "translate": set(),
+    "score": set(),
     "evaluate": DATASETS | {"evaluate"},
     "tokenizer": DATASETS,
     "export": {"onnx"},
@@ -102,6 +103,7 @@ def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list
     return {
         "translate": [model_dir, "--no-progress"],
         "evaluate": [model_dir, test_prefix],
+        "score": [model_dir, "--source", f"{test_prefix}.ko", "--reference", f"{test_prefix}.en"],
         "tokenizer": [test_prefix, tmp_path / "tokenizer", "--vocab-size", VOCAB_SIZE],
         "export": [model_dir, tmp_path / "onnx"],
         "plot-attention": [model_dir, KOREAN[0], "-o", tmp_path],

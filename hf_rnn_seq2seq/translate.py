@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -73,7 +73,16 @@ def translate_lines(
     yield from _by_windows(translator, lines, batch_size, translate_batch, "")
 
 
-def _by_windows(translator: RNNTranslationPipeline, lines: Iterable[str], batch_size: int, translate_batch, empty):
+Result = TypeVar("Result")  # what one line translates to: its translation, or its n-best list
+
+
+def _by_windows(
+    translator: RNNTranslationPipeline,
+    lines: Iterable[str],
+    batch_size: int,
+    translate_batch: Callable[[list[str]], list[Result]],
+    empty: Result,
+) -> Iterator[Result]:
     """`translate_batch` (a batch of texts -> one result each) over `lines`, a window at a time, batched by length
     within it; an empty (or blank) line gives `empty`. Yields one result per line, in order."""
     if batch_size < 1:
@@ -84,8 +93,12 @@ def _by_windows(translator: RNNTranslationPipeline, lines: Iterable[str], batch_
 
 
 def _translate_window(
-    translator: RNNTranslationPipeline, window: list[str], batch_size: int, translate_batch: Callable, empty
-) -> list:
+    translator: RNNTranslationPipeline,
+    window: list[str],
+    batch_size: int,
+    translate_batch: Callable[[list[str]], list[Result]],
+    empty: Result,
+) -> list[Result]:
     translations = [empty] * len(window)
     texts = [i for i, line in enumerate(window) if line.strip()]
     lengths = [len(ids) for ids in translator.tokenizer([window[i] for i in texts])["input_ids"]]

@@ -181,8 +181,8 @@ LENGTH_PENALTY_TYPES = ("power", "wu")  # transformers' `|Y| ** α`, GNMT's
 # The generate() options that choose them, which transformers' GenerationConfig does not have.
 BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
 GNMT_LENGTH_OFFSET = 5.0  # the 5 of lp(Y)
-# A source token no target token attended to would make log(coverage) minus infinity (attention underflows to 0
-# only there): floored here, that hypothesis still ranks below every other.
+# A source token whose attention weights all underflowed to 0 would make log(coverage) minus infinity, and every
+# hypothesis of the sentence tie there; floored at the smallest float32, they still rank by the rest of the score.
 MIN_COVERAGE = torch.finfo(torch.float32).tiny
 
 

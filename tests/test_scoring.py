@@ -230,3 +230,15 @@ def test_n_best_scores_with_gnmt_penalties(trained):
         )
         assert entry.score == pytest.approx(by_hand, abs=TOLERANCE)
     assert [entry.score for entry in n_best] == sorted((entry.score for entry in n_best), reverse=True)
+
+
+def test_empty_lines_in_n_best_lists_and_alignments(capsys, tmp_path, trained_dir):
+    source = tmp_path / "with-empty.ko"
+    source.write_text(f"{KOREAN[0]}\n\n{KOREAN[1]}\n", encoding="utf-8")
+    argv = ["translate", str(trained_dir), "-i", str(source), "--num-beams", "2", "--n-best", "2", "--print-alignment"]
+    assert main(argv) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [fields[0] for fields in lines] == ["0", "0", "2", "2"]  # the empty line 1 has no entries
+    assert all(len(fields) == 4 and fields[3] for fields in lines)
+    assert main(["translate", str(trained_dir), "-i", str(source), "--print-alignment"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "\t"  # an empty translation, an empty alignment

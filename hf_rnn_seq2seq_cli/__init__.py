@@ -142,7 +142,7 @@ def decoding_kwargs(args: argparse.Namespace) -> dict:
     if not args.sample:
         given = [flag for name, flag in SAMPLING_OPTIONS.items() if getattr(args, name) is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} only apply to sampling: add --sample")
+            raise ValueError(f"{', '.join(given)}: sampling options, used only with --sample: add --sample")
     elif args.seed is not None:
         from transformers import set_seed
 

@@ -178,7 +178,7 @@ def test_sampling_with_a_seed_is_reproducible(capsys, model_dir, files):
 def test_sampling_options_need_sample(capsys, model_dir, files):
     assert main(["translate", str(model_dir), "-i", str(files[0]), "--top-p", "0.9"]) == EXIT_ERROR
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--top-p only apply to sampling: add --sample" in err
+    assert len(err.splitlines()) == 1 and "--top-p: sampling options, used only with --sample: add --sample" in err
 
 
 @pytest.mark.parametrize(

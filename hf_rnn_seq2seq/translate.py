@@ -172,8 +172,14 @@ def _n_best_batch(
     encoded = translator.tokenizer(texts, padding=True, return_tensors="pt").to(model.device)
     source = {name: encoded[name] for name in ("input_ids", "attention_mask")}
     kwargs = translator._prepare_generate_kwargs({**generate_kwargs, "num_return_sequences": n_best})
-    generated = model.generate(**source, **kwargs).tolist()  # (texts * n_best, 1 + len): the start token first
-    targets = [row[1 : length_through_eos(row, eos_token_id)] for row in generated]
+    generated = model.generate(**source, **kwargs)  # (texts * n_best, 1 + len): the start token first
+    # The pipeline's own decoding, which also warns of translations cut short by the length limit.
+    translations = [
+        result["translation_text"]
+        for per_text in generated.view(len(texts), n_best, -1).split(1)
+        for result in translator.postprocess({"output_ids": per_text})
+    ]
+    targets = [row[1 : length_through_eos(row, eos_token_id)] for row in generated.tolist()]
     repeated = {name: tensor.repeat_interleave(n_best, dim=0) for name, tensor in source.items()}
     scored = score_targets(model, repeated, targets, output_attentions=alignment or bool(penalties and penalties.beta))
     entries = []
@@ -186,8 +192,7 @@ def _n_best_batch(
         if alignment:
             n_source = pieces(repeated["input_ids"][row][repeated["attention_mask"][row].bool()].tolist(), eos_token_id)
             pairs = hard_alignment(target.attention, n_source, pieces(target.ids, eos_token_id))
-        text = translator.target_tokenizer.decode(target.ids, skip_special_tokens=True)
-        entries.append(ScoredTranslation(text, score, pairs))
+        entries.append(ScoredTranslation(translations[row], score, pairs))
     return [sorted(entries[i : i + n_best], key=lambda entry: -entry.score) for i in range(0, len(entries), n_best)]
 
 

@@ -159,6 +159,7 @@ def run_tokenizer(args: argparse.Namespace) -> None:
         vocab_size=args.vocab_size,
         target_vocab_size=args.target_vocab_size,
         model=args.model,
+        byte_fallback=args.byte_fallback,
     )
     save_tokenizers(source_tokenizer, target_tokenizer, args.output_dir)
     if target_tokenizer is source_tokenizer:
@@ -284,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tokenizer.add_argument(
         "--target-vocab-size", type=positive_int, help="target vocabulary size when separate (default: --vocab-size)"
+    )
+    tokenizer.add_argument(
+        "--byte-fallback",
+        action="store_true",
+        help="add the 256 byte tokens (within --vocab-size): characters unseen in the data (rare Hangul syllables, "
+        "Hanja) are encoded as their UTF-8 bytes and decode back whole instead of becoming <unk>",
     )
     tokenizer.set_defaults(run=run_tokenizer)
 

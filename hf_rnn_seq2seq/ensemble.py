@@ -137,6 +137,8 @@ class RNNSeq2SeqEnsemble(RNNSeq2SeqPreTrainedModel, GenerationMixin):
         **kwargs,
     ) -> Seq2SeqLMOutput:
         """The weighted mean of the members' logits (batch, tgt_len, |V|), in float32, and their states."""
+        if kwargs.get("labels") is not None:
+            raise ValueError("an ensemble only translates: train (and compute the loss of) each model on its own")
         if encoder_outputs is None:
             if input_ids is None:
                 raise ValueError("Pass input_ids (the source) or precomputed encoder_outputs.")
@@ -198,7 +200,7 @@ def load_ensemble_translator(
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")
-    translators = [load_translator(model_dir, dtype=dtype) for model_dir in model_dirs]
+    translators = [load_translator(model_dir, device, dtype) for model_dir in model_dirs]
     if len(translators) == 1 and weights is None:
         return translators[0]
     first = translators[0]

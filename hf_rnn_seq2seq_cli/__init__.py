@@ -190,11 +190,12 @@ def run_tokenizer(args: argparse.Namespace) -> None:
         byte_fallback=args.byte_fallback,
     )
     save_tokenizers(source_tokenizer, target_tokenizer, args.output_dir)
+    with_bytes = " with byte fallback" if args.byte_fallback else ""
     if target_tokenizer is source_tokenizer:
-        print(f"{args.output_dir}: joint {args.model} tokenizer, {len(source_tokenizer)} tokens")
+        print(f"{args.output_dir}: joint {args.model} tokenizer{with_bytes}, {len(source_tokenizer)} tokens")
     else:
         print(
-            f"{args.output_dir}: {args.model} tokenizers, {len(source_tokenizer)} source and "
+            f"{args.output_dir}: {args.model} tokenizers{with_bytes}, {len(source_tokenizer)} source and "
             f"{len(target_tokenizer)} target tokens"
         )
 

@@ -6,10 +6,18 @@ import logging
 
 import pytest
 import torch
-from tiny_models import ENGLISH, KOREAN, VOCAB_SIZE, save_tiny_translator
+from tiny_models import ENGLISH, KOREAN, PAIRS, VOCAB_SIZE, save_tiny_translator
 
 from hf_rnn_seq2seq.loading import load_translator
-from hf_rnn_seq2seq.tokenization import BYTE_TOKENS, load_tokenizers, save_tokenizers, train_tokenizer
+from hf_rnn_seq2seq.tokenization import (
+    BYTE_TOKENS,
+    load_tokenizers,
+    save_tokenizers,
+    train_tokenizer,
+    train_tokenizers,
+)
+from hf_rnn_seq2seq.training.arguments import parse_arguments
+from hf_rnn_seq2seq.training.run import get_tokenizers
 from hf_rnn_seq2seq_cli import main
 
 # None of these characters is in the tiny corpus: two rare syllables, two Hanja and an emoji.
@@ -65,9 +73,28 @@ def test_vocab_size_must_leave_room_for_the_byte_tokens():
         train_tokenizer(KOREAN, ENGLISH, vocab_size=200, byte_fallback=True)
 
 
+def test_separate_vocabularies_both_fall_back_on_bytes():
+    source, target = train_tokenizers(KOREAN, ENGLISH, joint=False, vocab_size=BYTE_VOCAB_SIZE, byte_fallback=True)
+    assert round_trip(source, TEXT) == TEXT and round_trip(target, "Ünïcödé 漢字") == "Ünïcödé 漢字"
+
+
+def test_training_flag_trains_a_byte_fallback_tokenizer(tmp_path):
+    flags = ["--output_dir", str(tmp_path), "--vocab_size", str(BYTE_VOCAB_SIZE), "--report_to", "none"]
+    model_args, data_args, training_args = parse_arguments([*flags, "--byte_fallback", "true"])
+    train_data = {"translation": [{"ko": ko, "en": en} for ko, en in PAIRS]}
+    source, _ = get_tokenizers(model_args, data_args, training_args, train_data, resuming=False)
+    assert round_trip(source, TEXT) == TEXT
+    assert round_trip(load_tokenizers(tmp_path)[0], TEXT) == TEXT  # as saved beside the model
+
+
+BYTE_MODEL_TRAIN_STEPS = 20  # a trained model, not an untrained one: what a user would save and load
+
+
 @pytest.fixture(scope="module")
 def byte_model_dir(tmp_path_factory):
-    return save_tiny_translator(tmp_path_factory.mktemp("bytes"), byte_fallback=True)
+    return save_tiny_translator(
+        tmp_path_factory.mktemp("bytes"), train_steps=BYTE_MODEL_TRAIN_STEPS, byte_fallback=True
+    )
 
 
 def test_model_with_byte_fallback_loads_translates_and_decodes_bytes(byte_model_dir, caplog):
@@ -94,6 +121,7 @@ def test_tokenizer_command_with_byte_fallback(tmp_path, capsys):
     (tmp_path / "train.en").write_text("".join(f"{en}\n" for en in ENGLISH), encoding="utf-8")
     args = [str(tmp_path / "train"), str(tmp_path / "tok"), "--vocab-size", str(BYTE_VOCAB_SIZE)]
     assert main(["tokenizer", *args, "--byte-fallback"]) == 0
+    assert "joint unigram tokenizer with byte fallback" in capsys.readouterr().out
     source, _ = load_tokenizers(tmp_path / "tok")
     assert round_trip(source, TEXT) == TEXT
     assert main(["tokenizer", *args]) == 0  # without the flag, as before

@@ -133,8 +133,7 @@ class RNNSeq2SeqEnsemble(RNNSeq2SeqPreTrainedModel, GenerationMixin):
         encoder_outputs: EnsembleEncoderOutput | None = None,
         cache: EnsembleState | None = None,
         use_cache: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
+        **kwargs,  # generate() also passes return_dict, output_attentions, ...: the output is a ModelOutput
     ) -> Seq2SeqLMOutput:
         """The weighted mean of the members' logits (batch, tgt_len, |V|), in float32, and their states."""
         if kwargs.get("labels") is not None:

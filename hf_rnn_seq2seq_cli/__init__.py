@@ -145,6 +145,8 @@ def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
     for name, value in report.items():
         if isinstance(value, dict):
             items += flatten(value, f"{prefix}{name}.")
+        elif isinstance(value, list):  # an ensemble's model directories and weights
+            items.append((f"{prefix}{name}", " ".join(map(str, value))))
         else:
             items.append((f"{prefix}{name}", value))
     return items

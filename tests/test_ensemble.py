@@ -182,7 +182,8 @@ def test_translate_and_evaluate_commands_take_several_models(tmp_path, capsys, m
     assert main(argv) == 0
     report = json.loads(report_file.read_text())
     assert report["model"] == [str(model_dir), str(other_dir)] and report["weights"] == WEIGHTS
-    capsys.readouterr()
+    printed = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    assert printed["model"] == f"{model_dir} {other_dir}" and printed["weights"] == "2.0 1.0"
 
     assert main(["translate", str(model_dir), str(other_dir), "--weights", "1"]) == EXIT_ERROR
     assert capsys.readouterr().err.strip() == (

@@ -6,6 +6,9 @@
     for english in translate_lines(translator, open("news.ko"), batch_size=32, num_beams=5):
         print(english)
 
+Several model directories translate as an ensemble: `translate_file(["run1", "run2"], ...)`, or
+`hf_rnn_seq2seq.ensemble.load_ensemble_translator` for a pipeline to give `translate_lines`.
+
 Output line N always translates input line N: an empty (or blank) input line gives an empty output line
 without going through the model. Input is read and output written a window of lines at a time, so memory stays
 flat however long the file; within a window, lines are batched by length, which saves an RNN most of the
@@ -15,7 +18,7 @@ padding it would otherwise step through.
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from itertools import islice
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from .loading import load_translator
+from .ensemble import load_ensemble_translator
 from .modeling.pipeline import RNNTranslationPipeline
 from .text_files import count_lines
 
@@ -67,17 +70,19 @@ def _translate_window(
 
 
 def translate_file(
-    model_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | Sequence[str | os.PathLike],
     input_path: str | os.PathLike | None = None,
     output_path: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     dtype: str = "float32",
+    weights: Sequence[float] | None = None,
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
-    type (see `load_model`).
+    type (see `load_model`). Several model directories translate as their ensemble, weighted by `weights`
+    (`hf_rnn_seq2seq.ensemble`).
 
     The translations go to `<output_path>.partial`, renamed to `output_path` once every line is done: a run that
     stops early never leaves a file that looks complete (nor overwrites an earlier complete one)."""
@@ -86,7 +91,7 @@ def translate_file(
         raise OSError(f"{input_path}: {what}")
     if output_path is not None and Path(output_path).is_dir():
         raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
-    translator = load_translator(model_dir, dtype=dtype)
+    translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype)
     total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))
@@ -114,6 +119,11 @@ def translate_file(
     return n_lines
 
 
+def model_dirs(model_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+    """One model directory, or several (an ensemble), as a list."""
+    return [model_dir] if isinstance(model_dir, (str, os.PathLike)) else list(model_dir)
+
+
 @contextmanager
 def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
     """`path` (None: stdin) as UTF-8 text in which only a line feed ends a line: a stray carriage return inside a
@@ -129,4 +139,4 @@ def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
         stdin.detach()  # closing the wrapper would close sys.stdin too
 
 
-__all__ = ["translate_file", "translate_lines"]
+__all__ = ["model_dirs", "translate_file", "translate_lines"]

@@ -2,6 +2,7 @@
 
     hf-rnn-seq2seq train training/configs/demo_koen.json --output_dir outputs/koen
     hf-rnn-seq2seq translate outputs/koen -i news.ko -o news.en --num-beams 5
+    hf-rnn-seq2seq translate outputs/koen outputs/koen-2 -i news.ko --weights 2 1  # an ensemble of two
     hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
@@ -63,6 +64,31 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # `not >` also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_model_dirs(parser: argparse.ArgumentParser) -> None:
+    """One model directory, or several translating as an ensemble, and the ensemble's weights."""
+    parser.add_argument(
+        "model_dir",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="model directory (what training or save_pretrained wrote); several translate as their ensemble, "
+        "averaging log-probabilities at each step (they need the same tokenizers)",
+    )
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        type=positive_float,
+        metavar="W",
+        help="one weight per model directory of an ensemble (default: equal)",
+    )
+
+
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
     """Decoding options; unset ones come from the model's generation_config.json. And the weights' type."""
     parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
@@ -106,6 +132,7 @@ def run_translate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         progress=args.progress,
         dtype=args.dtype,
+        weights=args.weights,
         **generation_kwargs(args),
     )
     if args.output is not None:
@@ -118,6 +145,8 @@ def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
     for name, value in report.items():
         if isinstance(value, dict):
             items += flatten(value, f"{prefix}{name}.")
+        elif isinstance(value, list):  # an ensemble's model directories and weights
+            items.append((f"{prefix}{name}", " ".join(map(str, value))))
         else:
             items.append((f"{prefix}{name}", value))
     return items
@@ -135,6 +164,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         args.dtype,
         baseline=args.paired_bootstrap,
         bootstrap_samples=args.bootstrap_samples,
+        weights=args.weights,
         **generation_kwargs(args),
     )
     lines = dict(flatten(report))
@@ -159,13 +189,15 @@ def run_tokenizer(args: argparse.Namespace) -> None:
         vocab_size=args.vocab_size,
         target_vocab_size=args.target_vocab_size,
         model=args.model,
+        byte_fallback=args.byte_fallback,
     )
     save_tokenizers(source_tokenizer, target_tokenizer, args.output_dir)
+    with_bytes = " with byte fallback" if args.byte_fallback else ""
     if target_tokenizer is source_tokenizer:
-        print(f"{args.output_dir}: joint {args.model} tokenizer, {len(source_tokenizer)} tokens")
+        print(f"{args.output_dir}: joint {args.model} tokenizer{with_bytes}, {len(source_tokenizer)} tokens")
     else:
         print(
-            f"{args.output_dir}: {args.model} tokenizers, {len(source_tokenizer)} source and "
+            f"{args.output_dir}: {args.model} tokenizers{with_bytes}, {len(source_tokenizer)} source and "
             f"{len(target_tokenizer)} target tokens"
         )
 
@@ -223,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate text line by line with a saved model. Output line N translates input line N; "
         "empty lines stay empty.",
     )
-    translate.add_argument("model_dir", help="model directory (what training or save_pretrained wrote)")
+    add_model_dirs(translate)
     translate.add_argument("-i", "--input", help="file to translate, UTF-8, one sentence per line (default: stdin)")
     translate.add_argument("-o", "--output", help="file to write the translations to (default: stdout)")
     add_decoding_options(translate)
@@ -241,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate the source side of a test set and score it against the references with "
         "sacreBLEU's BLEU, chrF and TER, printing each metric's sacreBLEU signature.",
     )
-    evaluate.add_argument("model_dir", help="model directory")
+    add_model_dirs(evaluate)
     evaluate.add_argument(
         "data", help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en) or a .jsonl file"
     )
@@ -284,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tokenizer.add_argument(
         "--target-vocab-size", type=positive_int, help="target vocabulary size when separate (default: --vocab-size)"
+    )
+    tokenizer.add_argument(
+        "--byte-fallback",
+        action="store_true",
+        help="add the 256 byte tokens (within --vocab-size): characters unseen in the data (rare Hangul syllables, "
+        "Hanja) are encoded as their UTF-8 bytes and decode back whole instead of becoming <unk>",
     )
     tokenizer.set_defaults(run=run_tokenizer)
 

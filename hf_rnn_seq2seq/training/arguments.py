@@ -107,6 +107,13 @@ class ModelArguments(ArchitectureArguments):
         default=False,
         metadata={"help": "Train one tokenizer per language instead of a joint source+target vocabulary."},
     )
+    byte_fallback: bool = field(
+        default=False,
+        metadata={
+            "help": "Give a trained tokenizer the 256 byte tokens (within vocab_size), so that characters unseen in "
+            "training (rare Hangul syllables, Hanja) are encoded as UTF-8 bytes and come back whole, not as <unk>."
+        },
+    )
     license: str = field(
         default="unknown",
         metadata={"help": "Licence id for the model card (e.g. cc-by-sa-4.0); follow the training data's terms."},

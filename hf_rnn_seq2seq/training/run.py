@@ -123,6 +123,7 @@ def get_tokenizers(
             joint=not model_args.separate_vocabularies,
             vocab_size=model_args.vocab_size,
             model=model_args.tokenizer_type,
+            byte_fallback=model_args.byte_fallback,
         )
         save_tokenizers(source_tokenizer, target_tokenizer, training_args.output_dir)
         logger.info(

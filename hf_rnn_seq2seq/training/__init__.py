@@ -5,6 +5,15 @@ checkpoints are complete, room for the next one), `model_card` (the README.md of
 run itself, top to bottom).
 """
 
-from .run import main
+
+def __getattr__(name: str):
+    # `main` brings the whole training stack (datasets, the Trainer, plotting: seconds of start-up); imported when
+    # asked for, so that a tool that needs one module of this package (averaging reads `checkpoints`) starts without.
+    if name == "main":
+        from .run import main
+
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["main"]

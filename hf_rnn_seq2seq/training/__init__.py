@@ -1,8 +1,8 @@
 """Training: `main` trains and evaluates a model as the training command's flags say (see `run`).
 
-One job per module: `arguments` (the flags), `trainer` (batches, the Trainer, metrics), `checkpoints` (which
-checkpoints are complete, room for the next one), `model_card` (the README.md of a trained model) and `run` (the
-run itself, top to bottom).
+One job per module: `arguments` (the flags), `trainer` (batches, the Trainer, metrics), `ema` (the moving average
+of the weights), `checkpoints` (which checkpoints are complete, room for the next one), `model_card` (the README.md
+of a trained model) and `run` (the run itself, top to bottom).
 """
 
 

@@ -10,7 +10,7 @@ checkpoints of one model (the same architecture and vocabularies), which is chec
 """
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -91,9 +91,9 @@ def check_checkpoints(checkpoints: Sequence[Path], output_dir: Path) -> None:
     if len(checkpoints) < MIN_CHECKPOINTS:
         raise ValueError(f"averaging needs at least {MIN_CHECKPOINTS} checkpoints, got {len(checkpoints)}")
     for checkpoint in checkpoints:
-        if not checkpoint.is_dir():
+        if not checkpoint.exists():
             raise OSError(f"{checkpoint}: no such checkpoint directory")
-        check_model_dir(checkpoint)
+        check_model_dir(checkpoint)  # a file, or a folder without config or weights
         if checkpoint_step(checkpoint) is not None and not is_complete(checkpoint):
             raise ValueError(f"{checkpoint}: not completely written (the run stopped while saving it); leave it out")
     resolved = [checkpoint.resolve() for checkpoint in checkpoints]
@@ -138,6 +138,26 @@ def checkpoint_tokenizers(
     return tokenizers
 
 
+def checked_state_dicts(checkpoints: Sequence[Path]) -> Iterator[dict[str, torch.Tensor]]:
+    """Each checkpoint's weights, loaded one at a time, once it is known to be the first one's model: the same
+    architecture, and tokenizers that give the same ids."""
+    first = None
+    for checkpoint in checkpoints:
+        model = load_model(checkpoint)
+        vocabularies = [tokenizer.get_vocab() for tokenizer in checkpoint_tokenizers(checkpoint, model.config)]
+        if first is None:
+            first = checkpoint, model.config, vocabularies
+        else:
+            first_checkpoint, first_config, first_vocabularies = first
+            check_same_architecture(first_checkpoint, first_config, checkpoint, model.config)
+            if vocabularies != first_vocabularies:
+                raise ValueError(
+                    f"{first_checkpoint} and {checkpoint} have different vocabularies (their tokenizers give other "
+                    f"ids); {SAME_MODEL}"
+                )
+        yield model.state_dict()
+
+
 def average_checkpoints(checkpoints: Sequence[str | os.PathLike], output_dir: str | os.PathLike) -> Path:
     """Write into `output_dir` a model directory (weights, config, modelling and pipeline code, generation config,
     tokenizer(s), as training leaves one) whose weights are the mean of the `checkpoints`' (model directories or
@@ -145,25 +165,7 @@ def average_checkpoints(checkpoints: Sequence[str | os.PathLike], output_dir: st
     checkpoints, output_dir = [Path(path) for path in checkpoints], Path(output_dir)
     check_checkpoints(checkpoints, output_dir)
 
-    first_config, first_vocabularies = None, None
-
-    def checked_state_dicts() -> Iterable[dict[str, torch.Tensor]]:
-        nonlocal first_config, first_vocabularies
-        for checkpoint in checkpoints:
-            model = load_model(checkpoint)
-            vocabularies = [tokenizer.get_vocab() for tokenizer in checkpoint_tokenizers(checkpoint, model.config)]
-            if first_config is None:
-                first_config, first_vocabularies = model.config, vocabularies
-            else:
-                check_same_architecture(checkpoints[0], first_config, checkpoint, model.config)
-                if vocabularies != first_vocabularies:
-                    raise ValueError(
-                        f"{checkpoints[0]} and {checkpoint} have different vocabularies (their tokenizers give other "
-                        f"ids); {SAME_MODEL}"
-                    )
-            yield model.state_dict()
-
-    average = average_state_dicts(checked_state_dicts())
+    average = average_state_dicts(checked_state_dicts(checkpoints))
     model = load_model(checkpoints[-1])
     model.load_state_dict(average)
     model.config.use_cache = True  # checkpoints keep the Trainer's setting for training: decode with the state

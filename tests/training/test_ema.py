@@ -124,7 +124,8 @@ def test_resumed_run_continues_the_average_bitwise(corpus, tmp_path):
         assert_same_weights(load_file(resumed / "checkpoint-20" / name), load_file(straight / "checkpoint-20" / name))
 
     # Resuming it without --ema_decay would train on from the average: refused, naming the decay to give.
-    with pytest.raises(SystemExit, match=r"^error: --resume_from_checkpoint .*checkpoint-20: that run averaged its "):
+    refusal = r"^error: --resume_from_checkpoint .*checkpoint-20: that run averaged its weights; .* --ema_decay 0.9$"
+    with pytest.raises(SystemExit, match=refusal):
         train(corpus, straight, "--max_steps", "30", "--resume_from_checkpoint", "last")
 
 

@@ -5,6 +5,7 @@
     hf-rnn-seq2seq translate outputs/koen outputs/koen-2 -i news.ko --weights 2 1  # an ensemble of two
     hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
+    hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
     hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
@@ -202,6 +203,18 @@ def run_tokenizer(args: argparse.Namespace) -> None:
         )
 
 
+def run_average(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.averaging import average_checkpoints, last_checkpoints
+
+    checkpoints = args.checkpoints
+    if args.last is not None:
+        if len(checkpoints) != 1:
+            raise ValueError(f"--last {args.last} takes one training output directory, got {len(checkpoints)} folders")
+        checkpoints = last_checkpoints(checkpoints[0], args.last)
+    average_checkpoints(checkpoints, args.output_dir)
+    print(f"averaged {len(checkpoints)} checkpoints ({', '.join(map(str, checkpoints))}) into {args.output_dir}")
+
+
 def run_export(args: argparse.Namespace) -> None:
     from hf_rnn_seq2seq.onnx_export import export_model_dir
 
@@ -324,6 +337,30 @@ def build_parser() -> argparse.ArgumentParser:
         "Hanja) are encoded as their UTF-8 bytes and decode back whole instead of becoming <unk>",
     )
     tokenizer.set_defaults(run=run_tokenizer)
+
+    average = commands.add_parser(
+        "average",
+        help="average the weights of checkpoints into one model",
+        description="Write a model directory whose weights are the mean of the checkpoints' (as fairseq's and "
+        "OpenNMT-py's checkpoint averaging), everything else taken from the last checkpoint. The checkpoints must "
+        "be of one model: the same architecture and vocabularies.",
+    )
+    average.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="checkpoint folders (checkpoint-<step> of a training run, or model directories); with --last, the "
+        "training output directory holding them",
+    )
+    average.add_argument(
+        "--last",
+        type=positive_int,
+        metavar="N",
+        help="average the newest N complete checkpoints of the training output directory given (as fairseq's "
+        "--num-epoch-checkpoints)",
+    )
+    average.add_argument("-o", "--output-dir", required=True, help="directory to write the averaged model into")
+    average.set_defaults(run=run_average)
 
     export = commands.add_parser(
         "export",

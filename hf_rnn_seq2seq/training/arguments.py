@@ -21,6 +21,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 from ..modeling.configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from ..modeling.encoder import check_bfloat16
 from ..tokenization import DEFAULT_VOCAB_SIZE, TOKENIZER_MODELS
+from .ema import check_decay
 
 # Pairs longer than this many tokens (after subword segmentation) are left out of training: they are rare,
 # slow to run through an RNN, and usually misaligned.
@@ -228,6 +229,16 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         },
     )
 
+    ema_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate, pick the best checkpoint by and save an exponential moving average of the weights, "
+            "updated after every optimizer step as average = decay * average + (1 - decay) * weights (OpenNMT-py's "
+            "--average_decay, fairseq's EMA); 0.999 to 0.9999 are usual. Checkpoints keep the weights being "
+            "trained too (raw_weights.safetensors), for resuming. Unset: no average."
+        },
+    )
+
     def __post_init__(self):
         # transformers wants --use_cpu before it autocasts to bfloat16 on a CPU; without an accelerator the CPU
         # is the only choice, so --bf16 alone should do.
@@ -238,6 +249,8 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
             check_bfloat16("cpu", "train in float32 (leave out --bf16 and --bf16_full_eval)")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise ValueError(f"--max_train_minutes must be positive, got {self.max_train_minutes}")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
         super().__post_init__()
 
 

@@ -72,7 +72,7 @@ def describe_architecture(config: RNNSeq2SeqConfig, separate_vocabularies: bool)
 def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, float]) -> list[str]:
     """Rows of a two-column markdown table."""
     args = training_args
-    return [
+    rows = [
         (
             f"| optimizer | {_name(args.optim)}, learning rate {args.learning_rate}, {_name(args.lr_scheduler_type)} "
             f"schedule, {args.warmup_steps} warm-up steps |"
@@ -91,6 +91,9 @@ def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, 
         ),
         f"| seed | {args.seed} |",
     ]
+    if args.ema_decay is not None:
+        rows.insert(-1, f"| weights | exponential moving average, decay {args.ema_decay} (evaluated and saved) |")
+    return rows
 
 
 def evaluation_results(data_args: "DataArguments", metrics: dict[str, float]) -> tuple[list[EvalResult], list[str]]:

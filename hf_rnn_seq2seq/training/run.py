@@ -48,6 +48,7 @@ from .arguments import (
     parse_arguments,
 )
 from .checkpoints import check_free_space, check_writable, how_to_resume, resolve_checkpoint
+from .ema import check_resumable
 from .model_card import write_model_card
 from .trainer import (
     NonFiniteLossError,
@@ -252,6 +253,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         if training and training_args.should_save:
             check_writable(training_args.output_dir)
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+        check_resumable(checkpoint, training_args.ema_decay)
         raw_splits = load_splits(data_args)
         source_tokenizer, target_tokenizer = get_tokenizers(
             model_args, data_args, training_args, raw_splits.get("train"), resuming=checkpoint is not None

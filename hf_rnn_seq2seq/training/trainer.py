@@ -1,9 +1,10 @@
 """The Trainer side of training: batches (sampler, collator), the Trainer subclass, and the metrics it computes
 on translations.
 
-`TranslationTrainer` is transformers' Seq2SeqTrainer with four changes: the model smooths labels in its own loss,
+`TranslationTrainer` is transformers' Seq2SeqTrainer with five changes: the model smooths labels in its own loss,
 length-grouped batches are shuffled reproducibly (a resumed run sees the batches an unbroken one would), evaluation
-translates in dataset order, and a NaN loss stops training while the last checkpoint is still good.
+translates in dataset order, a NaN loss stops training while the last checkpoint is still good, and with
+`--ema_decay` a moving average of the weights is what gets evaluated and saved (`ema`).
 """
 
 import time
@@ -26,6 +27,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from ..metrics import compute_translation_metrics
 from ..modeling.loss import IGNORE_INDEX
 from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE
+from .ema import ExponentialMovingAverage, check_resumable
 
 
 class NonFiniteLossError(ArithmeticError):
@@ -101,7 +103,7 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 class TranslationTrainer(Seq2SeqTrainer):
     """Seq2SeqTrainer that smooths labels in the model's loss, batches reproducibly, translates evaluation data
-    in order, stops on a NaN loss and leaves the model card to `model_card`."""
+    in order, stops on a NaN loss, averages the weights if asked and leaves the model card to `model_card`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,6 +115,12 @@ class TranslationTrainer(Seq2SeqTrainer):
             raise ValueError(f"--label_smoothing_factor must be in [0, 1), got {self.args.label_smoothing_factor}.")
         self.model.config.label_smoothing = self.args.label_smoothing_factor
         self.label_smoother = None
+        # --ema_decay (RNNTrainingArguments; plain Seq2SeqTrainingArguments have none): the callback keeps the
+        # average in the model between optimizer steps, and its raw weights go with the optimizer's state.
+        ema_decay = getattr(self.args, "ema_decay", None)
+        self.weight_average = None if ema_decay is None else ExponentialMovingAverage(ema_decay)
+        if self.weight_average is not None:
+            self.add_callback(self.weight_average)
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
         sampler = super()._get_train_sampler(train_dataset)
@@ -133,6 +141,21 @@ class TranslationTrainer(Seq2SeqTrainer):
         # with the sources. `gather_for_metrics` (the Trainer's own choice) drops them.
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        super()._save_optimizer_and_scheduler(output_dir)
+        # Here, not in a callback's on_save: that comes after trainer_state.json, which is written last so that a
+        # checkpoint that has it is complete (checkpoints.py), raw weights included.
+        if self.weight_average is not None and self.args.should_save:
+            self.weight_average.save(output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        check_resumable(checkpoint, getattr(self.args, "ema_decay", None))
+        if self.weight_average is not None:
+            self.weight_average.load(checkpoint, self.model)
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)

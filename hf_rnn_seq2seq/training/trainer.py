@@ -179,7 +179,8 @@ class TokenBatchSampler(BatchRebalanceSampler):
         if (sizes > max_tokens).any():
             pair = int(np.argmax(sizes > max_tokens))
             raise DataError(
-                f"training pair {pair + 1} has {source_lengths[pair]} source and {target_lengths[pair]} target tokens"
+                f"training pair {pair + 1} (counting those within the length limits) has {source_lengths[pair]} "
+                f"source and {target_lengths[pair]} target tokens"
                 f"{' (padded to a multiple of ' + str(multiple) + ')' if multiple > 1 else ''}, more than "
                 f"--max_tokens_per_batch {max_tokens}: raise it to at least {sizes[pair]}, or lower "
                 "--max_source_length/--max_target_length to leave such pairs out"

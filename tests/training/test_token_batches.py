@@ -121,9 +121,15 @@ def test_training_batches_stay_within_the_budget(corpus, tmp_path, monkeypatch):
     assert sum(pairs for (pairs, _), _ in shapes) == 200  # the epoch saw every pair once
 
 
-def test_a_resumed_run_ends_with_the_same_weights(corpus, tmp_path):
-    """Resumed mid-epoch after the first epoch: the resumed epoch's batches are those of the unbroken run."""
-    options = ("--max_steps", "44", "--save_strategy", "steps", "--save_steps", "36", "--save_total_limit", "3")
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--scheduled_sampling", "linear", "--scheduled_sampling_k", "60")],
+    ids=["teacher-forcing", "scheduled-sampling"],
+)
+def test_a_resumed_run_ends_with_the_same_weights(corpus, tmp_path, extra):
+    """Resumed mid-epoch after the first epoch: the resumed epoch's batches are those of the unbroken run (and
+    with scheduled sampling, its coin flips at p = 0.6 to 0.73: the Trainer restores the RNG they come from)."""
+    options = ("--max_steps", "44", "--save_strategy", "steps", "--save_steps", "36", "--save_total_limit", "3", *extra)
     unbroken = tmp_path / "unbroken"
     main(arguments(corpus, unbroken, *options))
     state = json.loads((unbroken / "checkpoint-36" / "trainer_state.json").read_text())

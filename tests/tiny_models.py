@@ -37,6 +37,7 @@ PAIRS = [
 KOREAN = [ko for ko, _ in PAIRS]
 ENGLISH = [en for _, en in PAIRS]
 VOCAB_SIZE = 200
+REPO_ROOT = Path(__file__).parents[1]
 HIDDEN_SIZE = 16
 MAX_NEW_TOKENS = 8
 
@@ -111,8 +112,10 @@ def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
 
 
 def subprocess_environment() -> dict[str, str]:
-    """The environment for a test's child process: offline, one torch thread (children run side by side)."""
-    return os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    """The environment for a test's child process: offline, one torch thread (children run side by side), and
+    this checkout's package first on the path (as in the tests' own process), whatever pip installed."""
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
 
 
 @contextmanager

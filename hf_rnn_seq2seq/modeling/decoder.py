@@ -5,6 +5,7 @@ Its recurrent state travels between `generate()` steps as `cache` (a `RecurrentS
 so each new token costs one RNN step whatever the length of the prefix.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -51,6 +52,16 @@ class RecurrentState:
         sentences that have ended."""
         keys = None if self.attention_keys is None else self.attention_keys.index_select(0, rows)
         return replace(self.reorder(rows), attention_keys=keys)
+
+
+@dataclass
+class ScheduledSampling:
+    """Scheduled sampling (Bengio et al., 2015), a training-time option of the Decoder: at every step after the
+    first, each sentence reads the model's own greedy prediction from the step before instead of the gold token,
+    with probability `probability`."""
+
+    probability: float
+    predict: Callable[[torch.Tensor], torch.Tensor]  # h_dec_t (batch, hidden) -> greedy token ids (batch,)
 
 
 class Bridge(nn.Module):
@@ -119,12 +130,13 @@ class Decoder(nn.Module):
         h_enc: torch.Tensor,  # (batch, src_len, enc_out)
         source_mask: torch.Tensor,  # (batch, src_len), True on real tokens
         state: RecurrentState,
+        scheduled_sampling: ScheduledSampling | None = None,  # training only; None is teacher forcing
     ) -> tuple[torch.Tensor, torch.Tensor | None, RecurrentState]:
         """Returns h_dec (batch, tgt_len, hidden), attention weights (batch, tgt_len, src_len) or None, new state."""
         x = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt_len, emb)
         project = getattr(self, "attention_out", None)  # W_c, with attention
 
-        if not self.config.input_feeding and x.size(1) > 1:
+        if not self.config.input_feeding and x.size(1) > 1 and scheduled_sampling is None:
             # Teacher forcing without input feeding: nothing of step t feeds step t+1 but the RNN
             # state, so the whole sequence goes through one call of the fused sequence kernel.
             rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
@@ -133,7 +145,8 @@ class Decoder(nn.Module):
             hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
             return h_dec, weights, RecurrentState(hidden, cell, None, state.attention_keys)
 
-        # Step by step: generation, and input feeding (step t+1 reads step t's attentional vector).
+        # Step by step: generation, input feeding (step t+1 reads step t's attentional vector) and scheduled
+        # sampling (step t+1 may read step t's prediction).
         hidden, cell, input_feed = state.hidden, state.cell, state.input_feed
         # Training (autograd on) takes the steps of step_rnn.py: the same arithmetic, a faster backward pass.
         rnn_step = self._rnn_step
@@ -142,6 +155,8 @@ class Decoder(nn.Module):
             project = None if project is None else StepWeight(project.weight)
         steps, step_weights = [], []
         for x_t in x.unbind(1):
+            if scheduled_sampling is not None and steps:
+                x_t = self._scheduled_input(x_t, steps[-1].squeeze(1), scheduled_sampling)
             step_input = x_t if input_feed is None else torch.cat([x_t, input_feed], dim=-1)
             hidden, cell = rnn_step(step_input, hidden, cell)
             step_out, w = self._attend(hidden[-1].unsqueeze(1), h_enc, source_mask, state.attention_keys, project)
@@ -151,6 +166,17 @@ class Decoder(nn.Module):
             step_weights.append(w)
         weights = None if self.config.attention is None else torch.cat(step_weights, dim=1)
         return torch.cat(steps, dim=1), weights, RecurrentState(hidden, cell, input_feed, state.attention_keys)
+
+    def _scheduled_input(
+        self, gold: torch.Tensor, h_dec_previous: torch.Tensor, scheduled_sampling: ScheduledSampling
+    ) -> torch.Tensor:
+        """The embedded input of one step (batch, emb): the gold token's `gold`, or in each row with probability
+        `scheduled_sampling.probability` the embedding of the greedy prediction from `h_dec_previous` (batch,
+        hidden). The choice is detached, as in Bengio et al.: no gradient flows through the argmax."""
+        with torch.no_grad():
+            predicted = scheduled_sampling.predict(h_dec_previous)  # (batch,)
+        use_prediction = torch.rand(gold.size(0), device=gold.device) < scheduled_sampling.probability  # (batch,)
+        return torch.where(use_prediction.unsqueeze(1), self.dropout(self.embed_tokens(predicted)), gold)
 
     def _rnn_step(
         self, x: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None

@@ -20,7 +20,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
-from .decoder import Decoder, RecurrentState
+from .decoder import Decoder, RecurrentState, ScheduledSampling
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import Generator
 from .loss import IGNORE_INDEX, generator_cross_entropy
@@ -124,6 +124,7 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        scheduled_sampling: ScheduledSampling | None = None,  # training only (see the model's forward)
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
         use_cache = self.config.use_cache if use_cache is None else use_cache
@@ -146,7 +147,7 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         if cache is None:  # first step: the Decoder starts from the Encoder's final state
             check_token_ids(decoder_input_ids, self.config.decoder_vocab_size, "decoder_input_ids")
             cache = self.decoder.init_state(encoder_outputs)
-        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), cache)
+        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), cache, scheduled_sampling)
 
         # transformers' layout for cross-attentions: one tuple entry per layer, (batch, heads, tgt_len, src_len).
         cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
@@ -168,6 +169,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         super().__init__(config)
         self.model = RNNSeq2SeqModel(config)
         self.generator = Generator(config)
+        # Scheduled sampling's probability of feeding the Decoder its own prediction, set during training (by
+        # training.trainer.ScheduledSamplingCallback): an attribute, not a config field, so that it is never saved
+        # and a loaded model always trains with teacher forcing unless told otherwise, and never samples in eval().
+        self.scheduled_sampling_probability = 0.0
         self.post_init()
 
     def get_encoder(self) -> Encoder:
@@ -197,6 +202,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return_dict = self.config.return_dict if return_dict is None else return_dict
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        scheduled_sampling = None
+        # At 0 the ordinary forward runs: exactly teacher forcing, with the fused kernel where it applies.
+        if self.training and labels is not None and self.scheduled_sampling_probability > 0:
+            scheduled_sampling = ScheduledSampling(self.scheduled_sampling_probability, self.greedy_token)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -207,6 +216,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             use_cache=use_cache,
             output_attentions=output_attentions,
             return_dict=True,
+            scheduled_sampling=scheduled_sampling,
         )
         h_dec = outputs.last_hidden_state  # (batch, tgt_len, hidden)
         loss = None
@@ -236,6 +246,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         if num_items_in_batch is None:
             num_items_in_batch = (labels != IGNORE_INDEX).sum()
         return total / num_items_in_batch, logits
+
+    def greedy_token(self, h_dec_t: torch.Tensor) -> torch.Tensor:
+        """The most probable next token (batch,) after a decoder output h_dec_t (batch, hidden)."""
+        return self.generator(h_dec_t).argmax(-1)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)

@@ -52,6 +52,7 @@ from .ema import check_resumable
 from .model_card import write_model_card
 from .trainer import (
     NonFiniteLossError,
+    ScheduledSamplingCallback,
     TimeLimitCallback,
     TranslationTrainer,
     decode,
@@ -269,6 +270,10 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
         if training_args.max_train_minutes is not None:
             callbacks.append(TimeLimitCallback(training_args.max_train_minutes))
+        if training_args.scheduled_sampling != "none":
+            callbacks.append(
+                ScheduledSamplingCallback(training_args.scheduled_sampling, training_args.scheduled_sampling_k)
+            )
         if "train" not in splits:  # evaluation only: no evaluations during training to schedule
             training_args.eval_strategy = IntervalStrategy.NO
         trainer = TranslationTrainer(
@@ -280,6 +285,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             data_collator=make_collator(source_tokenizer, model, training_args),
             compute_metrics=make_compute_metrics(target_tokenizer),
             callbacks=callbacks,
+            max_tokens_per_batch=training_args.max_tokens_per_batch,
         )
     except (ValueError, OSError) as err:  # DataError is a ValueError
         sys.exit(f"error: {err}")

@@ -65,8 +65,10 @@ class Attention(nn.Module):
             self.key_proj = nn.Linear(key_size, query_size, bias=False)
             self.query_proj = nn.Linear(query_size, query_size, bias=True)
             self.energy = nn.Linear(query_size, 1, bias=False)
-            if coverage:  # w_c: one weight per score dimension for the scalar coverage c_s
-                self.coverage_proj = nn.Linear(1, query_size, bias=False)
+            if coverage:
+                # w_c: one weight per score dimension for the scalar coverage c_s. Zeros at first (the model's
+                # _init_weights), so coverage turned on for a model trained without it starts out scoring as before.
+                self.coverage_weight = nn.Parameter(torch.zeros(query_size))
 
     def project_keys(self, h_enc: torch.Tensor) -> torch.Tensor:
         """(batch, src_len, key_size) -> the keys the scores read: (batch, src_len, query_size)."""
@@ -84,7 +86,7 @@ class Attention(nn.Module):
             # (batch, tgt_len, 1, q) + (batch, 1, src_len, q) -> (batch, tgt_len, src_len, q)
             hidden = self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1)
             if coverage is not None:
-                hidden = hidden + self.coverage_proj(coverage.unsqueeze(-1))  # (batch, tgt_len, src_len, q)
+                hidden = hidden + coverage.unsqueeze(-1) * self.coverage_weight  # (batch, tgt_len, src_len, q)
             hidden = torch.tanh(hidden)
             scores = self.energy(hidden).squeeze(-1)
         else:

@@ -20,6 +20,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
+from .attention import Attention
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState
 from .encoder import Encoder, EncoderOutput, check_token_ids
@@ -96,6 +97,8 @@ class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
             scale = self.config.init_scale
             for param in module.parameters(recurse=False):
                 init.uniform_(param, -scale, scale)
+        elif isinstance(module, Attention) and hasattr(module, "coverage_weight"):
+            init.zeros_(module.coverage_weight)  # see Attention: coverage starts with no say in the scores
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):

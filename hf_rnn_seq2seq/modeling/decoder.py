@@ -194,13 +194,19 @@ class Decoder(nn.Module):
                 input_feed = step.h_dec.squeeze(1)
             coverage = step.coverage
             steps.append(step)
-        per_step = list(zip(*steps))[: len(Attended._fields) - 1]  # all but the final coverage
-        attended = Attended(*(None if parts[0] is None else torch.cat(parts, dim=1) for parts in per_step), coverage)
+        copying = self.config.copy_attention  # only p_gen reads the contexts and RNN outputs of all steps
+        attended = Attended(
+            _joined([step.h_dec for step in steps]),
+            _joined([step.weights for step in steps]),
+            _joined([step.context for step in steps]) if copying else None,
+            _joined([step.coverage_read for step in steps]),
+            coverage,
+        )
         new_state = replace(state, hidden=hidden, cell=cell, input_feed=input_feed, coverage=coverage)
-        return self._output(attended, torch.cat(rnn_outs, dim=1), x, new_state)
+        return self._output(attended, torch.cat(rnn_outs, dim=1) if copying else None, x, new_state)
 
     def _output(
-        self, attended: Attended, rnn_out: torch.Tensor, x: torch.Tensor, state: RecurrentState
+        self, attended: Attended, rnn_out: torch.Tensor | None, x: torch.Tensor, state: RecurrentState
     ) -> DecoderOutput:
         """The DecoderOutput of a run of steps, with p_gen from the context, RNN output and input (with copy)."""
         p_gen_logit = None
@@ -251,3 +257,8 @@ class Decoder(nn.Module):
             context, weights, coverage_read = (torch.cat(parts, dim=1) for parts in (contexts, step_weights, reads))
         attentional = torch.tanh(project(torch.cat([context, rnn_out], dim=-1)))
         return Attended(self.dropout(attentional), weights, context, coverage_read, coverage)
+
+
+def _joined(steps: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The steps' (batch, 1, ...) tensors joined along the target (None where a step has none)."""
+    return None if steps[0] is None else torch.cat(steps, dim=1)

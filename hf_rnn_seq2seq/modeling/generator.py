@@ -23,7 +23,7 @@ class Generator(nn.Module):
         return self.proj(h_dec)
 
     def probabilities(self, h_dec: torch.Tensor) -> torch.Tensor:
-        """P(y_t = w | x, y_<t) for every word w of the vocabulary: softmax over the logits."""
+        """P(y_t = w | x, y_<t) for every word w: softmax over the logits (with copy_attention, P_vocab alone)."""
         return torch.softmax(self(h_dec), dim=-1)
 
 

@@ -282,3 +282,14 @@ def check_vocabularies(
             f"the model's vocabularies ({config.vocab_size} source, {target_vocab_size} target tokens) do not match "
             f"the tokenizers ({len(source_tokenizer)}, {len(target_tokenizer)}); {fix}"
         )
+    # A pointer-generator copies a source id as the same target id: that is the same piece only in a joint vocabulary.
+    copies = getattr(config, "copy_attention", False)
+    if (
+        copies
+        and source_tokenizer is not target_tokenizer
+        and source_tokenizer.get_vocab() != target_tokenizer.get_vocab()
+    ):
+        raise ValueError(
+            "the model copies source tokens into its output (copy_attention) but its source and target tokenizers "
+            "have different vocabularies: train it with one joint vocabulary (without --separate_vocabularies)"
+        )

@@ -76,10 +76,9 @@ def test_probability_one_feeds_the_previous_greedy_prediction(options):
     token = torch.full((labels.size(0), 1), model.config.decoder_start_token_id)
     logits = []
     for _ in range(labels.size(1)):
-        h_dec, _, state = model.model.decoder(
-            token, encoder_outputs.last_hidden_state, inputs["attention_mask"].bool(), state
-        )
-        step_logits = model.generator(h_dec)  # (batch, 1, |V|)
+        decoded = model.model.decoder(token, encoder_outputs.last_hidden_state, inputs["attention_mask"].bool(), state)
+        state = decoded.state
+        step_logits = model.generator(decoded.h_dec)  # (batch, 1, |V|)
         logits.append(step_logits)
         token = step_logits.argmax(-1)
     logits = torch.cat(logits, dim=1)

@@ -5,14 +5,16 @@ reports."""
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sacrebleu.significance import PairedTest
 
 from .data import load_translation_data
+from .ensemble import load_ensemble_translator
 from .loading import load_translator
 from .metrics import reference_streams, sacrebleu_metrics, score_translations
-from .translate import DEFAULT_BATCH_SIZE, translate_lines
+from .translate import DEFAULT_BATCH_SIZE, model_dirs, translate_lines
 
 DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
 # TER is left out as sacreBLEU's command line leaves it out by default: resampling it is slow.
@@ -70,7 +72,7 @@ def read_translations(path: str | os.PathLike) -> list[str]:
 
 
 def evaluate_model(
-    model_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | Sequence[str | os.PathLike],
     data: str,
     source_lang: str = "ko",
     target_lang: str = "en",
@@ -78,9 +80,11 @@ def evaluate_model(
     dtype: str = "float32",
     baseline: str | os.PathLike | None = None,
     bootstrap_samples: int = DEFAULT_BOOTSTRAP_SAMPLES,
+    weights: Sequence[float] | None = None,
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
-    """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads).
+    """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads);
+    several model directories are evaluated as their ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
@@ -92,13 +96,15 @@ def evaluate_model(
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
-    translator = load_translator(model_dir, dtype=dtype)
+    members = model_dirs(model_dir)
+    translator = load_ensemble_translator(members, weights, dtype=dtype)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
     scores, signatures = score_translations(translations, references)
     report = {
-        "model": str(model_dir),
+        "model": str(members[0]) if len(members) == 1 else [str(member) for member in members],
+        **({} if weights is None else {"weights": [float(weight) for weight in weights]}),
         "data": str(data),
         "direction": f"{source_lang}-{target_lang}",
         "sentences": len(pairs),

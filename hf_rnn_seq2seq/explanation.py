@@ -121,8 +121,9 @@ def decoding_steps(
     teacher-forced pass over `ids`, which gives the distributions the search saw."""
     model = translator.model
     decoder_input_ids = torch.tensor([ids[:-1]], device=model.device)  # (1, n): <s>, ŷ_1 .. ŷ_{n-1}
-    h_dec = model.model(**model_inputs, decoder_input_ids=decoder_input_ids).last_hidden_state  # (1, n, hidden)
-    probabilities = model.generator.probabilities(h_dec)[0].float().cpu()  # (n, |V|)
+    # The model's logits, not the Generator's alone: with copy_attention they are the pointer-generator's mixture.
+    logits = model(**model_inputs, decoder_input_ids=decoder_input_ids).logits  # (1, n, |V|)
+    probabilities = torch.softmax(logits[0].float(), dim=-1).cpu()  # (n, |V|)
     top = probabilities.topk(top_k, dim=-1)  # values and indices (n, top_k)
     outputs = ids[1:]
     chosen = probabilities[torch.arange(len(outputs)), outputs].tolist()  # (n,)

@@ -109,12 +109,28 @@ def _argsort(g, values, *args):
     return symbolic_opset11.argsort(g, values, *args)
 
 
+# Config options the graphs and the onnxruntime translator do not implement: the pointer-generator's mixture and
+# the coverage vector would need more graph inputs and outputs, and beam search in onnx_runtime would carry them.
+NOT_EXPORTED = ("copy_attention", "coverage")
+
+
+def check_exportable(config) -> None:
+    """Refuse, in one line, a model whose decoder step the graphs cannot express."""
+    options = [name for name in NOT_EXPORTED if getattr(config, name, False)]
+    if options:
+        raise ValueError(
+            f"ONNX export does not support models with {' or '.join(options)}=True: translate them with PyTorch "
+            "(hf-rnn-seq2seq translate)"
+        )
+
+
 def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[Path]:
     """Write `encoder.onnx` and `decoder_step.onnx` for `model` into `output_dir`, with the model's config and
     generation config (which the runner reads); returns the paths of the graphs.
 
     The model is put in eval mode (dropout off), which is how it translates.
     """
+    check_exportable(model.config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     config = model.config

@@ -27,6 +27,7 @@ from transformers import PreTrainedModel
 
 from .loading import load_translator
 from .modeling.loss import IGNORE_INDEX
+from .modeling.modeling_rnn_seq2seq import shift_tokens_right
 from .modeling.pipeline import RNNTranslationPipeline
 from .text_files import count_lines
 
@@ -64,7 +65,9 @@ def score_targets(
     output_attentions: bool = False,
 ) -> list[ScoredTarget]:
     """Each target's token log-probabilities given its source row (one teacher-forced pass), and with
-    `output_attentions` the attention weights over the row's real source tokens."""
+    `output_attentions` the attention weights over the row's real source tokens. `model` may be an ensemble
+    (`RNNSeq2SeqEnsemble`, without attention weights): its averaged log-probabilities are renormalised, as its beam
+    search does."""
     if any(not target for target in targets):
         raise ValueError("a target to score has no tokens; it needs at least the end-of-sentence token")
     if output_attentions:
@@ -74,7 +77,7 @@ def score_targets(
     labels = labels.to(model.device)
     output = model(
         **source,
-        decoder_input_ids=model.prepare_decoder_input_ids_from_labels(labels),
+        decoder_input_ids=shift_tokens_right(labels, model.config.pad_token_id, model.config.decoder_start_token_id),
         output_attentions=output_attentions,
     )
     log_probs = torch.log_softmax(output.logits.float(), dim=-1)  # (batch, n, |V|)

@@ -12,6 +12,15 @@ characters seen in training.
 * post-processor: `</s>` after every sequence, source and target alike, so the encoder sees where the
   sentence ends and the decoder learns to stop.
 
+Byte fallback
+-------------
+A character the training text never had is `<unk>`: the model cannot copy it, and the pipeline warns. Korean
+meets this often (rare Hangul syllables such as 똠 or 뷁, Hanja such as 漢字), as one syllable block is one
+character. With `byte_fallback=True` the 256 byte tokens `<0x00>` ... `<0xFF>` are added after the learned ones
+(within `vocab_size`), an unseen character is encoded as the bytes of its UTF-8 form, and the decoder
+(`ByteFallback` before `Metaspace`) joins them back: `decode(encode(text)) == text` for any text, seen or not.
+Off by default, so that tokenizers trained without it (and the models that use them) stay as they were.
+
 Joint or separate vocabularies
 ------------------------------
 A joint vocabulary (one tokenizer trained on source + target text) is the default: `tokenizer(src,
@@ -28,6 +37,7 @@ so `AutoTokenizer.from_pretrained(model_dir)` always gives the source tokenizer 
 with), and `load_tokenizers(model_dir)` gives `(source, target)` -- the same object twice when joint.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -57,6 +67,8 @@ MODEL_MAX_LENGTH = VERY_LARGE_INTEGER
 # (oneDNN on a CPU caches up to 1,024), so peak memory falls by a quarter for a few percent of speed; 8
 # (transformers' translation example under fp16) saved little more and cost more (bench/DESIGN.md).
 MIXED_PRECISION_PAD_MULTIPLE = 4
+# Byte fallback's tokens, one per byte value, spelt as `tokenizers` looks them up: <0x00> ... <0xFF>.
+BYTE_TOKENS = [f"<0x{byte:02X}>" for byte in range(256)]
 
 
 def _new_tokenizer(model: str, vocab_size: int, show_progress: bool) -> tuple[Tokenizer, trainers.Trainer]:
@@ -78,15 +90,39 @@ def _new_tokenizer(model: str, vocab_size: int, show_progress: bool) -> tuple[To
     return tokenizer, trainer
 
 
+def _with_byte_fallback(tokenizer: Tokenizer) -> Tokenizer:
+    """`tokenizer` with the byte tokens appended to its vocabulary (learned ids unchanged), its model falling back
+    on them for characters it has no token for, and a decoder that turns runs of them back into text."""
+    serialized = json.loads(tokenizer.to_str())
+    model = serialized["model"]
+    new_tokens = [token for token in BYTE_TOKENS if tokenizer.token_to_id(token) is None]
+    if model["type"] == "BPE":  # a token -> id mapping
+        model["vocab"].update({token: tokenizer.get_vocab_size() + i for i, token in enumerate(new_tokens)})
+    else:  # Unigram: a list of [token, log-probability], the id its position; bytes are a last resort
+        lowest = min(score for _, score in model["vocab"] if score != 0) if len(model["vocab"]) else 0.0
+        model["vocab"] += [[token, lowest] for token in new_tokens]
+    model["byte_fallback"] = True
+    tokenizer = Tokenizer.from_str(json.dumps(serialized))
+    tokenizer.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
+    return tokenizer
+
+
 def _train(
-    texts: Iterable[str], description: str, vocab_size: int, model: str, show_progress: bool
+    texts: Iterable[str],
+    description: str,
+    vocab_size: int,
+    model: str,
+    show_progress: bool,
+    byte_fallback: bool = False,
 ) -> PreTrainedTokenizerFast:
-    if vocab_size <= len(SPECIAL_TOKENS):
+    byte_tokens = len(BYTE_TOKENS) if byte_fallback else 0
+    reserved = f"{len(SPECIAL_TOKENS)} special tokens" + (f" and {byte_tokens} byte tokens" if byte_fallback else "")
+    if vocab_size <= len(SPECIAL_TOKENS) + byte_tokens:
         raise ValueError(
-            f"vocab_size={vocab_size} leaves no room beside the {len(SPECIAL_TOKENS)} special tokens "
-            f"({', '.join(SPECIAL_TOKENS)}); use a few thousand"
+            f"vocab_size={vocab_size} leaves no room beside the {reserved} ({', '.join(SPECIAL_TOKENS)}); "
+            "use a few thousand"
         )
-    tokenizer, trainer = _new_tokenizer(model, vocab_size, show_progress)
+    tokenizer, trainer = _new_tokenizer(model, vocab_size - byte_tokens, show_progress)
 
     # Count while the trainer reads, so that a generator is consumed only once.
     n_texts, characters = 0, set()
@@ -109,10 +145,12 @@ def _train(
             raise
         raise ValueError(
             f"vocab_size={vocab_size} is too small: the {description} have about {len(characters)} distinct "
-            f"characters and all must fit beside the {len(SPECIAL_TOKENS)} special tokens; raise vocab_size"
+            f"characters and all must fit beside the {reserved}; raise vocab_size"
         ) from None
     if n_texts == 0:
         raise DataError(f"cannot train a tokenizer: the {description} are empty (no non-blank text)")
+    if byte_fallback:
+        tokenizer = _with_byte_fallback(tokenizer)
     if tokenizer.get_vocab_size() < vocab_size:
         logger.info(
             "%s tokenizer trained on the %s has %d tokens (%d requested): the text is too small for more",
@@ -141,14 +179,16 @@ def train_tokenizer(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     model: str = "unigram",
     show_progress: bool = False,
+    byte_fallback: bool = False,
 ) -> PreTrainedTokenizerFast:
     """Train one tokenizer on the source and target texts together (a joint vocabulary).
 
     `vocab_size` is an upper bound: a small corpus gives fewer tokens. Use `len(tokenizer)` for the model.
+    `byte_fallback` encodes characters unseen in training as UTF-8 bytes instead of `<unk>` (module docstring).
     """
     texts = chain(source_texts, target_texts) if target_texts is not None else source_texts
     description = "source and target texts" if target_texts is not None else "training texts"
-    return _train(texts, description, vocab_size, model, show_progress)
+    return _train(texts, description, vocab_size, model, show_progress, byte_fallback)
 
 
 def train_tokenizers(
@@ -159,14 +199,17 @@ def train_tokenizers(
     target_vocab_size: int | None = None,
     model: str = "unigram",
     show_progress: bool = False,
+    byte_fallback: bool = False,
 ) -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
     """Train `(source_tokenizer, target_tokenizer)`: one shared tokenizer (returned twice) when `joint`, else one
-    per side, the target one with `target_vocab_size` (default: `vocab_size`) tokens at most."""
+    per side, the target one with `target_vocab_size` (default: `vocab_size`) tokens at most. `byte_fallback`
+    applies to both (module docstring)."""
     if joint:
-        tokenizer = train_tokenizer(source_texts, target_texts, vocab_size, model, show_progress)
+        tokenizer = train_tokenizer(source_texts, target_texts, vocab_size, model, show_progress, byte_fallback)
         return tokenizer, tokenizer
-    source_tokenizer = _train(source_texts, "source texts", vocab_size, model, show_progress)
-    target_tokenizer = _train(target_texts, "target texts", target_vocab_size or vocab_size, model, show_progress)
+    source_tokenizer = _train(source_texts, "source texts", vocab_size, model, show_progress, byte_fallback)
+    target_size = target_vocab_size or vocab_size
+    target_tokenizer = _train(target_texts, "target texts", target_size, model, show_progress, byte_fallback)
     return source_tokenizer, target_tokenizer
 
 
@@ -238,4 +281,15 @@ def check_vocabularies(
         raise ValueError(
             f"the model's vocabularies ({config.vocab_size} source, {target_vocab_size} target tokens) do not match "
             f"the tokenizers ({len(source_tokenizer)}, {len(target_tokenizer)}); {fix}"
+        )
+    # A pointer-generator copies a source id as the same target id: that is the same piece only in a joint vocabulary.
+    copies = getattr(config, "copy_attention", False)
+    if (
+        copies
+        and source_tokenizer is not target_tokenizer
+        and source_tokenizer.get_vocab() != target_tokenizer.get_vocab()
+    ):
+        raise ValueError(
+            "the model copies source tokens into its output (copy_attention) but its source and target tokenizers "
+            "have different vocabularies: train it with one joint vocabulary (without --separate_vocabularies)"
         )

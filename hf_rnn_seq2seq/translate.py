@@ -6,6 +6,9 @@
     for english in translate_lines(translator, open("news.ko"), batch_size=32, num_beams=5):
         print(english)
 
+Several model directories translate as an ensemble: `translate_file(["run1", "run2"], ...)`, or
+`hf_rnn_seq2seq.ensemble.load_ensemble_translator` for a pipeline to give `translate_lines`.
+
 Output line N always translates input line N: an empty (or blank) input line gives an empty output line
 without going through the model. Input is read and output written a window of lines at a time, so memory stays
 flat however long the file; within a window, lines are batched by length, which saves an RNN most of the
@@ -22,7 +25,7 @@ search's own up to the last bits of floating point.
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -33,9 +36,9 @@ import torch
 from tqdm import tqdm
 from transformers import GenerationConfig
 
-from .loading import load_translator
+from .ensemble import load_ensemble_translator
 from .modeling.pipeline import RNNTranslationPipeline
-from .modeling.search import BeamPenalties
+from .modeling.search import BEAM_PENALTY_OPTIONS, BeamPenalties
 from .scoring import (
     DEFAULT_BATCH_SIZE,
     check_attention,
@@ -197,19 +200,21 @@ def _n_best_batch(
 
 
 def translate_file(
-    model_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | Sequence[str | os.PathLike],
     input_path: str | os.PathLike | None = None,
     output_path: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     dtype: str = "float32",
+    weights: Sequence[float] | None = None,
     n_best: int | None = None,
     alignment: bool = False,
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
-    type (see `load_model`).
+    type (see `load_model`). Several model directories translate as their ensemble, weighted by `weights`
+    (`hf_rnn_seq2seq.ensemble`).
 
     With `n_best`, each input line N gives `n_best` output lines `N<tab>score<tab>translation` (N from 0, best
     first; none for an empty line). With `alignment`, each translation is followed by a tab and its alignment,
@@ -222,7 +227,12 @@ def translate_file(
         raise OSError(f"{input_path}: {what}")
     if output_path is not None and Path(output_path).is_dir():
         raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
-    translator = load_translator(model_dir, dtype=dtype)
+    if len(model_dirs(model_dir)) > 1:
+        if alignment:
+            raise ValueError("alignments come from one model's attention: give one model directory, not an ensemble")
+        if set(generate_kwargs) & set(BEAM_PENALTY_OPTIONS):
+            raise ValueError("GNMT's penalties are options of one model's beam search, not of an ensemble's")
+    translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype)
     total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))
@@ -273,6 +283,11 @@ def format_entries(index: int, entries: list[ScoredTranslation], n_best: bool, a
     return "".join(lines)
 
 
+def model_dirs(model_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+    """One model directory, or several (an ensemble), as a list."""
+    return [model_dir] if isinstance(model_dir, (str, os.PathLike)) else list(model_dir)
+
+
 @contextmanager
 def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
     """`path` (None: stdin) as UTF-8 text in which only a line feed ends a line: a stray carriage return inside a
@@ -291,6 +306,7 @@ def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
 __all__ = [
     "ScoredTranslation",
     "format_entries",
+    "model_dirs",
     "request_config",
     "translate_file",
     "translate_lines",

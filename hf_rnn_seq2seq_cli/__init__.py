@@ -3,9 +3,11 @@
     hf-rnn-seq2seq train training/configs/demo_koen.json --output_dir outputs/koen
     hf-rnn-seq2seq translate outputs/koen -i news.ko -o news.en --num-beams 5
     hf-rnn-seq2seq translate outputs/koen -i news.ko --num-beams 5 --n-best 5 --print-alignment
+    hf-rnn-seq2seq translate outputs/koen outputs/koen-2 -i news.ko --weights 2 1  # an ensemble of two
     hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
     hf-rnn-seq2seq score outputs/koen --source test.ko --reference test.en
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
+    hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
     hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
@@ -65,6 +67,31 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # `not >` also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_model_dirs(parser: argparse.ArgumentParser) -> None:
+    """One model directory, or several translating as an ensemble, and the ensemble's weights."""
+    parser.add_argument(
+        "model_dir",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="model directory (what training or save_pretrained wrote); several translate as their ensemble, "
+        "averaging log-probabilities at each step (they need the same tokenizers)",
+    )
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        type=positive_float,
+        metavar="W",
+        help="one weight per model directory of an ensemble (default: equal)",
+    )
 
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
@@ -170,6 +197,7 @@ def run_translate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         progress=args.progress,
         dtype=args.dtype,
+        weights=args.weights,
         n_best=args.n_best,
         alignment=args.print_alignment,
         **decoding_kwargs(args),
@@ -184,6 +212,8 @@ def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
     for name, value in report.items():
         if isinstance(value, dict):
             items += flatten(value, f"{prefix}{name}.")
+        elif isinstance(value, list):  # an ensemble's model directories and weights
+            items.append((f"{prefix}{name}", " ".join(map(str, value))))
         else:
             items.append((f"{prefix}{name}", value))
     return items
@@ -201,6 +231,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         args.dtype,
         baseline=args.paired_bootstrap,
         bootstrap_samples=args.bootstrap_samples,
+        weights=args.weights,
         **decoding_kwargs(args),
     )
     lines = dict(flatten(report))
@@ -240,15 +271,29 @@ def run_tokenizer(args: argparse.Namespace) -> None:
         vocab_size=args.vocab_size,
         target_vocab_size=args.target_vocab_size,
         model=args.model,
+        byte_fallback=args.byte_fallback,
     )
     save_tokenizers(source_tokenizer, target_tokenizer, args.output_dir)
+    with_bytes = " with byte fallback" if args.byte_fallback else ""
     if target_tokenizer is source_tokenizer:
-        print(f"{args.output_dir}: joint {args.model} tokenizer, {len(source_tokenizer)} tokens")
+        print(f"{args.output_dir}: joint {args.model} tokenizer{with_bytes}, {len(source_tokenizer)} tokens")
     else:
         print(
-            f"{args.output_dir}: {args.model} tokenizers, {len(source_tokenizer)} source and "
+            f"{args.output_dir}: {args.model} tokenizers{with_bytes}, {len(source_tokenizer)} source and "
             f"{len(target_tokenizer)} target tokens"
         )
+
+
+def run_average(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.averaging import average_checkpoints, last_checkpoints
+
+    checkpoints = args.checkpoints
+    if args.last is not None:
+        if len(checkpoints) != 1:
+            raise ValueError(f"--last {args.last} takes one training output directory, got {len(checkpoints)} folders")
+        checkpoints = last_checkpoints(checkpoints[0], args.last)
+    average_checkpoints(checkpoints, args.output_dir)
+    print(f"averaged {len(checkpoints)} checkpoints ({', '.join(map(str, checkpoints))}) into {args.output_dir}")
 
 
 def run_export(args: argparse.Namespace) -> None:
@@ -304,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate text line by line with a saved model. Output line N translates input line N; "
         "empty lines stay empty.",
     )
-    translate.add_argument("model_dir", help="model directory (what training or save_pretrained wrote)")
+    add_model_dirs(translate)
     translate.add_argument("-i", "--input", help="file to translate, UTF-8, one sentence per line (default: stdin)")
     translate.add_argument("-o", "--output", help="file to write the translations to (default: stdout)")
     add_decoding_options(translate)
@@ -335,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate the source side of a test set and score it against the references with "
         "sacreBLEU's BLEU, chrF and TER, printing each metric's sacreBLEU signature.",
     )
-    evaluate.add_argument("model_dir", help="model directory")
+    add_model_dirs(evaluate)
     evaluate.add_argument(
         "data", help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en) or a .jsonl file"
     )
@@ -395,7 +440,37 @@ def build_parser() -> argparse.ArgumentParser:
     tokenizer.add_argument(
         "--target-vocab-size", type=positive_int, help="target vocabulary size when separate (default: --vocab-size)"
     )
+    tokenizer.add_argument(
+        "--byte-fallback",
+        action="store_true",
+        help="add the 256 byte tokens (within --vocab-size): characters unseen in the data (rare Hangul syllables, "
+        "Hanja) are encoded as their UTF-8 bytes and decode back whole instead of becoming <unk>",
+    )
     tokenizer.set_defaults(run=run_tokenizer)
+
+    average = commands.add_parser(
+        "average",
+        help="average the weights of checkpoints into one model",
+        description="Write a model directory whose weights are the mean of the checkpoints' (as fairseq's and "
+        "OpenNMT-py's checkpoint averaging), everything else taken from the last checkpoint. The checkpoints must "
+        "be of one model: the same architecture and vocabularies.",
+    )
+    average.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="checkpoint folders (checkpoint-<step> of a training run, or model directories); with --last, the "
+        "training output directory holding them",
+    )
+    average.add_argument(
+        "--last",
+        type=positive_int,
+        metavar="N",
+        help="average the newest N complete checkpoints of the training output directory given (as fairseq's "
+        "--num-epoch-checkpoints)",
+    )
+    average.add_argument("-o", "--output-dir", required=True, help="directory to write the averaged model into")
+    average.set_defaults(run=run_average)
 
     export = commands.add_parser(
         "export",

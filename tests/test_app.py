@@ -115,6 +115,16 @@ def test_n_best_gives_one_hypothesis_per_beam_best_first(translator, num_beams):
 def test_steps_are_the_generators_distribution_at_each_greedy_step(translator):
     """One row per generated token; the probabilities are those of generate()'s own steps (an independent path:
     one RNN step at a time, where the table comes from a teacher-forced pass)."""
+    assert_steps_are_generates_distributions(translator)
+
+
+def test_steps_of_a_pointer_generator_are_its_mixture(tmp_path):
+    """With copy_attention and coverage, the table shows the distribution generate() ranks by: the mixture."""
+    options = dict(attention="additive", copy_attention=True, coverage=True)
+    assert_steps_are_generates_distributions(load_translator(save_tiny_translator(tmp_path, **options)))
+
+
+def assert_steps_are_generates_distributions(translator) -> None:
     model_inputs, _ = explanation.encode_source(translator, SENTENCE)
     output = translator.model.generate(
         **model_inputs, num_beams=1, do_sample=False, output_scores=True, return_dict_in_generate=True

@@ -242,3 +242,24 @@ def test_empty_lines_in_n_best_lists_and_alignments(capsys, tmp_path, trained_di
     assert all(len(fields) == 4 and fields[3] for fields in lines)
     assert main(["translate", str(trained_dir), "-i", str(source), "--print-alignment"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == "\t"  # an empty translation, an empty alignment
+
+
+def test_n_best_of_an_ensemble_of_two_copies_is_the_models(capsys, trained_dir, files):
+    argv = ["-i", str(files[0]), "--num-beams", str(NUM_BEAMS), "--n-best", "2", "--no-progress"]
+    assert main(["translate", str(trained_dir), *argv]) == 0
+    single = capsys.readouterr().out
+    assert main(["translate", str(trained_dir), str(trained_dir), *argv]) == 0
+    assert capsys.readouterr().out == single
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--print-alignment"], "not an ensemble"),
+        (["--num-beams", "2", "--length-penalty-type", "wu"], "not of an ensemble's"),
+    ],
+)
+def test_ensembles_refuse_alignments_and_gnmt(capsys, model_dir, files, flags, message):
+    assert main(["translate", str(model_dir), str(model_dir), "-i", str(files[0]), *flags]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

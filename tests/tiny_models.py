@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizer
+from hf_rnn_seq2seq.tokenization import BYTE_TOKENS, save_tokenizers, train_tokenizer
 
 # 4 x 4 x 5 x 4 = 320 short handwritten sentence pairs built from parts.
 SUBJECTS = [("나는", "I"), ("우리는", "we"), ("언니는", "my sister"), ("아이들은", "the children")]
@@ -37,15 +37,18 @@ PAIRS = [
 KOREAN = [ko for ko, _ in PAIRS]
 ENGLISH = [en for _, en in PAIRS]
 VOCAB_SIZE = 200
+REPO_ROOT = Path(__file__).parents[1]
 HIDDEN_SIZE = 16
 MAX_NEW_TOKENS = 8
 
 
-def save_tiny_translator(directory: Path, train_steps: int = 0, **config_options) -> Path:
+def save_tiny_translator(directory: Path, train_steps: int = 0, byte_fallback: bool = False, **config_options) -> Path:
     """A Korean→English model with a joint tokenizer trained on `PAIRS`, saved into `directory`: untrained, or
-    trained on `PAIRS` for `train_steps` steps (then it translates them, and its attention means something)."""
+    trained on `PAIRS` for `train_steps` steps (then it translates them, and its attention means something).
+    `byte_fallback` gives the tokenizer the byte tokens too."""
     torch.manual_seed(0)
-    tokenizer = train_tokenizer(KOREAN, ENGLISH, vocab_size=VOCAB_SIZE)
+    vocab_size = VOCAB_SIZE + (len(BYTE_TOKENS) if byte_fallback else 0)
+    tokenizer = train_tokenizer(KOREAN, ENGLISH, vocab_size=vocab_size, byte_fallback=byte_fallback)
     options = dict(embedding_size=HIDDEN_SIZE, hidden_size=HIDDEN_SIZE, cell_type="gru", dropout=0.0, init_scale=0.3)
     config = RNNSeq2SeqConfig(vocab_size=len(tokenizer), **(options | config_options))
     model = RNNSeq2SeqForConditionalGeneration(config)
@@ -109,8 +112,10 @@ def reverse_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
 
 
 def subprocess_environment() -> dict[str, str]:
-    """The environment for a test's child process: offline, one torch thread (children run side by side)."""
-    return os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    """The environment for a test's child process: offline, one torch thread (children run side by side), and
+    this checkout's package first on the path (as in the tests' own process), whatever pip installed."""
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
 
 
 @contextmanager

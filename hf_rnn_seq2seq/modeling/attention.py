@@ -4,6 +4,8 @@ Three score functions between a decoder output `h_dec_t` (the query) and each `h
 - "dot"      (Luong et al., 2015):    score = h_dec_t · h_enc_s
 - "general"  (Luong et al., 2015):    score = h_dec_t · (W_a h_enc_s)
 - "additive" (Bahdanau et al., 2015): score = v · tanh(W_q h_dec_t + W_k h_enc_s)
+  and with coverage (See et al., 2017):  score = v · tanh(W_q h_dec_t + W_k h_enc_s + w_c c_s), where the
+  coverage c_s is the attention h_enc_s received at the earlier steps
 
 The part of each score that depends only on the source (`W_a h_enc`, `W_k h_enc`) is computed once
 per sentence by `project_keys` and then reused at every decoding step.
@@ -54,7 +56,7 @@ def float32_for_decoding(source_side: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    def __init__(self, score: str, query_size: int, key_size: int):
+    def __init__(self, score: str, query_size: int, key_size: int, coverage: bool = False):
         super().__init__()
         self.score = score
         if score == "general":
@@ -63,6 +65,10 @@ class Attention(nn.Module):
             self.key_proj = nn.Linear(key_size, query_size, bias=False)
             self.query_proj = nn.Linear(query_size, query_size, bias=True)
             self.energy = nn.Linear(query_size, 1, bias=False)
+            if coverage:
+                # w_c: one weight per score dimension for the scalar coverage c_s. Zeros at first (the model's
+                # _init_weights), so coverage turned on for a model trained without it starts out scoring as before.
+                self.coverage_weight = nn.Parameter(torch.zeros(query_size))
 
     def project_keys(self, h_enc: torch.Tensor) -> torch.Tensor:
         """(batch, src_len, key_size) -> the keys the scores read: (batch, src_len, query_size)."""
@@ -74,10 +80,14 @@ class Attention(nn.Module):
         keys: torch.Tensor,  # (batch, src_len, query_size): from project_keys
         values: torch.Tensor,  # (batch, src_len, key_size): h_enc
         mask: torch.Tensor,  # (batch, src_len), True on real tokens
+        coverage: torch.Tensor | None = None,  # (batch, tgt_len, src_len): with coverage, c_s at each step
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.score == "additive":
-            # (batch, tgt_len, 1, q) + (batch, 1, src_len, q) -> (batch, tgt_len, src_len)
-            hidden = torch.tanh(self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1))
+            # (batch, tgt_len, 1, q) + (batch, 1, src_len, q) -> (batch, tgt_len, src_len, q)
+            hidden = self.query_proj(query).unsqueeze(2) + keys.unsqueeze(1)
+            if coverage is not None:
+                hidden = hidden + coverage.unsqueeze(-1) * self.coverage_weight  # (batch, tgt_len, src_len, q)
+            hidden = torch.tanh(hidden)
             scores = self.energy(hidden).squeeze(-1)
         else:
             scores = source_side_bmm(query, keys.transpose(1, 2))  # (batch, tgt_len, src_len)

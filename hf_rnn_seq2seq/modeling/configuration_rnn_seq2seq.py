@@ -47,6 +47,17 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
             `F.cross_entropy(label_smoothing=...)` and the Trainer's `label_smoothing_factor` do.
         tie_word_embeddings: share the Decoder embedding with the Generator weight (needs
             `embedding_size == hidden_size`).
+        copy_attention: the pointer-generator of See et al. (2017): the output distribution mixes the
+            Generator's softmax with the attention over the source tokens, `P(w) = p_gen P_vocab(w) +
+            (1 - p_gen) sum_{i: x_i = w} a_i`, where a learned `p_gen = sigmoid(w_c c_t + w_s s_t + w_x x_t + b)`
+            reads the context, the Decoder's RNN output and its input embedding. The model's `logits` are then
+            the log of that mixture. Source ids are copied as target ids, so it needs one joint vocabulary
+            (`vocab_size == decoder_vocab_size`, one tokenizer for both sides). Requires attention.
+        coverage: the coverage mechanism of See et al. (2017): attention also reads the coverage vector, the sum
+            of its weights at the earlier steps, through an extra term `w_c c_i` in the additive score, and
+            the loss adds `coverage_loss_weight * sum_i min(a_i, c_i)` at every target token, which
+            discourages attending to the same source tokens again. Requires attention="additive".
+        coverage_loss_weight: weight of the coverage loss (See et al. use 1.0); used only with `coverage`.
     """
 
     model_type = "rnn_seq2seq"
@@ -70,6 +81,9 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
     init_scale: float = 0.1
     label_smoothing: float = 0.0
     tie_word_embeddings: bool = False
+    copy_attention: bool = False
+    coverage: bool = False
+    coverage_loss_weight: float = 1.0
     use_cache: bool = True
     is_encoder_decoder: bool = True
     pad_token_id: int | None = 0
@@ -126,6 +140,24 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
                 "RNNSeq2SeqConfig.input_feeding=True needs an attention in ('dot', 'general', 'additive'); "
                 "set input_feeding=False for the model without attention."
             )
+        if self.copy_attention and self.attention is None:
+            raise ValueError(
+                "RNNSeq2SeqConfig.copy_attention=True copies through the attention weights: set an attention in "
+                "('dot', 'general', 'additive')."
+            )
+        if self.copy_attention and self.vocab_size != self.decoder_vocab_size:
+            raise ValueError(
+                f"RNNSeq2SeqConfig.copy_attention=True copies source ids as target ids, so it needs one joint "
+                f"vocabulary, but vocab_size={self.vocab_size} and decoder_vocab_size={self.decoder_vocab_size}: "
+                "train one tokenizer for both sides."
+            )
+        if self.coverage and self.attention != "additive":
+            raise ValueError(
+                f"RNNSeq2SeqConfig.coverage=True adds the coverage vector to the additive score (See et al., 2017); "
+                f"set attention='additive' (got {self.attention!r})."
+            )
+        if self.coverage_loss_weight < 0:
+            raise ValueError(f"RNNSeq2SeqConfig.coverage_loss_weight must be >= 0, got {self.coverage_loss_weight!r}.")
         if self.attention is None and self.bridge == "zeros":
             raise ValueError(
                 "RNNSeq2SeqConfig.bridge='zeros' with attention=None would leave the Decoder blind to the source: "

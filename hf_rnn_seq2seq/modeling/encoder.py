@@ -61,6 +61,7 @@ class EncoderOutput(ModelOutput):
     final_cell: torch.Tensor | None = None  # LSTM only, same shape as final_hidden
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    source_ids: torch.Tensor | None = None  # with copy_attention: input_ids (batch, src_len), what the Decoder copies
 
 
 def _runs_in_bfloat16(x: torch.Tensor) -> bool:
@@ -121,6 +122,7 @@ class Encoder(nn.Module):
             last_hidden_state=h_enc,
             final_hidden=self._batch_first(final_hidden, batch),
             final_cell=None if final_cell is None else self._batch_first(final_cell, batch),
+            source_ids=input_ids if self.config.copy_attention else None,
         )
 
     def _batch_first(self, state: torch.Tensor, batch: int) -> torch.Tensor:

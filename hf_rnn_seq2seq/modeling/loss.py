@@ -116,3 +116,29 @@ def generator_cross_entropy(
         for rows in _row_slices(*logits.shape):
             total += _slice_loss(logits[rows], targets[rows], scored[rows], label_smoothing, with_grad=False)[0]
     return total, logits.unflatten(0, h_dec.shape[:-1])
+
+
+def log_probability_cross_entropy(
+    log_probs: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """The token cross-entropy of a distribution given as log-probabilities (the pointer-generator's mixture,
+    generator.pointer_mixture), summed over the scored positions in float32+. F.cross_entropy's log_softmax is the
+    identity on log-probabilities, so this is the mixture's loss with the same label smoothing as above. The
+    mixture is not a linear layer's output, so the sliced loss above does not apply: this keeps its (tokens, |V|)
+    tensors for the backward pass. log_probs (..., |V|), labels (...)."""
+    return F.cross_entropy(
+        log_probs.flatten(0, -2).to(_wide(log_probs.dtype)),
+        labels.flatten(),
+        ignore_index=IGNORE_INDEX,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
+
+
+def coverage_loss(attention: torch.Tensor, coverage: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """See et al.'s (2017) coverage loss, sum_i min(a_i^t, c_i^t), summed over the scored target positions t in
+    float32+: attending again to source tokens already covered costs, attending elsewhere does not.
+    attention and coverage (batch, tgt_len, src_len): the weights and the coverage each step read; labels
+    (batch, tgt_len) with IGNORE_INDEX where nothing is scored."""
+    per_position = torch.minimum(attention, coverage).sum(dim=-1).to(_wide(attention.dtype))  # (batch, tgt_len)
+    return (per_position * (labels != IGNORE_INDEX)).sum()

@@ -10,6 +10,7 @@ and limited to this folder plus installed libraries.
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,11 +20,12 @@ from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
+from .attention import Attention
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
-from .decoder import Decoder, RecurrentState
+from .decoder import Decoder, RecurrentState, ScheduledSampling
 from .encoder import Encoder, EncoderOutput, check_token_ids
-from .generator import Generator
-from .loss import IGNORE_INDEX, generator_cross_entropy
+from .generator import Generator, pointer_mixture
+from .loss import IGNORE_INDEX, coverage_loss, generator_cross_entropy, log_probability_cross_entropy
 from .search import BEAM_PENALTY_OPTIONS, BeamPenalties, beam_search, check_beam_penalties, greedy_search, plain_request
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
@@ -70,6 +72,16 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     return decoder_input_ids.masked_fill(decoder_input_ids == IGNORE_INDEX, pad_token_id)
 
 
+@dataclass
+class RNNSeq2SeqModelOutput(Seq2SeqModelOutput):
+    """Seq2SeqModelOutput, plus what the pointer-generator and the coverage loss read (None without them)."""
+
+    attention_weights: torch.Tensor | None = None  # (batch, tgt_len, src_len): a_t, with copy or coverage
+    p_gen_logit: torch.Tensor | None = None  # (batch, tgt_len, 1): with copy_attention, p_gen = sigmoid(p_gen_logit)
+    source_ids: torch.Tensor | None = None  # (batch, src_len): with copy_attention, the ids copied
+    coverage: torch.Tensor | None = None  # (batch, tgt_len, src_len): with coverage, the c_t each step read
+
+
 class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
     config_class = RNNSeq2SeqConfig
     base_model_prefix = "model"
@@ -85,6 +97,8 @@ class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
             scale = self.config.init_scale
             for param in module.parameters(recurse=False):
                 init.uniform_(param, -scale, scale)
+        elif isinstance(module, Attention) and hasattr(module, "coverage_weight"):
+            init.zeros_(module.coverage_weight)  # see Attention: coverage starts with no say in the scores
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -124,8 +138,9 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        scheduled_sampling: ScheduledSampling | None = None,  # training only (see the model's forward)
         **kwargs,
-    ) -> Seq2SeqModelOutput | tuple:
+    ) -> RNNSeq2SeqModelOutput | tuple:
         use_cache = self.config.use_cache if use_cache is None else use_cache
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         return_dict = self.config.return_dict if return_dict is None else return_dict
@@ -146,15 +161,21 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         if cache is None:  # first step: the Decoder starts from the Encoder's final state
             check_token_ids(decoder_input_ids, self.config.decoder_vocab_size, "decoder_input_ids")
             cache = self.decoder.init_state(encoder_outputs)
-        h_dec, weights, state = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), cache)
+        decoded = self.decoder(decoder_input_ids, h_enc, attention_mask.bool(), cache, scheduled_sampling)
+        weights = decoded.attention
 
         # transformers' layout for cross-attentions: one tuple entry per layer, (batch, heads, tgt_len, src_len).
         cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
-        output = Seq2SeqModelOutput(
-            last_hidden_state=h_dec,
-            cache=state if use_cache else None,
+        copy_or_coverage = self.config.copy_attention or self.config.coverage
+        output = RNNSeq2SeqModelOutput(
+            last_hidden_state=decoded.h_dec,
+            cache=decoded.state if use_cache else None,
             cross_attentions=cross_attentions,
             encoder_last_hidden_state=h_enc,
+            attention_weights=weights if copy_or_coverage else None,
+            p_gen_logit=decoded.p_gen_logit,
+            source_ids=decoded.state.source_ids,
+            coverage=decoded.coverage,
         )
         return output if return_dict else output.to_tuple()
 
@@ -168,6 +189,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         super().__init__(config)
         self.model = RNNSeq2SeqModel(config)
         self.generator = Generator(config)
+        # Scheduled sampling's probability of feeding the Decoder its own prediction, set during training (by
+        # training.trainer.ScheduledSamplingCallback): an attribute, not a config field, so that it is never saved
+        # and a loaded model always trains with teacher forcing unless told otherwise, and never samples in eval().
+        self.scheduled_sampling_probability = 0.0
         self.post_init()
 
     def get_encoder(self) -> Encoder:
@@ -197,6 +222,12 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return_dict = self.config.return_dict if return_dict is None else return_dict
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        scheduled_sampling = None
+        # At 0 the ordinary forward runs: exactly teacher forcing, with the fused kernel where it applies.
+        if self.training and labels is not None and self.scheduled_sampling_probability > 0:
+            if self.config.copy_attention:  # the prediction would need the copy mixture, not the Generator alone
+                raise ValueError("scheduled sampling does not support copy_attention models: train without one of them")
+            scheduled_sampling = ScheduledSampling(self.scheduled_sampling_probability, self.greedy_token)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -207,13 +238,13 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             use_cache=use_cache,
             output_attentions=output_attentions,
             return_dict=True,
+            scheduled_sampling=scheduled_sampling,
         )
-        h_dec = outputs.last_hidden_state  # (batch, tgt_len, hidden)
         loss = None
         if labels is None:
-            logits = self.generator(h_dec)  # (batch, tgt_len, |V|)
+            logits = self.output_logits(outputs)  # (batch, tgt_len, |V|)
         else:
-            loss, logits = self.loss(h_dec, labels, kwargs.get("num_items_in_batch"))
+            loss, logits = self.loss(outputs, labels, kwargs.get("num_items_in_batch"))
 
         output = Seq2SeqLMOutput(
             loss=loss,
@@ -224,18 +255,39 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         )
         return output if return_dict else output.to_tuple()
 
+    def output_logits(self, outputs: RNNSeq2SeqModelOutput) -> torch.Tensor:
+        """The Generator's logits (batch, tgt_len, |V|) for the decoder outputs; with copy_attention the log of the
+        pointer-generator's mixture (generator.py), which generate() and the loss read as they read logits."""
+        logits = self.generator(outputs.last_hidden_state)
+        if not self.config.copy_attention:
+            return logits
+        return pointer_mixture(logits, outputs.p_gen_logit, outputs.attention_weights, outputs.source_ids)
+
     def loss(
-        self, h_dec: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None
+        self, outputs: RNNSeq2SeqModelOutput, labels: torch.Tensor, num_items_in_batch=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean token cross-entropy (with the config's `label_smoothing`), and the logits. The Trainer passes
-        `num_items_in_batch` (target tokens over all gradient-accumulation steps and processes), so summing
-        and dividing by it gives the same gradient as one big batch. The Generator runs inside the loss so
-        that training never keeps a whole batch of logits for the backward pass (loss.py)."""
+        """Mean token cross-entropy (with the config's `label_smoothing`), plus the coverage loss with `coverage`,
+        and the logits. The Trainer passes `num_items_in_batch` (target tokens over all gradient-accumulation
+        steps and processes), so summing and dividing by it gives the same gradient as one big batch. Without
+        copy_attention the Generator runs inside the loss so that training never keeps a whole batch of logits
+        for the backward pass (loss.py)."""
         check_token_ids(labels[labels != IGNORE_INDEX], self.config.decoder_vocab_size, "labels")
-        total, logits = generator_cross_entropy(self.generator.proj, h_dec, labels, self.config.label_smoothing)
+        smoothing = self.config.label_smoothing
+        if self.config.copy_attention:
+            logits = self.output_logits(outputs)
+            total = log_probability_cross_entropy(logits, labels, smoothing)
+        else:
+            total, logits = generator_cross_entropy(self.generator.proj, outputs.last_hidden_state, labels, smoothing)
+        if self.config.coverage:
+            covered = coverage_loss(outputs.attention_weights, outputs.coverage, labels)
+            total = total + self.config.coverage_loss_weight * covered
         if num_items_in_batch is None:
             num_items_in_batch = (labels != IGNORE_INDEX).sum()
         return total / num_items_in_batch, logits
+
+    def greedy_token(self, h_dec_t: torch.Tensor) -> torch.Tensor:
+        """The most probable next token (batch,) after a decoder output h_dec_t (batch, hidden)."""
+        return self.generator(h_dec_t).argmax(-1)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)

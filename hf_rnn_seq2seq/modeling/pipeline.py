@@ -129,7 +129,7 @@ class RNNTranslationPipeline(Pipeline):
             self._unknown_reported.update(new)
             logger.warning(
                 f"not in the vocabulary, translated as {self.tokenizer.unk_token}: {' '.join(map(repr, new))} "
-                f"(in {text[:50]!r}); a tokenizer trained on text that has them would keep them"
+                f"(in {text[:50]!r}); a tokenizer trained on text that has them, or with byte fallback, keeps them"
             )
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs) -> dict[str, torch.Tensor]:

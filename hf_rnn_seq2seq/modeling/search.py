@@ -42,6 +42,7 @@ from transformers.utils import logging
 
 from .attention import float32_for_decoding
 from .encoder import EncoderOutput, check_token_ids
+from .generator import pointer_mixture
 
 # What generate() passes on to its decoding loop for a request with nothing but a source and its mask.
 PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
@@ -274,10 +275,14 @@ class OpenRows:
 
     def next_logits(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         """Feed (rows, tokens) and return the next token's logits (rows, |V|) in float32, as transformers reads them."""
-        h_dec, weights, self.state = self.decoder(decoder_input_ids, self.h_enc, self.source_mask, self.state)
+        decoded = self.decoder(decoder_input_ids, self.h_enc, self.source_mask, self.state)
+        self.state = decoded.state
         if self.coverage is not None:
-            self.coverage = self.coverage + weights.float().sum(dim=1)  # weights: (rows, tokens, src_len)
-        return self.generator(h_dec)[:, -1].to(dtype=torch.float32, device=self.device)
+            self.coverage = self.coverage + decoded.attention.float().sum(dim=1)  # attention: (rows, tokens, src_len)
+        logits = self.generator(decoded.h_dec)  # (rows, tokens, |V|)
+        if decoded.p_gen_logit is not None:  # copy_attention: the pointer-generator's log-probabilities
+            logits = pointer_mixture(logits, decoded.p_gen_logit, decoded.attention, self.state.source_ids)
+        return logits[:, -1].to(dtype=torch.float32, device=self.device)
 
     def reorder(self, beam_idx: torch.Tensor) -> None:
         self.state = self.state.reorder(beam_idx)

@@ -21,6 +21,8 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 from ..modeling.configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from ..modeling.encoder import check_bfloat16
 from ..tokenization import DEFAULT_VOCAB_SIZE, TOKENIZER_MODELS
+from .ema import check_decay
+from .trainer import SCHEDULED_SAMPLING, check_scheduled_sampling
 
 # Pairs longer than this many tokens (after subword segmentation) are left out of training: they are rare,
 # slow to run through an RNN, and usually misaligned.
@@ -107,6 +109,13 @@ class ModelArguments(ArchitectureArguments):
         default=False,
         metadata={"help": "Train one tokenizer per language instead of a joint source+target vocabulary."},
     )
+    byte_fallback: bool = field(
+        default=False,
+        metadata={
+            "help": "Give a trained tokenizer the 256 byte tokens (within vocab_size), so that characters unseen in "
+            "training (rare Hangul syllables, Hanja) are encoded as UTF-8 bytes and come back whole, not as <unk>."
+        },
+    )
     license: str = field(
         default="unknown",
         metadata={"help": "Licence id for the model card (e.g. cc-by-sa-4.0); follow the training data's terms."},
@@ -184,6 +193,32 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
             "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
         },
     )
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={
+            "help": "Batch by tokens instead of pairs, like fairseq's --max-tokens: as many pairs of about one "
+            "length as fit in N tokens a side, padding included (pairs in the batch x its longest source, and x its "
+            "longest target, at most N), per device. Replaces --per_device_train_batch_size and "
+            "--train_sampling_strategy for training. Unset: batches of --per_device_train_batch_size pairs."
+        },
+    )
+    scheduled_sampling: str = field(
+        default="none",
+        metadata={
+            "help": "Scheduled sampling (Bengio et al., 2015): at each decoder step in training, feed the model's own "
+            "previous prediction instead of the reference token with a probability that grows over the steps, "
+            "following this schedule and --scheduled_sampling_k: linear min(1, step/k), exponential 1 - k^step, "
+            "inverse_sigmoid 1 - k/(k + exp(step/k)). none: always the reference (teacher forcing).",
+            "choices": ["none", *SCHEDULED_SAMPLING],
+        },
+    )
+    scheduled_sampling_k: float | None = field(
+        default=None,
+        metadata={
+            "help": "The schedule's k: linear, the steps until every input is a prediction (> 0); exponential, "
+            "between 0 and 1 (e.g. 0.999); inverse_sigmoid, at least 1 (e.g. 1000: half at about 6900 steps)."
+        },
+    )
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "When to evaluate."})
     save_strategy: SaveStrategy | str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
     save_total_limit: int | None = field(
@@ -221,6 +256,16 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         },
     )
 
+    ema_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate, pick the best checkpoint by and save an exponential moving average of the weights, "
+            "updated after every optimizer step as average = decay * average + (1 - decay) * weights (OpenNMT-py's "
+            "--average_decay, fairseq's EMA); 0.999 to 0.9999 are usual. Checkpoints keep the weights being "
+            "trained too (raw_weights.safetensors), for resuming. Unset: no average."
+        },
+    )
+
     def __post_init__(self):
         # transformers wants --use_cpu before it autocasts to bfloat16 on a CPU; without an accelerator the CPU
         # is the only choice, so --bf16 alone should do.
@@ -231,6 +276,12 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
             check_bfloat16("cpu", "train in float32 (leave out --bf16 and --bf16_full_eval)")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise ValueError(f"--max_train_minutes must be positive, got {self.max_train_minutes}")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
+        if self.max_tokens_per_batch is not None and self.max_tokens_per_batch <= 0:
+            raise ValueError(f"--max_tokens_per_batch must be positive, got {self.max_tokens_per_batch}")
+        if self.scheduled_sampling != "none":
+            check_scheduled_sampling(self.scheduled_sampling, self.scheduled_sampling_k)
         super().__post_init__()
 
 

@@ -72,14 +72,20 @@ def describe_architecture(config: RNNSeq2SeqConfig, separate_vocabularies: bool)
 def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, float]) -> list[str]:
     """Rows of a two-column markdown table."""
     args = training_args
-    return [
+    if args.max_tokens_per_batch is None:
+        batch, sampling = f"{args.per_device_train_batch_size} pairs", f"{args.train_sampling_strategy} sampling"
+    else:
+        batch, sampling = f"{args.max_tokens_per_batch} tokens a side (padding included)", "length-sorted batches"
+    if args.scheduled_sampling != "none":
+        sampling += f", scheduled sampling ({args.scheduled_sampling}, k={args.scheduled_sampling_k})"
+    rows = [
         (
             f"| optimizer | {_name(args.optim)}, learning rate {args.learning_rate}, {_name(args.lr_scheduler_type)} "
             f"schedule, {args.warmup_steps} warm-up steps |"
         ),
         (
-            f"| batch | {args.per_device_train_batch_size} pairs × {max(1, args.world_size)} device(s) × "
-            f"{args.gradient_accumulation_steps} accumulation step(s), {args.train_sampling_strategy} sampling |"
+            f"| batch | {batch} × {max(1, args.world_size)} device(s) × "
+            f"{args.gradient_accumulation_steps} accumulation step(s), {sampling} |"
         ),
         (
             f"| regularisation | label smoothing {args.label_smoothing_factor}, gradient norm clipped at "
@@ -91,6 +97,9 @@ def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, 
         ),
         f"| seed | {args.seed} |",
     ]
+    if args.ema_decay is not None:
+        rows.insert(-1, f"| weights | exponential moving average, decay {args.ema_decay} (evaluated and saved) |")
+    return rows
 
 
 def evaluation_results(data_args: "DataArguments", metrics: dict[str, float]) -> tuple[list[EvalResult], list[str]]:

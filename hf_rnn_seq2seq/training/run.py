@@ -48,9 +48,11 @@ from .arguments import (
     parse_arguments,
 )
 from .checkpoints import check_free_space, check_writable, how_to_resume, resolve_checkpoint
+from .ema import check_resumable
 from .model_card import write_model_card
 from .trainer import (
     NonFiniteLossError,
+    ScheduledSamplingCallback,
     TimeLimitCallback,
     TranslationTrainer,
     decode,
@@ -123,6 +125,7 @@ def get_tokenizers(
             joint=not model_args.separate_vocabularies,
             vocab_size=model_args.vocab_size,
             model=model_args.tokenizer_type,
+            byte_fallback=model_args.byte_fallback,
         )
         save_tokenizers(source_tokenizer, target_tokenizer, training_args.output_dir)
         logger.info(
@@ -251,6 +254,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         if training and training_args.should_save:
             check_writable(training_args.output_dir)
         checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+        check_resumable(checkpoint, training_args.ema_decay)
         raw_splits = load_splits(data_args)
         source_tokenizer, target_tokenizer = get_tokenizers(
             model_args, data_args, training_args, raw_splits.get("train"), resuming=checkpoint is not None
@@ -266,6 +270,10 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
         if training_args.max_train_minutes is not None:
             callbacks.append(TimeLimitCallback(training_args.max_train_minutes))
+        if training_args.scheduled_sampling != "none":
+            callbacks.append(
+                ScheduledSamplingCallback(training_args.scheduled_sampling, training_args.scheduled_sampling_k)
+            )
         if "train" not in splits:  # evaluation only: no evaluations during training to schedule
             training_args.eval_strategy = IntervalStrategy.NO
         trainer = TranslationTrainer(
@@ -277,6 +285,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             data_collator=make_collator(source_tokenizer, model, training_args),
             compute_metrics=make_compute_metrics(target_tokenizer),
             callbacks=callbacks,
+            max_tokens_per_batch=training_args.max_tokens_per_batch,
         )
     except (ValueError, OSError) as err:  # DataError is a ValueError
         sys.exit(f"error: {err}")

@@ -1,13 +1,16 @@
-"""The Trainer side of training: batches (sampler, collator), the Trainer subclass, and the metrics it computes
-on translations.
+"""The Trainer side of training: batches (samplers, collator), the Trainer subclass, scheduled sampling, and the
+metrics it computes on translations.
 
-`TranslationTrainer` is transformers' Seq2SeqTrainer with four changes: the model smooths labels in its own loss,
-length-grouped batches are shuffled reproducibly (a resumed run sees the batches an unbroken one would), evaluation
-translates in dataset order, and a NaN loss stops training while the last checkpoint is still good.
+`TranslationTrainer` is transformers' Seq2SeqTrainer with five changes: the model smooths labels in its own loss,
+length-grouped batches are shuffled reproducibly (a resumed run sees the batches an unbroken one would), batches
+can hold a number of tokens rather than of pairs, evaluation translates in dataset order, a NaN loss stops
+training while the last checkpoint is still good, and with `--ema_decay` a moving average of the weights is what
+gets evaluated and saved (`ema`).
 """
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -21,11 +24,13 @@ from transformers import (
     Seq2SeqTrainingArguments,
     TrainerCallback,
 )
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_pt_utils import BatchRebalanceSampler, LengthGroupedSampler
 
+from ..errors import DataError
 from ..metrics import compute_translation_metrics
 from ..modeling.loss import IGNORE_INDEX
 from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE
+from .ema import ExponentialMovingAverage, check_resumable
 
 
 class NonFiniteLossError(ArithmeticError):
@@ -51,17 +56,61 @@ class TimeLimitCallback(TrainerCallback):
         return control
 
 
+# Scheduled sampling (Bengio et al., 2015): the probability of feeding the Decoder its own prediction at optimizer
+# step i, which is 1 - ε_i in the paper (ε_i being the probability of the gold token), for a parameter k.
+SCHEDULED_SAMPLING: dict[str, Callable[[int, float], float]] = {
+    "linear": lambda i, k: min(1.0, i / k),  # 0 at step 0, rising to 1 at step k
+    "exponential": lambda i, k: 1.0 - k**i,  # 0 < k < 1
+    "inverse_sigmoid": lambda i, k: 1.0 / (1.0 + k * math.exp(-i / k)),  # k >= 1; 1/(1+k) at step 0, 1/2 at k ln k
+}
+# The k each schedule takes, as (description, test).
+SCHEDULED_SAMPLING_K: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "linear": ("positive (the steps until every token is the model's own)", lambda k: k > 0),
+    "exponential": ("between 0 and 1 (the gold tokens' share decays as k^step)", lambda k: 0 < k < 1),
+    "inverse_sigmoid": ("at least 1 (larger is slower)", lambda k: k >= 1),
+}
+
+
+def check_scheduled_sampling(schedule: str, k: float | None) -> None:
+    """Refuse an unknown schedule or a k it cannot take, saying what to change."""
+    if schedule not in SCHEDULED_SAMPLING:
+        raise ValueError(f"--scheduled_sampling must be one of {', '.join(SCHEDULED_SAMPLING)}, got {schedule!r}")
+    description, valid = SCHEDULED_SAMPLING_K[schedule]
+    if k is None or not valid(k):
+        raise ValueError(f"--scheduled_sampling {schedule} needs --scheduled_sampling_k {description}, got {k}")
+
+
+class ScheduledSamplingCallback(TrainerCallback):
+    """Sets the model's `scheduled_sampling_probability` from the schedule before every optimizer step (from the
+    step count, so a resumed run goes on where it stopped), and back to 0 when training ends."""
+
+    def __init__(self, schedule: str, k: float):
+        check_scheduled_sampling(schedule, k)
+        self.probability = SCHEDULED_SAMPLING[schedule]
+        self.k = k
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        model.scheduled_sampling_probability = self.probability(state.global_step, self.k)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        model.scheduled_sampling_probability = 0.0
+
+
+def padding_multiple(training_args: Seq2SeqTrainingArguments) -> int | None:
+    """What the collator pads lengths to a multiple of: MIXED_PRECISION_PAD_MULTIPLE under mixed precision."""
+    return MIXED_PRECISION_PAD_MULTIPLE if training_args.bf16 or training_args.fp16 else None
+
+
 def make_collator(
     source_tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, training_args: Seq2SeqTrainingArguments
 ) -> DataCollatorForSeq2Seq:
     """Pads a batch's sources and labels to its longest (labels with IGNORE_INDEX); under mixed precision to a
     multiple of MIXED_PRECISION_PAD_MULTIPLE, which the padding masks leave without effect on the results."""
-    mixed = training_args.bf16 or training_args.fp16
     return DataCollatorForSeq2Seq(
         source_tokenizer,
         model=model,
         label_pad_token_id=IGNORE_INDEX,
-        pad_to_multiple_of=MIXED_PRECISION_PAD_MULTIPLE if mixed else None,
+        pad_to_multiple_of=padding_multiple(training_args),
     )
 
 
@@ -99,11 +148,96 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         self.generator = torch.Generator().manual_seed(self.seed + epoch)
 
 
-class TranslationTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer that smooths labels in the model's loss, batches reproducibly, translates evaluation data
-    in order, stops on a NaN loss and leaves the model card to `model_card`."""
+class TokenBatchSampler(BatchRebalanceSampler):
+    """Batches of as many pairs as fit in `max_tokens` tokens a side, padding included (fairseq's --max-tokens):
+    the batch size times its longest source, and times its longest target, are each at most `max_tokens`. Each
+    process (`rank` of `num_replicas`) takes its own batches, and every process the same number of them.
 
-    def __init__(self, *args, **kwargs):
+    The pairs are sorted by length (the longer side's, as the collator pads it) and cut into batches in that
+    order, so a batch holds pairs of about one length and little padding. Since the cuts depend only on the
+    lengths, every epoch has the same number of batches; a generator seeded with (seed, epoch), not the global
+    RNG, orders pairs of equal length and then the batches, so a resumed run sees the batches an unbroken one
+    would. Every pair is in exactly one batch of every epoch: the count of batches is made a multiple of
+    `num_replicas` by halving the largest batches, never by repeating or leaving out pairs.
+
+    A subclass of BatchRebalanceSampler for how the Trainer treats one (transformers 5.25, `_get_dataloader`):
+    it hands the sampler to the DataLoader as its batch sampler, and keeps accelerate from sharding its batches
+    among the processes a second time. Nothing else is inherited.
+    """
+
+    def __init__(
+        self,
+        source_lengths: list[int],
+        target_lengths: list[int],
+        max_tokens: int,
+        seed: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        pad_to_multiple_of: int | None = None,
+    ):
+        multiple = pad_to_multiple_of or 1
+        sizes = np.maximum(source_lengths, target_lengths)
+        sizes = -(-sizes // multiple) * multiple  # (n_pairs,) the longer side, padded as the collator pads it
+        if (sizes > max_tokens).any():
+            pair = int(np.argmax(sizes > max_tokens))
+            raise DataError(
+                f"training pair {pair + 1} (counting those within the length limits) has {source_lengths[pair]} "
+                f"source and {target_lengths[pair]} target tokens"
+                f"{' (padded to a multiple of ' + str(multiple) + ')' if multiple > 1 else ''}, more than "
+                f"--max_tokens_per_batch {max_tokens}: raise it to at least {sizes[pair]}, or lower "
+                "--max_source_length/--max_target_length to leave such pairs out"
+            )
+        self.sizes = sizes
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.bounds = self._cut(np.sort(sizes, kind="stable"), max_tokens)
+        self.set_epoch(0)
+
+    def _cut(self, sorted_sizes: np.ndarray, max_tokens: int) -> list[tuple[int, int]]:
+        """(start, end) of each batch in the length order: the longest runs within the budget, then the largest
+        halved until every process gets as many."""
+        bounds, start = [], 0
+        for end, size in enumerate(sorted_sizes):
+            if (end + 1 - start) * size > max_tokens:  # with pair `end` (the batch's longest) it would not fit
+                bounds.append((start, end))
+                start = end
+        if start < len(sorted_sizes):
+            bounds.append((start, len(sorted_sizes)))
+        while len(bounds) % self.num_replicas:
+            largest = max(range(len(bounds)), key=lambda b: bounds[b][1] - bounds[b][0])
+            start, end = bounds[largest]
+            if end - start < 2:
+                raise DataError(
+                    f"{len(sorted_sizes)} training pairs are too few to give each of {self.num_replicas} processes "
+                    "the same number of batches: use fewer processes or more data"
+                )
+            bounds[largest : largest + 1] = [(start, (start + end) // 2), ((start + end) // 2, end)]
+        return bounds
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        shuffled = torch.randperm(len(self.sizes), generator=generator).numpy()
+        # Sorting shuffled pairs stably by length: equal lengths in a new order every epoch.
+        by_length = shuffled[np.argsort(self.sizes[shuffled], kind="stable")]
+        batch_order = torch.randperm(len(self.bounds), generator=generator).tolist()
+        for batch in batch_order[self.rank :: self.num_replicas]:
+            start, end = self.bounds[batch]
+            yield by_length[start:end].tolist()
+
+    def __len__(self) -> int:
+        return len(self.bounds) // self.num_replicas
+
+
+class TranslationTrainer(Seq2SeqTrainer):
+    """Seq2SeqTrainer that smooths labels in the model's loss, batches reproducibly (by pairs, or by tokens with
+    `max_tokens_per_batch`), translates evaluation data in order, stops on a NaN loss, averages the weights if
+    asked and leaves the model card to `model_card`."""
+
+    def __init__(self, *args, max_tokens_per_batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         # With `label_smoothing_factor` the Trainer takes the labels away from the model and smooths over the
         # returned logits: a float32 log-softmax of the whole batch kept for backward, and a mean per batch
@@ -113,13 +247,42 @@ class TranslationTrainer(Seq2SeqTrainer):
             raise ValueError(f"--label_smoothing_factor must be in [0, 1), got {self.args.label_smoothing_factor}.")
         self.model.config.label_smoothing = self.args.label_smoothing_factor
         self.label_smoother = None
+        # --ema_decay (RNNTrainingArguments; plain Seq2SeqTrainingArguments have none): the callback keeps the
+        # average in the model between optimizer steps, and its raw weights go with the optimizer's state.
+        ema_decay = getattr(self.args, "ema_decay", None)
+        self.weight_average = None if ema_decay is None else ExponentialMovingAverage(ema_decay)
+        if self.weight_average is not None:
+            self.add_callback(self.weight_average)
+        # Made here, not when training starts, so that a pair over the budget is reported before any training.
+        self.token_batches = None
+        if max_tokens_per_batch is not None and self.train_dataset is not None:
+            self.token_batches = TokenBatchSampler(
+                [len(ids) for ids in self.train_dataset["input_ids"]],
+                [len(ids) for ids in self.train_dataset["labels"]],
+                max_tokens_per_batch,
+                self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+                num_replicas=self.args.world_size,
+                rank=self.args.process_index,
+                pad_to_multiple_of=padding_multiple(self.args),
+            )
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        if self.token_batches is not None:
+            return self.token_batches
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
         return sampler
+
+    def get_resumed_dataloader(self, dataloader, num_batches: int):
+        resumed = super().get_resumed_dataloader(dataloader, num_batches)
+        if self.token_batches is not None:
+            # accelerate skips the batches trained with a SkipBatchSampler around ours, and with several processes
+            # around the BatchSamplerShard around ours, which does not pass on the epoch the Trainer then sets: the
+            # resumed epoch would be ordered as epoch 0 (test_distributed.py).
+            resumed.batch_sampler.set_epoch = self.token_batches.set_epoch
+        return resumed
 
     def _get_eval_sampler(self, eval_dataset: Dataset) -> None:
         # `train_sampling_strategy="group_by_length"` would shuffle evaluation batches too; the translations must
@@ -133,6 +296,21 @@ class TranslationTrainer(Seq2SeqTrainer):
         # with the sources. `gather_for_metrics` (the Trainer's own choice) drops them.
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        super()._save_optimizer_and_scheduler(output_dir)
+        # Here, not in a callback's on_save: that comes after trainer_state.json, which is written last so that a
+        # checkpoint that has it is complete (checkpoints.py), raw weights included.
+        if self.weight_average is not None and self.args.should_save:
+            self.weight_average.save(output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        check_resumable(checkpoint, getattr(self.args, "ema_decay", None))
+        if self.weight_average is not None:
+            self.weight_average.load(checkpoint, self.model)
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)

@@ -18,7 +18,7 @@ from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
-COMMANDS = ["train", "translate", "evaluate", "tokenizer", "export", "plot-attention", "app"]
+COMMANDS = ["train", "translate", "evaluate", "tokenizer", "average", "export", "plot-attention", "app"]
 N_TEST = 12
 
 
@@ -57,7 +57,8 @@ def test_each_command_has_help(capsys, command):
     out = capsys.readouterr().out
     assert "usage:" in out
     expected_option = {
-        "train": "--output_dir", "tokenizer": "--vocab-size", "export": "--opset", "app": "--write-space"
+        "train": "--output_dir", "tokenizer": "--vocab-size", "average": "--last", "export": "--opset",
+        "app": "--write-space",
     }.get(command)  # fmt: skip
     assert expected_option is None or expected_option in out
 

@@ -8,6 +8,7 @@ except `train --help`, whose flags are transformers' Seq2SeqTrainingArguments fi
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ USES = {
     "score": set(),
     "evaluate": DATASETS | {"evaluate"},
     "tokenizer": DATASETS,
+    "average": DATASETS | {"transformers.trainer"},  # it reads the Trainer's checkpoints; the Trainer imports datasets
     "export": {"onnx"},
     "plot-attention": {"matplotlib"},
     "app": set(),  # run as --write-space: serving the page itself would not return (tests/test_app.py serves it)
@@ -100,6 +102,9 @@ def test_train_help_prints_the_training_flags():
 
 def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list[str]:
     """`command`'s arguments for a run on the tiny model and test set, as small as the command allows."""
+    if command == "average":  # two checkpoints: the model and a copy of it
+        shutil.copytree(model_dir, tmp_path / "copy")
+        return [model_dir, tmp_path / "copy", "-o", tmp_path / "averaged"]
     return {
         "translate": [model_dir, "--no-progress"],
         "evaluate": [model_dir, test_prefix],

@@ -1,7 +1,9 @@
 """Training in 2 processes (CPU, gloo) under torchrun and accelerate launch: both ranks end with the same
-weights, and the run matches a single process that sees the same global batch (2 x 8 = 16 pairs)."""
+weights, and the run matches a single process that sees the same global batch (2 x 8 = 16 pairs); with batches
+by tokens, a run resumed mid-epoch ends with the weights of an unbroken one."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,11 +38,12 @@ run.main(sys.argv[2:])
 """
 
 
-def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int) -> None:
+def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int, *options: str) -> None:
+    """Train as `arguments` below say, then `options` (which override them)."""
     script = tmp_path / "each_rank_saves.py"
     script.write_text(EACH_RANK_SAVES)
     corpus = write_digit_corpus(tmp_path / "train.jsonl", 200, seed=0)
-    output_dir.mkdir()
+    output_dir.mkdir(exist_ok=True)
     arguments = [
         "--train_file", str(corpus),
         "--output_dir", str(output_dir),
@@ -55,6 +58,7 @@ def run(tmp_path: Path, launcher: list[str], output_dir: Path, batch_size: int) 
         "--per_device_train_batch_size", str(batch_size),
         "--use_cpu", "true",
         *TINY_MODEL,
+        *options,
     ]  # fmt: skip
     command = [sys.executable, *launcher, str(script), str(output_dir), *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=subprocess_environment(), timeout=600)
@@ -88,3 +92,22 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, single_pro
     assert losses(output_dir) == pytest.approx(losses(single_process), rel=1e-6)
     assert len(losses(output_dir)) == 6
     assert (output_dir / "model.safetensors").is_file() and (output_dir / "tokenizer.json").is_file()
+
+
+@pytest.mark.slow
+def test_token_batches_resume_to_the_same_weights_on_every_rank(tmp_path):
+    """Each rank takes its own batches of at most 40 tokens, as many as the other (else the all-reduce would wait
+    for ever); resumed mid-way through the second epoch, both ranks end where the unbroken run did."""
+    options = ["--max_tokens_per_batch", "40", "--max_steps", "20", "--save_strategy", "steps", "--save_steps", "17"]
+    unbroken = tmp_path / "unbroken"
+    run(tmp_path, LAUNCHERS["torchrun"], unbroken, PER_DEVICE_BATCH, *options)
+    assert 1 < json.loads((unbroken / "checkpoint-17" / "trainer_state.json").read_text())["epoch"] < 2
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(unbroken / "checkpoint-17", resumed / "checkpoint-17")
+    resume = ["--tokenizer_name", str(unbroken), "--resume_from_checkpoint", "last"]
+    run(tmp_path, LAUNCHERS["torchrun"], resumed, PER_DEVICE_BATCH, *options, *resume)
+    expected = load_file(unbroken / "rank0.safetensors")
+    for rank in range(PROCESSES):
+        weights = load_file(resumed / f"rank{rank}.safetensors")
+        assert all(weights[name].equal(expected[name]) for name in expected), f"rank {rank}"

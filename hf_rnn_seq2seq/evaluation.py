@@ -1,5 +1,6 @@
-"""Score a saved model on a test set: translate its source side and compare with its references (sacreBLEU's BLEU,
-chrF and TER, with their signatures), timing the translation; optionally test whether it differs significantly
+"""Score a saved model on a test set: translate (summarize, reply to) its source side and compare with its
+references (by the model's task: sacreBLEU's BLEU, chrF and TER, ROUGE, distinct-n, with their signatures), timing
+the generation; optionally test whether it differs significantly
 from a baseline (sacreBLEU's paired bootstrap resampling). What `hf-rnn-seq2seq evaluate` prints and the demo
 reports."""
 
@@ -11,7 +12,8 @@ from sacrebleu.significance import PairedTest
 
 from .data import load_translation_data
 from .loading import load_translator
-from .metrics import reference_streams, sacrebleu_metrics, score_translations
+from .metrics import parse_metric_names, reference_streams, sacrebleu_metrics, score_texts
+from .tasks import TASK_METRICS, model_task
 from .translate import DEFAULT_BATCH_SIZE, translate_lines
 
 DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
@@ -78,9 +80,12 @@ def evaluate_model(
     dtype: str = "float32",
     baseline: str | os.PathLike | None = None,
     bootstrap_samples: int = DEFAULT_BOOTSTRAP_SAMPLES,
+    metrics: str | list[str] | None = None,
+    rouge_tokenizer: str = "default",
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
     """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads).
+    `metrics` (`score_texts`'s names, a list or "rouge,distinct") default to the model's task's (`model_task`).
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
@@ -92,14 +97,17 @@ def evaluate_model(
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
+    task = model_task(model_dir).task
+    metric_names = parse_metric_names(metrics) if metrics else TASK_METRICS[task]  # a bad name fails before generating
     translator = load_translator(model_dir, dtype=dtype)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
-    scores, signatures = score_translations(translations, references)
+    scores, signatures = score_texts(translations, references, metric_names, rouge_tokenizer)
     report = {
         "model": str(model_dir),
         "data": str(data),
+        "task": task,
         "direction": f"{source_lang}-{target_lang}",
         "sentences": len(pairs),
         **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},

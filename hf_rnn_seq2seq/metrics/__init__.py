@@ -6,9 +6,7 @@ equivalents (`sacrebleu/sacrebleu.py`, `chrf/chrf.py`, `rouge/rouge.py`) that `e
 from disk. Reports score with sacreBLEU's metric objects directly, for the signature that makes a score
 reproducible.
 
-Which metrics a task gets (`TASK_METRICS`): translation BLEU, chrF and TER; summarization ROUGE; dialogue BLEU,
-chrF and distinct-1/2 (replies are judged on overlap and on variety: a chatbot that answers everything with one
-safe reply scores low distinct-n).
+Which metrics a task gets: `tasks.TASK_METRICS`.
 """
 
 import importlib.metadata
@@ -19,6 +17,7 @@ import evaluate
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 
+from ..tasks import TASK_METRICS
 from .rouge.rouge import rouge_f1
 from .sacrebleu.sacrebleu import _reference_streams
 
@@ -33,11 +32,16 @@ METRIC_GROUPS = {
     "rouge": ("rouge1", "rouge2", "rougeL"),
     "distinct": ("distinct1", "distinct2"),
 }
-TASKS = ("translation", "summarization", "dialogue")
-TASK_METRICS = {
-    "translation": ("bleu", "chrf", "ter"),
-    "summarization": ("rouge",),
-    "dialogue": ("bleu", "chrf", "distinct"),
+# How reports and model cards write each score.
+SCORE_LABELS = {
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "ter": "TER",
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeL": "ROUGE-L",
+    "distinct1": "distinct-1",
+    "distinct2": "distinct-2",
 }
 # Distinct-n for these n (Li et al., 2016 report distinct-1 and distinct-2).
 DISTINCT_ORDERS = (1, 2)

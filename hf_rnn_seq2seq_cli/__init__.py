@@ -153,6 +153,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         bootstrap_samples=args.bootstrap_samples,
         metrics=args.metrics,
         rouge_tokenizer=args.rouge_tokenizer,
+        reference_files=args.references,
         **generation_kwargs(args),
     )
     lines = dict(flatten(report))
@@ -272,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--metrics",
         help="comma-separated, of bleu, chrf, ter, rouge, distinct (default: by the model's task, from its model card)",
+    )
+    evaluate.add_argument(
+        "--references",
+        nargs="+",
+        metavar="FILE",
+        help="score against these reference files instead of the data's target side (one reference a line, line N "
+        "for example N; several files: several references each, e.g. AESLC's test.ann0 test.ann1 test.ann2)",
     )
     evaluate.add_argument(
         "--rouge-tokenizer",

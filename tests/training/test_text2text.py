@@ -106,6 +106,24 @@ def test_evaluate_and_generate_commands(summarizer, tmp_path, capsys):
     assert 'no column "text"' in capsys.readouterr().err
 
 
+def test_evaluate_against_several_reference_files(summarizer, tmp_path, capsys):
+    """Each example scores its best reference: with the model's own outputs as one of two references, ROUGE is 100."""
+    output_dir, test = summarizer
+    columns = ["--text-column", "document", "--summary-column", "summary"]
+    predictions, report_file = tmp_path / "predictions.txt", tmp_path / "report.json"
+    assert cli(["evaluate", str(output_dir), str(test), *columns, "--predictions", str(predictions)]) == 0
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("".join("zzz\n" for _ in predictions.read_text().splitlines()))
+    assert cli(["evaluate", str(output_dir), str(test), *columns, "--references", str(wrong), str(predictions),
+                "--json", str(report_file)]) == 0  # fmt: skip
+    report = json.loads(report_file.read_text())
+    assert report["rouge1"] == report["rougeL"] == 100.0 and "nrefs:2" in report["signatures"]["rouge"]
+
+    wrong.write_text("zzz\n")
+    assert cli(["evaluate", str(output_dir), str(test), *columns, "--references", str(wrong)]) == 2
+    assert "wrong.txt has 1 lines but" in capsys.readouterr().err
+
+
 def test_saved_folder_serves_the_text2text_pipeline_from_its_own_code(summarizer):
     output_dir, _ = summarizer
     # The folder lists one custom pipeline, so pipeline() infers the task and runs the pipeline.py saved there

@@ -17,8 +17,10 @@ from transformers import pipeline
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.modeling.pipeline import TEXT2TEXT_TASK, RNNText2TextPipeline
 from hf_rnn_seq2seq.tasks import model_task
+from hf_rnn_seq2seq.training.arguments import check_arguments, parse_arguments
 from hf_rnn_seq2seq_cli import main as cli
 
+CONFIGS = Path(__file__).parents[2] / "training" / "configs"
 WORDS = ["gas", "price", "meeting", "friday", "contract", "draft", "report", "weekly", "budget", "review"]
 
 
@@ -143,3 +145,14 @@ def test_bad_metric_for_best_model(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert "--metric_for_best_model bleu is not a validation score; choose loss or one of rouge1, rouge2, rougeL" in err
+
+
+@pytest.mark.parametrize(
+    "config, task, best",
+    [("aeslc_cpu.json", "summarization", "rougeL"), ("chatbot_ko_cpu.json", "dialogue", "bleu")],
+)
+def test_recipes_parse(config, task, best):
+    model_args, data_args, training_args = parse_arguments([str(CONFIGS / config)])
+    check_arguments(model_args, data_args, training_args)
+    assert (data_args.task, training_args.metric_for_best_model) == (task, best)
+    assert (data_args.source_lang, data_args.target_lang) == ("src", "tgt")

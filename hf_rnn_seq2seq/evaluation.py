@@ -107,6 +107,8 @@ def evaluate_model(
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
+    task = model_task(model_dir).task
+    metric_names = parse_metric_names(metrics) if metrics else TASK_METRICS[task]  # a bad name fails before generating
     pairs = list(load_translation_data(data, source_lang, target_lang)["translation"])
     sources = [pair[source_lang] for pair in pairs]
     references = [pair[target_lang] for pair in pairs]
@@ -117,8 +119,6 @@ def evaluate_model(
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
-    task = model_task(model_dir).task
-    metric_names = parse_metric_names(metrics) if metrics else TASK_METRICS[task]  # a bad name fails before generating
     translator = load_translator(model_dir, dtype=dtype)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))

@@ -10,6 +10,7 @@ a model for translating stays light.
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from huggingface_hub import metadata_load
 from transformers.utils import cached_file
@@ -44,13 +45,20 @@ class ModelTask:
 def model_task(model_dir: str | os.PathLike) -> ModelTask:
     """The task of the model in `model_dir` (folder or Hub id), from the tags of the model card that training
     writes (`task` is one of them). A model without a card, or with none of the tags, is a translation model: what
-    every model was before other tasks existed."""
-    card_file = cached_file(
-        str(model_dir),
-        MODEL_CARD_FILE,
-        _raise_exceptions_for_missing_entries=False,
-        _raise_exceptions_for_connection_errors=False,
-    )
+    every model was before other tasks existed. A local path that is not a folder gives the default too: loading
+    the model then says what is wrong with it."""
+    path = Path(model_dir)
+    if path.is_dir():
+        card_file = path / MODEL_CARD_FILE if (path / MODEL_CARD_FILE).is_file() else None
+    elif path.exists() or path.is_absolute() or str(model_dir).startswith("."):
+        card_file = None
+    else:  # a Hub id
+        card_file = cached_file(
+            str(model_dir),
+            MODEL_CARD_FILE,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
     if card_file is None:
         return ModelTask()
     metadata = metadata_load(card_file) or {}

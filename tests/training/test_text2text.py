@@ -16,7 +16,7 @@ from transformers import pipeline
 
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.modeling.pipeline import TEXT2TEXT_TASK, RNNText2TextPipeline
-from hf_rnn_seq2seq.tasks import model_task
+from hf_rnn_seq2seq.tasks import ModelTask, model_task
 from hf_rnn_seq2seq.training.arguments import check_arguments, parse_arguments
 from hf_rnn_seq2seq_cli import main as cli
 
@@ -156,3 +156,10 @@ def test_recipes_parse(config, task, best):
     check_arguments(model_args, data_args, training_args)
     assert (data_args.task, training_args.metric_for_best_model) == (task, best)
     assert (data_args.source_lang, data_args.target_lang) == ("src", "tgt")
+
+
+def test_model_task_defaults_to_translation_where_no_card_says_otherwise(tmp_path):
+    assert model_task(tmp_path) == ModelTask()  # a folder without a model card: the models before other tasks
+    assert model_task(tmp_path / "missing") == ModelTask()  # loading the model will say what is wrong
+    (tmp_path / "README.md").write_text("---\nlanguage: [ko, en]\ntags: [translation]\n---\n", encoding="utf-8")
+    assert model_task(tmp_path) == ModelTask("translation", ("ko", "en"))

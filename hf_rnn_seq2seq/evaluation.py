@@ -1,8 +1,7 @@
 """Score a saved model on a test set: translate (summarize, reply to) its source side and compare with its
 references (by the model's task: sacreBLEU's BLEU, chrF and TER, ROUGE, distinct-n, with their signatures), timing
-the generation; optionally test whether it differs significantly
-from a baseline (sacreBLEU's paired bootstrap resampling). What `hf-rnn-seq2seq evaluate` prints and the demo
-reports."""
+the generation; optionally test whether it differs significantly from a baseline (sacreBLEU's paired bootstrap
+resampling). What `hf-rnn-seq2seq evaluate` prints and the demo reports."""
 
 import os
 import time

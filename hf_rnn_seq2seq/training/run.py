@@ -60,13 +60,9 @@ from .trainer import (
 
 logger = logging.getLogger(__name__)
 
-TRAINING_CURVES_FILE = "training_curves.png"
-# The Trainer's metric prefixes -> the split names of Hub datasets.
-HUB_SPLITS = {
-    "train": "train",
-    "eval": "validation",
-    "test": "test",
-}  # loss and validation BLEU/chrF over steps, beside the model card
+TRAINING_CURVES_FILE = "training_curves.png"  # loss and validation scores over steps, beside the model card
+# The Trainer's metric prefixes -> the split names of Hub datasets (and of saved DatasetDicts).
+HUB_SPLITS = {"train": "train", "eval": "validation", "test": "test"}
 
 
 def setup_logging(training_args: RNNTrainingArguments) -> None:

@@ -310,7 +310,7 @@ def filter_by_length(
     dataset: Dataset,
     source_tokenizer: PreTrainedTokenizerBase,
     target_tokenizer: PreTrainedTokenizerBase,
-    max_source_length: int,
+    max_source_length: int | None,
     max_target_length: int,
     source_lang: str = "ko",
     target_lang: str = "en",
@@ -319,7 +319,8 @@ def filter_by_length(
 
     Lengths count the tokens the model sees, including the `</s>` the tokenizers append. Long pairs are
     dropped rather than truncated: a truncated target teaches the model to stop mid-sentence. The number
-    dropped is logged as a warning, and dropping every pair is a `DataError`.
+    dropped is logged as a warning, and dropping every pair is a `DataError`. `max_source_length=None` limits
+    only targets (for sources cut by `truncate_sources` instead).
     """
     keep = []
     for start in range(0, len(dataset), LENGTH_BATCH_SIZE):
@@ -329,15 +330,41 @@ def filter_by_length(
         keep.extend(
             start + i
             for i, (source, target) in enumerate(zip(source_ids, target_ids))
-            if len(source) <= max_source_length and len(target) <= max_target_length
+            if (max_source_length is None or len(source) <= max_source_length) and len(target) <= max_target_length
         )
     n_dropped = len(dataset) - len(keep)
-    limits = f"max_source_length={max_source_length}, max_target_length={max_target_length} tokens"
+    limits = f"max_target_length={max_target_length} tokens"
+    if max_source_length is not None:
+        limits = f"max_source_length={max_source_length}, {limits}"
     if len(dataset) > 0 and not keep:
         raise DataError(f"all {len(dataset)} pairs are longer than {limits}; raise the limits")
     if n_dropped:
         logger.warning("dropped %d of %d pairs longer than %s", n_dropped, len(dataset), limits)
     return dataset.select(keep), n_dropped
+
+
+def truncate_sources(tokenized: Dataset, max_source_length: int) -> tuple[Dataset, int]:
+    """Cut the tokenised sources (`input_ids`, `attention_mask`) longer than `max_source_length` to their first
+    `max_source_length - 1` tokens and their last one (`</s>`); return `(dataset, n_cut)`, the number cut logged
+    as a warning. What summarizers do with long documents (See et al. 2017 keep an article's first 400 tokens):
+    the summary is usually in the beginning, and dropping long documents would leave the model unused to them."""
+    if max_source_length < 2:
+        raise ValueError(f"max_source_length must leave room for a token and </s>, got {max_source_length}")
+    n_cut = sum(len(ids) > max_source_length for ids in tokenized["input_ids"])
+    if not n_cut:
+        return tokenized, 0
+
+    def cut(batch: dict[str, list]) -> dict[str, list]:
+        return {
+            "input_ids": [
+                ids if len(ids) <= max_source_length else ids[: max_source_length - 1] + ids[-1:]
+                for ids in batch["input_ids"]
+            ],
+            "attention_mask": [mask[:max_source_length] for mask in batch["attention_mask"]],
+        }
+
+    logger.warning("cut %d of %d sources to their first %d tokens", n_cut, len(tokenized), max_source_length)
+    return tokenized.map(cut, batched=True, desc="cutting long sources"), n_cut
 
 
 def make_preprocess_function(

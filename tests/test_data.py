@@ -360,3 +360,24 @@ def test_shared_src_tgt_corpora(corpus):
         pytest.skip(f"{folder} is not on this machine (the staged data of issue 26)")
     dataset = load_translation_data(str(folder / "dev"), "src", "tgt")
     assert len(dataset) == sum(1 for _ in open(folder / "dev.src", encoding="utf-8"))
+
+
+def test_truncate_sources_cuts_long_sources_and_keeps_their_end_token(tmp_path, tokenizer, caplog):
+    dataset = load_translation_data(str(write_corpus(tmp_path / "train")))
+    # Targets only: sources are cut after tokenising instead.
+    kept, n_dropped = filter_by_length(dataset, tokenizer, tokenizer, None, 1000)
+    assert (len(kept), n_dropped) == (len(KO), 0)
+    tokenized = kept.map(make_preprocess_function(tokenizer, tokenizer), batched=True, remove_columns=["translation"])
+    lengths = [len(ids) for ids in tokenized["input_ids"]]
+    limit = sorted(lengths)[2]  # the two longest are cut
+    with caplog.at_level(logging.WARNING, logger="hf_rnn_seq2seq.data"):
+        cut, n_cut = data.truncate_sources(tokenized, limit)
+    assert n_cut == sum(length > limit for length in lengths)
+    assert f"cut {n_cut} of {len(KO)} sources to their first {limit} tokens" in caplog.text
+    for before, after, mask in zip(tokenized["input_ids"], cut["input_ids"], cut["attention_mask"]):
+        expected = before if len(before) <= limit else before[: limit - 1] + [EOS]
+        assert after == expected and len(mask) == len(after)
+    assert cut["labels"] == tokenized["labels"]  # targets untouched
+    assert data.truncate_sources(tokenized, max(lengths)) == (tokenized, 0)
+    with pytest.raises(ValueError, match="max_source_length must leave room"):
+        data.truncate_sources(tokenized, 1)

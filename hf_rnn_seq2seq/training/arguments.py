@@ -190,6 +190,14 @@ class DataArguments:
             "whole: leaving some out would flatter the score."
         },
     )
+    truncate_source: bool = field(
+        default=False,
+        metadata={
+            "help": "Cut sources longer than --max_source_length to that many tokens (ending with </s>) instead of "
+            "leaving their pairs out, in every split, as summarizers do with long documents; the number cut is "
+            "logged. Translation should leave it off: a cut source loses what its target says."
+        },
+    )
     max_target_length: int = field(
         default=DEFAULT_MAX_LENGTH,
         metadata={

@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.trainer_utils import IntervalStrategy
 
-from ..data import filter_by_length, load_translation_data, make_preprocess_function
+from ..data import filter_by_length, load_translation_data, make_preprocess_function, truncate_sources
 from ..loading import load_model
 from ..metrics import SCORE_LABELS, score_texts
 from ..modeling import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
@@ -234,7 +234,7 @@ def tokenize_splits(
                 dataset,
                 source_tokenizer,
                 target_tokenizer,
-                data_args.max_source_length,
+                None if data_args.truncate_source else data_args.max_source_length,
                 data_args.max_target_length,
                 data_args.source_lang,
                 data_args.target_lang,
@@ -242,6 +242,8 @@ def tokenize_splits(
         splits[split] = dataset.map(
             preprocess, batched=True, remove_columns=["translation"], desc=f"tokenizing {split}"
         )
+        if data_args.truncate_source:  # every split: the model sees sources as it was trained on them
+            splits[split], _ = truncate_sources(splits[split], data_args.max_source_length)
     return splits
 
 

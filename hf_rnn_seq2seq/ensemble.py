@@ -193,7 +193,7 @@ def load_ensemble_translator(
     device: str | int | None = None,
     dtype: str = "float32",
 ) -> RNNTranslationPipeline:
-    """A translation pipeline over the models saved in `model_dirs` (each loaded as `load_translator` loads it):
+    """A pipeline (the first model's kind) over the models saved in `model_dirs` (each loaded as `load_translator` loads it):
     the ensemble of them, weighted by `weights` (default: equal), with the first model's tokenizers. One
     directory without weights gives that model's own pipeline."""
     model_dirs = list(model_dirs)
@@ -209,7 +209,8 @@ def load_ensemble_translator(
             first.target_tokenizer, translator.target_tokenizer, "target", str(model_dirs[0]), str(model_dir)
         )
     ensemble = RNNSeq2SeqEnsemble([translator.model for translator in translators], weights).eval()
-    return RNNTranslationPipeline(
+    # The first model's pipeline class: a text2text model's ensemble returns generated_text too.
+    return type(first)(
         model=ensemble, tokenizer=first.tokenizer, target_tokenizer=first.target_tokenizer, device=device
     )
 

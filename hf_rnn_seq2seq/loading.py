@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
-from .modeling.pipeline import RNNTranslationPipeline
+from .modeling.pipeline import TEXT2TEXT_TASK, RNNText2TextPipeline, RNNTranslationPipeline
 from .tokenization import check_vocabularies, load_tokenizers
 
 SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
@@ -56,8 +56,9 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32") -> PreTrain
 def load_translator(
     model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32"
 ) -> RNNTranslationPipeline:
-    """The model and tokenizer(s) saved in `model_dir`, as a translation pipeline on `device` (None: the first GPU
-    if there is one, else the CPU), its weights in `dtype`."""
+    """The model and tokenizer(s) saved in `model_dir`, as a pipeline on `device` (None: the first GPU if there is
+    one, else the CPU), its weights in `dtype`: the text2text pipeline where the model was saved through it (a
+    summarizer, a chatbot), else the translation pipeline."""
     model = load_model(model_dir, dtype)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     check_vocabularies(
@@ -67,9 +68,9 @@ def load_translator(
         f"{model_dir} holds a tokenizer from another model: save "
         "the tokenizer the model was trained with beside its weights",
     )
-    return RNNTranslationPipeline(
-        model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device
-    )
+    text2text = TEXT2TEXT_TASK in (getattr(model.config, "custom_pipelines", None) or {})
+    pipeline_class = RNNText2TextPipeline if text2text else RNNTranslationPipeline
+    return pipeline_class(model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device)
 
 
 __all__ = ["DTYPES", "check_model_dir", "load_model", "load_translator"]

@@ -65,7 +65,7 @@ def _translate_window(
         batch = by_length[start : start + batch_size]
         results = translator([window[i] for i in batch], batch_size=len(batch), **generate_kwargs)
         for i, result in zip(batch, results):
-            translations[i] = result["translation_text"]
+            translations[i] = result[translator.output_key]
     return translations
 
 

@@ -262,6 +262,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     ones the package uses."""
     import hf_rnn_seq2seq_cli as command
     from hf_rnn_seq2seq import evaluation, loading, onnx_export, tokenization, translate
+    from hf_rnn_seq2seq.metrics.rouge import rouge
 
     assert command.DTYPES == tuple(loading.DTYPES)
     assert command.TOKENIZER_MODELS == tokenization.TOKENIZER_MODELS
@@ -269,6 +270,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
     assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
     assert command.DEFAULT_BOOTSTRAP_SAMPLES == evaluation.DEFAULT_BOOTSTRAP_SAMPLES
+    assert command.ROUGE_TOKENIZERS == rouge.TOKENIZERS
     if importlib.util.find_spec("gradio") is not None:
         from hf_rnn_seq2seq import app
 

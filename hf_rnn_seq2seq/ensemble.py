@@ -193,9 +193,9 @@ def load_ensemble_translator(
     device: str | int | None = None,
     dtype: str = "float32",
 ) -> RNNTranslationPipeline:
-    """A pipeline (the first model's kind) over the models saved in `model_dirs` (each loaded as `load_translator` loads it):
-    the ensemble of them, weighted by `weights` (default: equal), with the first model's tokenizers. One
-    directory without weights gives that model's own pipeline."""
+    """A pipeline (of the first model's kind) over the models saved in `model_dirs` (each loaded as
+    `load_translator` loads it): the ensemble of them, weighted by `weights` (default: equal), with the first
+    model's tokenizers. One directory without weights gives that model's own pipeline."""
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")

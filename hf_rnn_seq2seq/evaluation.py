@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 from sacrebleu.significance import PairedTest
+from transformers import GenerationConfig
 
 from .data import load_translation_data
 from .loading import load_translator
 from .metrics import reference_streams, sacrebleu_metrics, score_translations
+from .modeling.pipeline import RNNTranslationPipeline
+from .onnx_runtime import OnnxTranslator
 from .translate import DEFAULT_BATCH_SIZE, translate_lines
 
 DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
@@ -63,6 +66,13 @@ def paired_bootstrap(
     return report
 
 
+def _generation_config(translator: RNNTranslationPipeline | OnnxTranslator) -> GenerationConfig:
+    """The saved generation config a translator decodes with: the model's, or the one beside the ONNX graphs."""
+    if isinstance(translator, OnnxTranslator):
+        return translator.generation_config
+    return translator.model.generation_config
+
+
 def read_translations(path: str | os.PathLike) -> list[str]:
     """The lines of a translations file (what `evaluate --predictions` writes): line N translates sentence N."""
     lines = Path(path).read_text(encoding="utf-8").split("\n")
@@ -103,7 +113,7 @@ def evaluate_model(
         "direction": f"{source_lang}-{target_lang}",
         "sentences": len(pairs),
         **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},
-        "num_beams": generate_kwargs.get("num_beams") or translator.model.generation_config.num_beams or 1,
+        "num_beams": generate_kwargs.get("num_beams") or _generation_config(translator).num_beams or 1,
         "dtype": dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),

@@ -201,9 +201,9 @@ def quantize_graphs(paths: list[Path], quantize: str = "int8") -> None:
     """Quantize the graphs at `paths` in place with onnxruntime's dynamic quantization: the weights of their
     MatMuls (the Generator, the Decoder's cell and attention, the bridge) and LSTM ops become int8 with float
     scales, and each call quantizes its activations to uint8 from their own range, so no calibration data is
-    needed. What onnxruntime cannot quantize (the encoder's GRU or plain RNN op, the embeddings) stays float32:
-    the encoder runs once per sentence, the decoder step, nearly all int8, once per token. Writes the settings
-    to `quantization.json` beside the graphs."""
+    needed; embeddings are stored in int8 and the looked-up rows turned back to float. What onnxruntime cannot
+    quantize (the encoder's GRU or plain RNN op) stays float32: the encoder runs once per sentence, the decoder
+    step, nearly all int8, once per token. Writes the settings to `quantization.json` beside the graphs."""
     check_quantization(quantize)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

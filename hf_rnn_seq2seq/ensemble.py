@@ -34,7 +34,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedTokenizerBase
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
-from .loading import load_translator
+from .loading import QUANTIZED_DTYPES, load_translator
 from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
 from .modeling.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqPreTrainedModel
@@ -199,6 +199,8 @@ def load_ensemble_translator(
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")
+    if len(model_dirs) > 1 and dtype in QUANTIZED_DTYPES:
+        raise ValueError(f"an ensemble decodes with PyTorch: --dtype {dtype} takes one model directory")
     translators = [load_translator(model_dir, device, dtype) for model_dir in model_dirs]
     if len(translators) == 1 and weights is None:
         return translators[0]

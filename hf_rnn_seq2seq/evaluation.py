@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sacrebleu.significance import PairedTest
+from transformers import GenerationConfig
 
 from .data import load_translation_data
 from .ensemble import load_ensemble_translator
 from .errors import DataError
 from .loading import load_translator
 from .metrics import parse_metric_names, reference_streams, sacrebleu_metrics, score_texts
+from .modeling.pipeline import RNNTranslationPipeline
+from .onnx_runtime import OnnxTranslator
 from .tasks import TASK_METRICS, model_task
 from .translate import DEFAULT_BATCH_SIZE, model_dirs, translate_lines
 
@@ -65,6 +68,13 @@ def paired_bootstrap(
             "signature": signature.format(),
         }
     return report
+
+
+def _generation_config(translator: RNNTranslationPipeline | OnnxTranslator) -> GenerationConfig:
+    """The saved generation config a translator decodes with: the model's, or the one beside the ONNX graphs."""
+    if isinstance(translator, OnnxTranslator):
+        return translator.generation_config
+    return translator.model.generation_config
 
 
 def read_translations(path: str | os.PathLike) -> list[str]:
@@ -137,7 +147,7 @@ def evaluate_model(
         "references": [str(path) for path in reference_files] if reference_files else f"{data} ({target_lang})",
         "sentences": len(pairs),
         **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},
-        "num_beams": generate_kwargs.get("num_beams") or translator.model.generation_config.num_beams or 1,
+        "num_beams": generate_kwargs.get("num_beams") or _generation_config(translator).num_beams or 1,
         "dtype": dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),

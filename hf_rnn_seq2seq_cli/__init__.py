@@ -8,6 +8,7 @@
     hf-rnn-seq2seq evaluate outputs/aeslc data/test --source-lang src --target-lang tgt --metrics rouge
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
+    hf-rnn-seq2seq translate outputs/koen -i news.ko --dtype int8      # int8 matrix products, in onnxruntime
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
     hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
@@ -36,6 +37,8 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_VOCAB_SIZE = 8000
 DEFAULT_OPSET = 17
 DTYPES = ("float32", "bfloat16", "float16")
+QUANTIZED_DTYPES = ("int8",)  # translate and evaluate only: onnxruntime over quantized graphs, not PyTorch
+QUANTIZATIONS = ("int8",)
 TOKENIZER_MODELS = ("unigram", "bpe")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BOOTSTRAP_SAMPLES = 1000
@@ -46,6 +49,10 @@ EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has someth
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 # The modules the app extra (pip install 'hf-rnn-seq2seq[app]') brings that the app cannot run without.
 APP_MODULES = ("gradio",)
+# The onnx extra's: export needs onnx, translating with the exported or quantized graphs onnxruntime.
+ONNX_EXTRA = "onnx"
+EXPORT_MODULES = ("onnx",)
+ENGINE_MODULES = ("onnxruntime",)
 
 
 class MissingExtra(Exception):
@@ -93,27 +100,43 @@ def add_model_dirs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_generation_options(parser: argparse.ArgumentParser) -> None:
+DTYPE_HELP = (
+    "load the weights in this type: bfloat16 translates about twice as fast on CPUs with AVX512-BF16 or AMX and on "
+    "recent GPUs"
+)
+INT8_HELP = (
+    "; int8 translates with int8 matrix products on any CPU (onnxruntime, from the onnx extra; the int8 graphs are "
+    "made on first use and kept in MODEL_DIR/onnx-int8)"
+)
+
+
+def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, ...] = DTYPES) -> None:
     """Decoding options; unset ones come from the model's generation_config.json. And the weights' type."""
     parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
     parser.add_argument(
         "--max-new-tokens", type=positive_int, help="longest translation in tokens (default: the model's limit)"
     )
+    quantized = any(dtype in QUANTIZED_DTYPES for dtype in dtypes)
     parser.add_argument(
         "--dtype",
-        choices=DTYPES,
+        choices=dtypes,
         default="float32",
-        help="load the weights in this type: bfloat16 translates about twice as fast on CPUs with AVX512-BF16 or "
-        "AMX and on recent GPUs (default: %(default)s)",
+        help=f"{DTYPE_HELP}{INT8_HELP if quantized else ''} (default: %(default)s)",
     )
 
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    """The batch size of the commands that translate files, then the generation options."""
+    """The batch size of the commands that translate files, then the generation options (int8 included)."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
     )
-    add_generation_options(parser)
+    add_generation_options(parser, DTYPES + QUANTIZED_DTYPES)
+
+
+def require_engine(args: argparse.Namespace) -> None:
+    """--dtype int8 runs in onnxruntime (and makes its graphs with onnx): refuse it at once without them."""
+    if args.dtype in QUANTIZED_DTYPES:
+        require_extra(ONNX_EXTRA, EXPORT_MODULES + ENGINE_MODULES, f"--dtype {args.dtype}")
 
 
 def add_language_options(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +164,7 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
 
 
 def run_translate(args: argparse.Namespace) -> None:
+    require_engine(args)
     from hf_rnn_seq2seq.translate import translate_file
 
     n_lines = translate_file(
@@ -171,6 +195,7 @@ def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    require_engine(args)
     from hf_rnn_seq2seq.evaluation import evaluate_model
 
     report, translations = evaluate_model(
@@ -236,9 +261,11 @@ def run_average(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
+    modules = EXPORT_MODULES + (ENGINE_MODULES if args.quantize is not None else ())
+    require_extra(ONNX_EXTRA, modules, f"export{' --quantize' if args.quantize else ''}")
     from hf_rnn_seq2seq.onnx_export import export_model_dir
 
-    for path in export_model_dir(args.model_dir, args.output_dir, args.opset):
+    for path in export_model_dir(args.model_dir, args.output_dir, args.opset, args.quantize):
         print(path)
 
 
@@ -407,12 +434,19 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a model to ONNX (encoder + one decoder step)",
         description="Write encoder.onnx and decoder_step.onnx, with the config and tokenizer(s), for "
-        "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime).",
+        "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime). Needs the onnx extra: "
+        f"pip install '{PROG}[onnx]'.",
     )
     export.add_argument("model_dir", help="model directory")
     export.add_argument("output_dir", help="directory to write the ONNX files into")
     export.add_argument(
         "--opset", type=positive_int, default=DEFAULT_OPSET, help="ONNX opset version (default: %(default)s)"
+    )
+    export.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="store the weights in this type, activations quantized on the fly (onnxruntime's dynamic "
+        "quantization): what translate --dtype int8 runs (default: float32 graphs)",
     )
     export.set_defaults(run=run_export)
 

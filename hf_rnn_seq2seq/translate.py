@@ -39,6 +39,7 @@ from transformers import GenerationConfig
 from .ensemble import load_ensemble_translator
 from .modeling.pipeline import RNNTranslationPipeline
 from .modeling.search import BEAM_PENALTY_OPTIONS, BeamPenalties
+from .onnx_runtime import OnnxTranslator
 from .scoring import (
     DEFAULT_BATCH_SIZE,
     check_attention,
@@ -59,19 +60,19 @@ SCORE_DECIMALS = 4  # of the scores in n-best lists, as fairseq prints them
 
 
 def translate_lines(
-    translator: RNNTranslationPipeline,
+    translator: RNNTranslationPipeline | OnnxTranslator,
     lines: Iterable[str],
     batch_size: int = DEFAULT_BATCH_SIZE,
     **generate_kwargs,
 ) -> Iterator[str]:
     """Yield one translation per line of `lines`, in order, reading `batch_size * BATCHES_PER_WINDOW` lines at a
     time. `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the
-    model's generation config. Line endings are stripped; the translations have none."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    model's generation config. Line endings are stripped; the translations have none. `translator` is what
+    `load_translator` returns: the pipeline, or with `dtype="int8"` the ONNX runner over int8 graphs."""
 
     def translate_batch(texts: list[str]) -> list[str]:
-        return [result["translation_text"] for result in translator(texts, batch_size=len(texts), **generate_kwargs)]
+        results = translator(texts, batch_size=len(texts), **generate_kwargs)
+        return [result[translator.output_key] for result in results]
 
     yield from _by_windows(translator, lines, batch_size, translate_batch, "")
 
@@ -80,7 +81,7 @@ Result = TypeVar("Result")  # what one line translates to: its translation, or i
 
 
 def _by_windows(
-    translator: RNNTranslationPipeline,
+    translator: RNNTranslationPipeline | OnnxTranslator,
     lines: Iterable[str],
     batch_size: int,
     translate_batch: Callable[[list[str]], list[Result]],
@@ -96,7 +97,7 @@ def _by_windows(
 
 
 def _translate_window(
-    translator: RNNTranslationPipeline,
+    translator: RNNTranslationPipeline | OnnxTranslator,
     window: list[str],
     batch_size: int,
     translate_batch: Callable[[list[str]], list[Result]],
@@ -147,6 +148,8 @@ def translate_lines_n_best(
     wide, or sampling (then they are `n_best` samples, ranked by score)."""
     if n_best < 1:
         raise ValueError(f"n_best must be at least 1, got {n_best}")
+    if not isinstance(translator, RNNTranslationPipeline):
+        raise ValueError("n-best lists and alignments need the PyTorch model: translate without --dtype int8")
     if alignment:
         check_attention(translator.model)
     config = request_config(translator, generate_kwargs)
@@ -178,7 +181,7 @@ def _n_best_batch(
     generated = model.generate(**source, **kwargs)  # (texts * n_best, 1 + len): the start token first
     # The pipeline's own decoding, which also warns of translations cut short by the length limit.
     translations = [
-        result["translation_text"]
+        result[translator.output_key]
         for per_text in generated.view(len(texts), n_best, -1).split(1)
         for result in translator.postprocess({"output_ids": per_text})
     ]
@@ -213,8 +216,8 @@ def translate_file(
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
-    type (see `load_model`). Several model directories translate as their ensemble, weighted by `weights`
-    (`hf_rnn_seq2seq.ensemble`).
+    type (see `load_translator`: "int8" translates with onnxruntime). Several model directories translate as their
+    ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
 
     With `n_best`, each input line N gives `n_best` output lines `N<tab>score<tab>translation` (N from 0, best
     first; none for an empty line). With `alignment`, each translation is followed by a tab and its alignment,

@@ -80,6 +80,8 @@ class OnnxTranslator:
     token first and the same padding after each sentence's end. `translate()` works on text.
     """
 
+    output_key = "translation_text"  # as the translation pipeline names each result's text
+
     def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
         onnx_dir = Path(onnx_dir)
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
@@ -301,7 +303,7 @@ class OnnxTranslator:
         translations = []
         for start in range(0, len(texts), batch_size):
             translations += self.translate(texts[start : start + batch_size], **generate_kwargs)
-        return [{"translation_text": translation} for translation in translations]
+        return [{self.output_key: translation} for translation in translations]
 
 
 __all__ = [

@@ -235,14 +235,19 @@ def test_train_then_translate(tmp_path, capsys, test_prefix):
         "--max_steps", "4", "--per_device_train_batch_size", "4", "--eval_strategy", "no",
         "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--save_strategy", "no",
         "--report_to", "none", "--disable_tqdm", "true", "--num_beams", "1", "--show_examples", "0",
+        "--build_shortlist", "true",
     ]  # fmt: skip
     assert main(argv) == 0
     assert (output_dir / "model.safetensors").exists() and (output_dir / "README.md").exists()
+    assert (output_dir / "shortlist.npz").exists()
     capsys.readouterr()
     source, output = tmp_path / "in.ko", tmp_path / "out.en"
     source.write_text(f"{KOREAN[0]}\n", encoding="utf-8")
-    assert main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress"]) == 0
-    assert len(output.read_text(encoding="utf-8").splitlines()) == 1
+    for options in ([], ["--shortlist"]):
+        assert (
+            main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress", *options]) == 0
+        )
+        assert len(output.read_text(encoding="utf-8").splitlines()) == 1
 
 
 def test_app_serves_the_model_on_this_machine_only_by_default(monkeypatch, model_dir):

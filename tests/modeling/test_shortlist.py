@@ -2,9 +2,14 @@
 shortlist lists for the batch's source tokens (plus its always-allowed ones), with log-probabilities normalised
 over them; the builder ranks by Dice; the shortlist travels with save_pretrained / from_pretrained."""
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
-from tiny_models import EOS, VOCAB, one_thread, reverse_batch, train_reverse_model, until_eos
+from tiny_models import EOS, VOCAB, one_thread, reverse_batch, subprocess_environment, train_reverse_model, until_eos
 
 from hf_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.modeling.generator import NO_CANDIDATE, SHORTLIST_FILE, Shortlist
@@ -134,3 +139,33 @@ def test_the_builder_ranks_by_dice_and_keeps_frequent_and_special_tokens():
     assert shortlist.candidates[1].tolist() == [NO_CANDIDATE, NO_CANDIDATE]  # never seen
     assert shortlist.always.tolist() == [0, 2, 10]  # the special tokens and the most frequent target word
     assert shortlist.target_ids(torch.tensor([[6, 1]]), torch.tensor([[1, 0]])).tolist() == [0, 2, 10, 11]
+
+
+def test_a_process_without_the_package_decodes_with_the_shortlist_by_remote_code(model, batch, tmp_path):
+    source, mask = batch
+    model.shortlist = identity_shortlist([EOS, 4])
+    try:
+        model.save_pretrained(tmp_path)
+        expected = generate(model, source, mask, num_beams=3, use_shortlist=True, max_len_a=0.5, max_len_b=1)
+    finally:
+        model.shortlist = None
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.modules["hf_rnn_seq2seq"] = None  # any import of the package now fails
+        import torch
+        from transformers import AutoModelForSeq2SeqLM
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
+        assert not type(model).__module__.startswith("hf_rnn_seq2seq")
+        source, mask = torch.tensor({source.tolist()}), torch.tensor({mask.tolist()})
+        out = model.generate(source, attention_mask=mask, max_new_tokens={MAX_NEW_TOKENS}, num_beams=3,
+                             use_shortlist=True, max_len_a=0.5, max_len_b=1)
+        print(json.dumps(out.tolist()))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env=subprocess_environment(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()

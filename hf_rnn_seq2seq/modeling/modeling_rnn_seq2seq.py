@@ -369,13 +369,14 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         if self.shortlist is None:
             raise ValueError(
                 f"{self.name_or_path or 'this model'} has no shortlist ({SHORTLIST_FILE}): build one with "
-                "`hf-rnn-seq2seq shortlist MODEL_DIR --train-source FILE --train-target FILE`"
+                "`hf-rnn-seq2seq shortlist MODEL_DIR TRAINING_DATA` (or train with --build_shortlist true)"
             )
         if source is None:
             raise ValueError("use_shortlist needs the source: pass input_ids (not only encoder_outputs) to generate()")
         eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
         eos = torch.tensor([eos] if isinstance(eos, int) else list(eos or []), dtype=torch.long)
-        ids = torch.cat([self.shortlist.target_ids(source.cpu(), attention_mask), eos]).unique()
+        mask = None if attention_mask is None else attention_mask.cpu()
+        ids = torch.cat([self.shortlist.target_ids(source.cpu(), mask), eos]).unique()
         return self.generator.output_vocabulary(ids.to(self.generator.proj.weight.device))
 
 

@@ -171,6 +171,10 @@ def test_shortlist_then_translate_with_it_and_source_relative_limits(tmp_path, c
     expected = translator(KOREAN[:4], batch_size=4, num_beams=2, use_shortlist=True, max_len_a=0.1, max_len_b=1)
     assert target.read_text(encoding="utf-8").splitlines() == [result["translation_text"] for result in expected]
     assert expected != translator(KOREAN[:4], num_beams=2)  # the options changed the translations
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", str(model), str(test_prefix), *options, "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    assert report["use_shortlist"] is True and report["max_len_a"] == 0.1 and report["max_len_b"] == 1
 
 
 def test_plot_attention(tmp_path, capsys, model_dir):

@@ -14,6 +14,7 @@ import torch
 from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
+from .modeling.modeling_rnn_seq2seq import read_generate_options
 from .modeling.search import source_relative_max_lengths
 from .tokenization import load_tokenizers
 
@@ -86,6 +87,7 @@ class OnnxTranslator:
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
+        read_generate_options(self.generation_config, onnx_dir / GENERATION_CONFIG_NAME)  # max_len_a, ...
         # What generate() uses for a setting that neither the call nor the model's generation config sets.
         self.generation_defaults = GenerationConfig._get_default_generation_params()
         ignored = [

@@ -9,7 +9,10 @@ and limited to this folder plus installed libraries.
 """
 
 import functools
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,7 +20,7 @@ from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.generation.stopping_criteria import StoppingCriteriaList
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
-from transformers.utils import cached_file
+from transformers.utils import GENERATION_CONFIG_NAME, cached_file
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
@@ -60,6 +63,7 @@ def accept_past_key_values(forward: Callable) -> Callable:
 # attribute of the generation config (generation_config.json) sets them, the call's first. See generate().
 SOURCE_RELATIVE_LIMITS = ("max_len_a", "max_len_b")
 USE_SHORTLIST = "use_shortlist"
+GENERATE_OPTIONS = (*SOURCE_RELATIVE_LIMITS, USE_SHORTLIST)
 # from_pretrained() arguments that say where and how to find a model's files; the shortlist is found the same way.
 FILE_LOOKUP_ARGUMENTS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
@@ -297,13 +301,18 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) when asked for
         lookup = {name: kwargs[name] for name in FILE_LOOKUP_ARGUMENTS if name in kwargs}
-        path = cached_file(
-            pretrained_model_name_or_path,
-            SHORTLIST_FILE,
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
-            **lookup,
-        )
+
+        def find(file_name: str) -> str | None:
+            return cached_file(
+                pretrained_model_name_or_path,
+                file_name,
+                _raise_exceptions_for_missing_entries=False,
+                _raise_exceptions_for_connection_errors=False,
+                **lookup,
+            )
+
+        read_generate_options(model.generation_config, find(GENERATION_CONFIG_NAME))
+        path = find(SHORTLIST_FILE)
         if path is not None:
             model.shortlist = Shortlist.load(path)
             model.shortlist.check(model.config, str(pretrained_model_name_or_path))
@@ -334,7 +343,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         """
         settings = generation_config or self.generation_config
         options = {}
-        for name in (*SOURCE_RELATIVE_LIMITS, USE_SHORTLIST):
+        for name in GENERATE_OPTIONS:
             value = kwargs.pop(name, None)  # popped: generate() refuses keyword arguments it does not know
             for fallback in (generation_config, self.generation_config):
                 if value is None:
@@ -378,6 +387,20 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         mask = None if attention_mask is None else attention_mask.cpu()
         ids = torch.cat([self.shortlist.target_ids(source.cpu(), mask), eos]).unique()
         return self.generator.output_vocabulary(ids.to(self.generator.proj.weight.device))
+
+
+def read_generate_options(generation_config: GenerationConfig, path: str | os.PathLike | None) -> None:
+    """Set GENERATE_OPTIONS that the generation_config.json at `path` holds (None: no file) on `generation_config`.
+
+    transformers drops the keys it does not know from a file marked `_from_model_config` (as a generation config
+    derived from the model's config is saved), so a `max_len_a` set on `model.generation_config` and saved would
+    be lost on loading without this."""
+    if path is None:
+        return
+    saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    for name in GENERATE_OPTIONS:
+        if saved.get(name) is not None and getattr(generation_config, name, None) is None:
+            setattr(generation_config, name, saved[name])
 
 
 def _check_right_padded(decoder_attention_mask: torch.Tensor | None) -> None:

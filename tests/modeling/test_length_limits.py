@@ -130,3 +130,21 @@ def test_limits_need_the_source(model, batch):
     encoder_outputs = model.get_encoder()(source, mask)
     with pytest.raises(ValueError, match="needs the source: pass input_ids"):
         model.generate(encoder_outputs=encoder_outputs, attention_mask=mask, max_len_a=1.0)
+
+
+def test_a_saved_generation_config_sets_them_for_the_pipeline(tmp_path):
+    """generation_config.json's max_len_a / max_len_b reach generate() through the pipeline, and a call's own win."""
+    from tiny_models import KOREAN, save_tiny_translator
+
+    from hf_rnn_seq2seq.loading import load_translator
+
+    model_dir = save_tiny_translator(tmp_path / "model")  # untrained: it never ends on EOS
+    translator = load_translator(model_dir)
+    translator.model.generation_config.max_len_b = 2
+    translator.model.generation_config.save_pretrained(model_dir)
+    translator = load_translator(model_dir)
+    with one_thread():
+        short = translator(KOREAN[:2], batch_size=2)
+        assert short == translator(KOREAN[:2], batch_size=2, max_new_tokens=2)
+        longer = translator(KOREAN[:2], batch_size=2, max_len_b=4)  # the call's limit, over the saved one
+    assert all(len(a["translation_text"]) > len(b["translation_text"]) for a, b in zip(longer, short))

@@ -148,3 +148,11 @@ def test_source_relative_limits_equal_generate(tmp_path):
         if search["max_new_tokens"] == MAX_NEW_TOKENS:  # some sentences end on EOS, others at their own limit
             ended = (expected == EOS).any(dim=1)
             assert ended.any() and not ended.all()
+
+    # Set on the generation config, they travel with the export (generation_config.json) and apply by default.
+    model.generation_config.max_len_a, model.generation_config.max_len_b = limits["max_len_a"], limits["max_len_b"]
+    with one_thread():
+        export_onnx(model, tmp_path / "with-limits")
+        expected = model.generate(source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS)
+    runner = OnnxTranslator(tmp_path / "with-limits")
+    assert runner.generate(source.numpy(), mask.numpy(), max_new_tokens=MAX_NEW_TOKENS).tolist() == expected.tolist()

@@ -4,6 +4,13 @@
 The last checkpoints of a run sit around the minimum the optimizer circles late in training; their mean usually lies
 nearer its centre and translates a little better than any one of them. A mean is only meaningful between
 checkpoints of one model (the same architecture and vocabularies), which is checked before anything is written.
+Every parameter is averaged, the pointer-generator's gate and coverage's weight (copy_attention, coverage) included.
+
+A checkpoint of a run with `--ema_decay` (training/ema.py) holds two sets of weights: `model.safetensors`, the
+moving average, which that run evaluated and which `translate` loads, and `raw_weights.safetensors`, the weights the
+optimizer trains, kept only to resume from. Averaging reads `model.safetensors`, as every other reader of a model
+directory does: the mean of moving averages, which moves little beyond the last one when 1 / (1 - decay) is long
+beside the checkpoints' spacing.
 
     average_checkpoints(["run/checkpoint-800", "run/checkpoint-900", "run/checkpoint-1000"], "run-averaged")
     average_checkpoints(last_checkpoints("run", 3), "run-averaged")  # the same: the newest three of the run
@@ -23,14 +30,15 @@ from .training.checkpoints import checkpoint_step, is_complete
 
 MIN_CHECKPOINTS = 2
 # Config fields that differ between checkpoints of one model without changing what its weights mean: bookkeeping,
-# the Trainer's settings while training (label smoothing from its flag, the recurrent state turned off) and what
-# saving the final model adds.
+# the Trainer's settings while training (label smoothing from its flag, the recurrent state turned off), the weights
+# of training-only loss terms, and what saving the final model adds.
 NOT_ARCHITECTURE = {
     "transformers_version",
     "_name_or_path",
     "dtype",
     "use_cache",
     "label_smoothing",
+    "coverage_loss_weight",
     "custom_pipelines",
 }
 SAME_MODEL = "average checkpoints of one model's training"

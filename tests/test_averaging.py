@@ -170,3 +170,21 @@ def test_what_cannot_be_averaged_is_one_line(case, message, two_models, training
     assert len(err.splitlines()) == 1 and message in err, err
     assert err.startswith("hf-rnn-seq2seq average: error: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_copy_and_coverage_models_average_every_parameter(tmp_path):
+    """The pointer-generator's gate and coverage's weight are averaged like the rest; a coverage loss weight that
+    differs (a training setting, as label smoothing) does not make two checkpoints different models."""
+    first = save_tiny_translator(tmp_path / "first", attention="additive", copy_attention=True, coverage=True)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    config = json.loads((second / "config.json").read_text())
+    (second / "config.json").write_text(json.dumps(config | {"coverage_loss_weight": 0.5}))
+    weights = load_file(second / WEIGHTS)
+    save_file({name: w + 1.0 for name, w in weights.items()}, second / WEIGHTS)
+    output_dir = average_checkpoints([first, second], tmp_path / "averaged")
+    averaged = load_file(output_dir / WEIGHTS)
+    assert any("copy_gate" in name for name in averaged) and any("coverage_weight" in name for name in averaged)
+    assert_same_weights(averaged, mean(load_file(first / WEIGHTS), load_file(second / WEIGHTS)))
+    with one_thread():
+        assert load_translator(output_dir)(KOREAN[0])[0]["translation_text"] is not None

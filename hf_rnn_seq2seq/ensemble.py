@@ -10,7 +10,9 @@ members' normalisers being constant over the vocabulary): the weighted mean of t
 OpenNMT-py averages them, made a distribution again, which greedy and beam search read as they read one model's.
 fairseq averages probabilities (the arithmetic mean) instead; the geometric mean favours the tokens every member
 finds likely, and with equal weights two copies of one model give exactly that model's logits, hence its
-translations and scores bit for bit.
+translations and scores bit for bit. A pointer-generator member (`copy_attention`) returns log-probabilities as its
+logits, which differ from any logits of the same distribution by a constant per row: it averages with the others
+unchanged. Its source ids and coverage travel in its encoder outputs and state like the rest.
 
 `RNNSeq2SeqEnsemble` is a model for transformers' `generate()`: its Encoder runs every member's Encoder (their
 outputs travel as one dict of top-level tensors, which generate() repeats for beam search as it repeats one

@@ -25,7 +25,7 @@ from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from .loading import check_model_dir, load_model
 from .modeling.pipeline import RNNTranslationPipeline
-from .tokenization import check_vocabularies, load_tokenizers
+from .tokenization import check_vocabularies, load_tokenizers, same_ids
 from .training.checkpoints import checkpoint_step, is_complete
 
 MIN_CHECKPOINTS = 2
@@ -148,20 +148,21 @@ def checkpoint_tokenizers(
 
 def checked_state_dicts(checkpoints: Sequence[Path]) -> Iterator[dict[str, torch.Tensor]]:
     """Each checkpoint's weights, loaded one at a time, once it is known to be the first one's model: the same
-    architecture, and tokenizers that give the same ids."""
+    architecture, and tokenizers that give the same ids (tokenization.same_ids)."""
     first = None
     for checkpoint in checkpoints:
         model = load_model(checkpoint)
-        vocabularies = [tokenizer.get_vocab() for tokenizer in checkpoint_tokenizers(checkpoint, model.config)]
+        tokenizers = checkpoint_tokenizers(checkpoint, model.config)
         if first is None:
-            first = checkpoint, model.config, vocabularies
+            first = checkpoint, model.config, tokenizers
         else:
-            first_checkpoint, first_config, first_vocabularies = first
+            first_checkpoint, first_config, first_tokenizers = first
             check_same_architecture(first_checkpoint, first_config, checkpoint, model.config)
-            if vocabularies != first_vocabularies:
+            (first_source, first_target), (source, target) = first_tokenizers, tokenizers
+            if not (same_ids(first_source, source, "source") and same_ids(first_target, target, "target")):
                 raise ValueError(
-                    f"{first_checkpoint} and {checkpoint} have different vocabularies (their tokenizers give other "
-                    f"ids); {SAME_MODEL}"
+                    f"{first_checkpoint} and {checkpoint} have different tokenizers (they give other ids for the same "
+                    f"text); {SAME_MODEL}"
                 )
         yield model.state_dict()
 

@@ -41,6 +41,7 @@ from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
 from .modeling.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqPreTrainedModel
 from .modeling.pipeline import RNNTranslationPipeline
+from .tokenization import same_ids
 
 # The config fields every member must agree on: the ids generate() starts, pads and stops with.
 SHARED_TOKEN_IDS = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
@@ -177,12 +178,7 @@ def check_same_tokenizer(
     first: PreTrainedTokenizerBase, other: PreTrainedTokenizerBase, side: str, first_dir: str, other_dir: str
 ) -> None:
     """Refuse members whose `side` ("source" or "target") tokenizers differ: the same text must give the same ids."""
-    same = (
-        first.backend_tokenizer.to_str() == other.backend_tokenizer.to_str()
-        if side == "source" and first.is_fast and other.is_fast
-        else first.get_vocab() == other.get_vocab()
-    )
-    if not same:
+    if not same_ids(first, other, side):
         raise ValueError(
             f"{other_dir} has another {side} tokenizer than {first_dir}: an ensemble needs models trained with the "
             f"same {side} tokenizer (pass --tokenizer_name to train them with one)"

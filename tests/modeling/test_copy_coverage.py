@@ -25,7 +25,7 @@ from test_modeling import (
     sources,
     tiny_model,
 )
-from tiny_models import one_thread
+from tiny_models import config_ids, one_thread
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.modeling.decoder import RecurrentState
@@ -47,7 +47,7 @@ def options():
 
 
 OPTIONS = list(options())
-OPTION_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in OPTIONS]
+OPTION_IDS = config_ids(OPTIONS)
 
 
 def copying_model(**options) -> RNNSeq2SeqForConditionalGeneration:

@@ -9,7 +9,9 @@ subword pieces, with a word-level vocabulary over those pieces.
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
     python bench/ours.py flopcheck                        # step_flops() against torch.utils.flop_counter
 
-train, translate, machine and flat take `--dtype bfloat16` (see DTYPES).
+train, translate, machine and flat take `--dtype bfloat16` (see DTYPES); translate also takes `--dtype int8`: the
+model's int8 graphs (made on first use into MODEL/onnx-int8, counted in load_s, not in the decode loop) in
+onnxruntime, as `hf-rnn-seq2seq translate --dtype int8` runs them.
 
 `versus_peers.py` runs these as child processes (so their peak RSS and whole-command time can be measured)
 and never imports torch itself.
@@ -39,6 +41,7 @@ IGNORE = -100
 # --dtype: float32 everywhere, or bfloat16 (training: matrix products autocast to bfloat16 over float32 weights,
 # as `--bf16 true` does in hf_rnn_seq2seq.training; translating: the weights loaded in bfloat16, as --dtype does)
 DTYPES = ("float32", "bfloat16")
+QUANTIZED_DTYPES = ("int8",)  # translate only: hf_rnn_seq2seq.loading.QUANTIZED_DTYPES
 ENCODE_CHUNK = 1024  # lines per tokenizer call when encoding the training files (see encode())
 
 
@@ -378,10 +381,27 @@ def load_test_set(a):
     return torch, model, lines, batches
 
 
+def int8_generate(model_dir: str, threads: int):
+    """generate() for the int8 graphs of `model_dir` in onnxruntime: torch tensors in and out, as model.generate."""
+    import torch
+
+    from hf_rnn_seq2seq.loading import int8_graphs
+    from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator
+
+    runner = OnnxTranslator(int8_graphs(model_dir), num_threads=threads)
+
+    def generate(input_ids, attention_mask, do_sample: bool, num_return_sequences: int, **options):
+        ids = runner.generate(input_ids.numpy(), attention_mask.numpy(), **options)  # greedy or beam, no sampling
+        return torch.from_numpy(ids)
+
+    return generate
+
+
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
-    torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
+    torch, model, src_tok, tgt_tok = load(a.model, "float32" if a.dtype in QUANTIZED_DTYPES else a.dtype)
+    generate = int8_generate(a.model, a.threads) if a.dtype in QUANTIZED_DTYPES else model.generate
     lines = read_lines(a.src)
     vocab = tgt_tok.convert_ids_to_tokens(list(range(len(tgt_tok))))
     t_load = time.perf_counter() - t_proc
@@ -391,7 +411,7 @@ def cmd_translate(a) -> None:
         t0 = time.perf_counter()
         for chunk in decode_batches(lines, a.tbatch, length_sorted=not a.no_sort):
             enc = src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-            out = model.generate(
+            out = generate(
                 input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **gen_kwargs(a.beam, a.max_out)
             )
             for i, row in zip(chunk, out[:, 1:].tolist()):
@@ -589,8 +609,9 @@ def main(argv=None) -> None:
     f.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     f.add_argument("--reps", type=int, default=3)
     f.add_argument("--threads", type=int, default=2)
-    for command in (t, d, m, f):
+    for command in (t, m, f):
         command.add_argument("--dtype", choices=DTYPES, default="float32")
+    d.add_argument("--dtype", choices=DTYPES + QUANTIZED_DTYPES, default="float32")
     sub.add_parser("flopcheck")
     a = p.parse_args(argv)
     if getattr(a, "dtype", None) == "bfloat16":

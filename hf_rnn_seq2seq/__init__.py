@@ -2,8 +2,8 @@
 
 Importing the package registers the model with transformers' Auto classes, so
 `AutoModelForSeq2SeqLM.from_pretrained(directory)` works without `trust_remote_code`, and the
-`pipeline("rnn-translation")` task. It imports the model (`modeling/`) and nothing of the tools: training, data,
-metrics, ONNX and plotting are imported by whoever uses them.
+`pipeline("rnn-translation")` and `pipeline("rnn-text2text")` tasks. It imports the model (`modeling/`) and
+nothing of the tools: training, data, metrics, ONNX and plotting are imported by whoever uses them.
 """
 
 from .modeling import (

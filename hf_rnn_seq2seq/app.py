@@ -1,5 +1,6 @@
-"""Watch the model work: a local web page (Gradio) where a person types a sentence and sees the translation, the
-n-best list of a beam search, the attention heatmap, and each decoding step — the Decoder's input token and the
+"""Watch the model work: a local web page (Gradio) where a person types a sentence and sees the translation (or the
+summary, the reply: the page words itself after the model's task, read from its model card by `tasks.model_task`),
+the n-best list of a beam search, the attention heatmap, and each decoding step — the Decoder's input token and the
 Generator's most probable next tokens.
 
     hf-rnn-seq2seq app outputs/koen           # http://127.0.0.1:7860, this machine only
@@ -14,6 +15,7 @@ otherwise. Requests wait in a queue, `CONCURRENCY_LIMIT` of them decoded at a ti
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +26,7 @@ from .explanation import DEFAULT_BEAMS, DEFAULT_TOP_K, MAX_SOURCE_TOKENS, InputE
 from .loading import load_translator
 from .modeling.pipeline import RNNTranslationPipeline
 from .plotting import Alignment, attention_figure, korean_font_path
+from .tasks import ModelTask, model_task
 
 DEFAULT_HOST = "127.0.0.1"  # this machine only; give 0.0.0.0 to serve the network
 MAX_BEAMS = 8
@@ -32,7 +35,38 @@ MAX_TOP_K = 10
 # fraction of a second on a CPU, and more at once would only share the same cores.
 CONCURRENCY_LIMIT = 2
 MAX_QUEUE_SIZE = 64
-EXAMPLES = ["저는 커피를 좋아해요.", "내일 아침에 공원에서 만나요.", "이 책은 정말 재미있어요."]
+EXAMPLES = ["저는 커피를 좋아해요.", "내일 아침에 공원에서 만나요.", "이 책은 정말 재미있어요."]  # for Korean sources
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How the page names the input, the output and what the model does, for one task."""
+
+    source: str  # the input box
+    output: str  # the output box
+    button: str
+    verb: str  # "the model {verb} it"
+
+
+WORDINGS = {
+    "translation": Wording("Source sentence", "Translation", "Translate", "translates"),
+    "summarization": Wording("Text to summarize", "Summary", "Summarize", "summarizes"),
+    "dialogue": Wording("Message", "Reply", "Reply", "replies to"),
+    "text2text": Wording("Input text", "Output", "Generate", "rewrites"),
+}
+
+
+def wording(task: ModelTask) -> tuple[Wording, list[str]]:
+    """The page's words for the model's task, and its example inputs: the Korean ones for a Korean source (or a
+    translation model whose card names no language, as the first models were ko→en), none otherwise."""
+    words = WORDINGS[task.task]
+    source_language = task.languages[0] if task.languages else None
+    if source_language:
+        words = Wording(f"{words.source} ({source_language})", words.output, words.button, words.verb)
+    korean = source_language == "ko" or (source_language is None and task.task == "translation")
+    return words, EXAMPLES if korean else []
+
+
 N_BEST_HEADERS = ["rank", "translation", "score"]
 STEP_HEADERS = ["step", "Decoder input", "output", "P(output)", "top-k next tokens (Generator softmax)"]
 STEP_TABLE_MAX_HEIGHT = 1200  # pixels, about 40 steps; longer translations scroll within the table
@@ -102,36 +136,45 @@ def page_outputs(
     )
 
 
-def build_app(translator: RNNTranslationPipeline, title: str, max_source_tokens: int = MAX_SOURCE_TOKENS) -> gr.Blocks:
+def build_app(
+    translator: RNNTranslationPipeline,
+    title: str,
+    max_source_tokens: int = MAX_SOURCE_TOKENS,
+    task: ModelTask | None = None,
+) -> gr.Blocks:
     """The page: a sentence and the search's settings in, `page_outputs` out (also as the API endpoint
-    /translate); a queue serves several people at once."""
+    /translate, whatever the task); worded for `task` (None: a translation model); a queue serves several people
+    at once."""
+    words, examples = wording(task or ModelTask())
     # Gradio's telemetry and version check would reach the Internet from the server. The page's setting covers the
     # Blocks; some of Gradio's calls read only this variable.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(
             f"# {title}\n"
-            "Type a Korean sentence: the model translates it with beam search and shows how. "
+            f"Type a text: the model {words.verb} it with beam search and shows how. "
             "The **score** of a hypothesis is the search's: the sum of its tokens' log-probabilities divided by "
             "its length (to the power `length_penalty`). Each **step** shows the token the Decoder read and the "
             "Generator's most probable next tokens."
         )
         with gr.Row():
             with gr.Column(scale=3):
-                source = gr.Textbox(label="Korean", placeholder=EXAMPLES[0], lines=2, elem_id="source")
+                placeholder = examples[0] if examples else None
+                source = gr.Textbox(label=words.source, placeholder=placeholder, lines=2, elem_id="source")
                 with gr.Row():
                     num_beams = gr.Slider(1, MAX_BEAMS, value=DEFAULT_BEAMS, step=1, label="beam size (1: greedy)")
                     top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="top-k tokens per step")
-                button = gr.Button("Translate", variant="primary", elem_id="translate")
-                gr.Examples(EXAMPLES, inputs=source)
+                button = gr.Button(words.button, variant="primary", elem_id="translate")
+                if examples:
+                    gr.Examples(examples, inputs=source)
                 message = gr.Markdown(elem_id="message")
-                translation = gr.Textbox(label="Translation", interactive=False, elem_id="translation")
+                translation = gr.Textbox(label=words.output, interactive=False, elem_id="translation")
                 candidates = gr.Dataframe(
                     headers=N_BEST_HEADERS, label="n-best list", interactive=False, elem_id="n-best"
                 )
             with gr.Column(scale=2):
                 heatmap = gr.Image(
-                    label="Attention (source across, translation down)",
+                    label=f"Attention (source across, {words.output.lower()} down)",
                     type="numpy",
                     format="png",
                     interactive=False,
@@ -211,10 +254,11 @@ def serve(
     share: bool = False,
     block: bool = True,
 ) -> gr.Blocks:
-    """Load `model` (a model directory or Hub id) and serve its page (see `launch`)."""
+    """Load `model` (a model directory or Hub id) and serve its page, worded for its task (see `launch`)."""
     translator = load_translator(model)
-    title = f"{Path(str(model)).name}: watch the model translate"
-    return launch(build_app(translator, title), host, port, share, block)
+    task = model_task(model)
+    title = f"{Path(str(model)).name}: watch the model {WORDINGS[task.task].button.lower()}"
+    return launch(build_app(translator, title, task=task), host, port, share, block)
 
 
-__all__ = ["DEFAULT_HOST", "build_app", "launch", "page_outputs", "serve"]
+__all__ = ["DEFAULT_HOST", "WORDINGS", "build_app", "launch", "page_outputs", "serve", "wording"]

@@ -1,14 +1,20 @@
-"""Loading parallel corpora into the Hugging Face translation format, and tokenising them.
+"""Loading parallel corpora -- any source/target text pairs -- into the Hugging Face translation format, and
+tokenising them.
 
 Every loader returns a `datasets.Dataset` with a single column `translation`, each row a dict
 `{source_lang: "...", target_lang: "..."}` -- the format of the Hub's translation datasets (wmt16, opus...).
+The two names need not be languages: they name the sides of any text-to-text task (a file suffix such as `src` /
+`tgt`, or a column such as `document` / `summary`, as `--text_column` / `--summary_column` of transformers'
+run_summarization.py), and must differ.
 
 Supported inputs (see `load_translation_data`, which picks one from its argument):
 
-* parallel text: `prefix.ko` + `prefix.en`, one sentence per line, line N of one file translating line N of
-  the other;
-* JSON lines: one `{"translation": {"ko": "...", "en": "..."}}` object per line;
-* a dataset on the Hugging Face Hub (needs the network, or the dataset in the local cache).
+* parallel text: `prefix.ko` + `prefix.en` (any two suffixes: `prefix.src` + `prefix.tgt`), one segment per line,
+  line N of one file pairing with line N of the other;
+* JSON lines: one `{"translation": {"ko": "...", "en": "..."}}` object per line, or one object with a column per
+  side, `{"document": "...", "summary": "..."}`;
+* a dataset saved with `save_to_disk` (a folder), with a `translation` column or a column per side;
+* a dataset on the Hugging Face Hub (needs the network, or the dataset in the local cache), likewise.
 
 Bad data raises `DataError` naming the file and line to fix. Nothing is skipped silently: an empty sentence is
 an error (it would shift or drop a pair), and pairs dropped by `filter_by_length` are counted and logged.
@@ -38,6 +44,8 @@ PAIRS_PER_CHUNK = 10_000
 # Sentences tokenised per call when measuring lengths.
 LENGTH_BATCH_SIZE = 1_000
 JSON_SUFFIXES = (".jsonl", ".json")
+# What `save_to_disk` writes into a dataset folder (a Dataset's state, a DatasetDict's split list).
+SAVED_DATASET_FILES = ("state.json", "dataset_dict.json")
 UTF8_BOM = b"\xef\xbb\xbf"
 
 PathLike = str | os.PathLike
@@ -142,24 +150,30 @@ def _jsonl_pairs(path: PathLike, source_lang: str, target_lang: str) -> Iterator
                 f"{where}: invalid JSON ({err.msg} at column {err.colno}); expected one object per line like "
                 f'{{"translation": {{"{source_lang}": "...", "{target_lang}": "..."}}}}'
             ) from None
-        translation = record.get("translation") if isinstance(record, dict) else None
-        if not isinstance(translation, dict):
-            raise DataError(f'{where}: expected an object with a "translation" object, got: {line[:80]}')
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got: {line[:80]}")
+        # Nested `{"translation": {...}}` (the Hub's translation datasets), else one column per side.
+        if isinstance(record.get("translation"), dict):
+            fields, name = record["translation"], '"translation" has no key'
+        else:
+            fields, name = record, "no column"
         pair = {}
-        for lang in (source_lang, target_lang):
-            if lang not in translation:
+        for side in (source_lang, target_lang):
+            if side not in fields:
                 raise DataError(
-                    f'{where}: "translation" has no key "{lang}" (its keys: {", ".join(map(str, translation))})'
+                    f'{where}: {name} "{side}" (its keys: {", ".join(map(str, fields))}); name the source and '
+                    "target columns with --text_column and --summary_column (or --source_lang and --target_lang)"
                 )
-            text = translation[lang]
+            text = fields[side]
             if not isinstance(text, str) or not text.strip():
-                raise DataError(f'{where}: "translation"."{lang}" must be a non-empty string, got {text!r}')
-            pair[lang] = text
+                raise DataError(f'{where}: "{side}" must be a non-empty string, got {text!r}')
+            pair[side] = text
         yield pair
 
 
 def load_translation_jsonl(path: PathLike, source_lang: str = "ko", target_lang: str = "en") -> Dataset:
-    """Load JSON lines of `{"translation": {source_lang: ..., target_lang: ...}}` (other keys are ignored)."""
+    """Load JSON lines of `{"translation": {source_lang: ..., target_lang: ...}}` or of
+    `{source_lang: ..., target_lang: ...}` (other keys are ignored)."""
     dataset = _dataset_from_pairs(_jsonl_pairs(path, source_lang, target_lang), source_lang, target_lang)
     if len(dataset) == 0:
         raise DataError(f"{path}: file is empty")
@@ -189,13 +203,17 @@ def load_hub_dataset(
         ) from None
     except (DatasetNotFoundError, FileNotFoundError) as err:
         raise DataError(f"cannot load dataset '{name}': {err}") from None
+    return _pairs_dataset(dataset, f"dataset '{name}'", source_lang, target_lang)
+
+
+def _pairs_dataset(dataset: Dataset, what: str, source_lang: str, target_lang: str) -> Dataset:
+    """The pairs of a loaded dataset with a `translation` column holding both sides, or one column per side."""
     if "translation" in dataset.column_names:
         feature = dataset.features["translation"]  # a Translation, or a plain struct from a JSON file
         languages = feature.languages if isinstance(feature, Translation) else list(feature)
         if not {source_lang, target_lang} <= set(languages):
             raise DataError(
-                f"dataset '{name}': its translation column has languages {languages}, "
-                f"not '{source_lang}' and '{target_lang}'"
+                f"{what}: its translation column has languages {languages}, not '{source_lang}' and '{target_lang}'"
             )
         pairs = ({source_lang: row[source_lang], target_lang: row[target_lang]} for row in dataset["translation"])
     elif {source_lang, target_lang} <= set(dataset.column_names):
@@ -205,14 +223,38 @@ def load_hub_dataset(
         )
     else:
         raise DataError(
-            f"dataset '{name}' has columns {dataset.column_names}; expected 'translation' or "
-            f"'{source_lang}' and '{target_lang}'"
+            f"{what} has columns {dataset.column_names}; expected 'translation' or '{source_lang}' and "
+            f"'{target_lang}' (name them with --text_column and --summary_column)"
         )
-    return _dataset_from_pairs(pairs, source_lang, target_lang)
+    dataset = _dataset_from_pairs(pairs, source_lang, target_lang)
+    if len(dataset) == 0:
+        raise DataError(f"{what} is empty")
+    return dataset
+
+
+def load_saved_dataset(
+    path: PathLike, split: str = "train", source_lang: str = "ko", target_lang: str = "en"
+) -> Dataset:
+    """Load a dataset folder written by `Dataset.save_to_disk` (or a `DatasetDict`'s, taking `split`)."""
+    try:
+        dataset = datasets.load_from_disk(str(path))
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: cannot load the saved dataset: {err}") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        if split not in dataset:
+            raise DataError(f"{path}: no split '{split}' in the saved dataset (its splits: {', '.join(dataset)})")
+        dataset = dataset[split]
+    return _pairs_dataset(dataset, str(path), source_lang, target_lang)
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return path.is_dir() and any((path / name).is_file() for name in SAVED_DATASET_FILES)
 
 
 def _load_one(path_or_name: str, source_lang: str, target_lang: str, config: str | None, split: str) -> Dataset:
     path = Path(path_or_name)
+    if _is_saved_dataset(path):
+        return load_saved_dataset(path, split, source_lang, target_lang)
     if path.suffix in JSON_SUFFIXES:
         return load_translation_jsonl(path, source_lang, target_lang)
     # A path to either side of a parallel corpus stands for its prefix: data/train.ko -> data/train.
@@ -225,8 +267,8 @@ def _load_one(path_or_name: str, source_lang: str, target_lang: str, config: str
         raise DataError(f"found {found} but not its parallel file {missing}")
     if path.exists():
         raise DataError(
-            f"{path}: unknown data format; give a .jsonl file or a parallel-text prefix "
-            f"(prefix.{source_lang} + prefix.{target_lang})"
+            f"{path}: unknown data format; give a .jsonl file, a parallel-text prefix "
+            f"(prefix.{source_lang} + prefix.{target_lang}) or a folder written by Dataset.save_to_disk"
         )
     if path.is_absolute() or path_or_name.startswith("."):  # a local path, never a Hub name
         raise DataError(f"no such file {path_or_name} nor {source_path} + {target_path}")
@@ -245,6 +287,7 @@ def load_translation_data(
 ) -> Dataset:
     """Load translation pairs from local files or the Hub, picking the loader from `path_or_name`.
 
+    * a folder written by `save_to_disk` -> `load_saved_dataset(path_or_name, split)`
     * `*.jsonl` / `*.json` -> `load_translation_jsonl`
     * `prefix` or `prefix.{source_lang}` (or `.{target_lang}`) where `prefix.{source_lang}` and
       `prefix.{target_lang}` both exist -> `load_parallel_text`
@@ -252,6 +295,11 @@ def load_translation_data(
 
     A comma-separated list (`data/a,data/b.jsonl`) loads each entry and concatenates them in order.
     """
+    if source_lang == target_lang:
+        raise DataError(
+            f"the source and target sides are both named '{source_lang}'; give them different names (file suffixes "
+            "or columns, e.g. --source_lang src --target_lang tgt)"
+        )
     entries = [entry.strip() for entry in path_or_name.split(",") if entry.strip()]
     if not entries:
         raise DataError(f"no data given (got {path_or_name!r})")
@@ -262,7 +310,7 @@ def filter_by_length(
     dataset: Dataset,
     source_tokenizer: PreTrainedTokenizerBase,
     target_tokenizer: PreTrainedTokenizerBase,
-    max_source_length: int,
+    max_source_length: int | None,
     max_target_length: int,
     source_lang: str = "ko",
     target_lang: str = "en",
@@ -271,7 +319,8 @@ def filter_by_length(
 
     Lengths count the tokens the model sees, including the `</s>` the tokenizers append. Long pairs are
     dropped rather than truncated: a truncated target teaches the model to stop mid-sentence. The number
-    dropped is logged as a warning, and dropping every pair is a `DataError`.
+    dropped is logged as a warning, and dropping every pair is a `DataError`. `max_source_length=None` limits
+    only targets (for sources cut by `truncate_sources` instead).
     """
     keep = []
     for start in range(0, len(dataset), LENGTH_BATCH_SIZE):
@@ -281,15 +330,41 @@ def filter_by_length(
         keep.extend(
             start + i
             for i, (source, target) in enumerate(zip(source_ids, target_ids))
-            if len(source) <= max_source_length and len(target) <= max_target_length
+            if (max_source_length is None or len(source) <= max_source_length) and len(target) <= max_target_length
         )
     n_dropped = len(dataset) - len(keep)
-    limits = f"max_source_length={max_source_length}, max_target_length={max_target_length} tokens"
+    limits = f"max_target_length={max_target_length} tokens"
+    if max_source_length is not None:
+        limits = f"max_source_length={max_source_length}, {limits}"
     if len(dataset) > 0 and not keep:
         raise DataError(f"all {len(dataset)} pairs are longer than {limits}; raise the limits")
     if n_dropped:
         logger.warning("dropped %d of %d pairs longer than %s", n_dropped, len(dataset), limits)
     return dataset.select(keep), n_dropped
+
+
+def truncate_sources(tokenized: Dataset, max_source_length: int) -> tuple[Dataset, int]:
+    """Cut the tokenised sources (`input_ids`, `attention_mask`) longer than `max_source_length` to their first
+    `max_source_length - 1` tokens and their last one (`</s>`); return `(dataset, n_cut)`, the number cut logged
+    as a warning. What summarizers do with long documents (See et al. 2017 keep an article's first 400 tokens):
+    the summary is usually in the beginning, and dropping long documents would leave the model unused to them."""
+    if max_source_length < 2:
+        raise ValueError(f"max_source_length must leave room for a token and </s>, got {max_source_length}")
+    n_cut = sum(len(ids) > max_source_length for ids in tokenized["input_ids"])
+    if not n_cut:
+        return tokenized, 0
+
+    def cut(batch: dict[str, list]) -> dict[str, list]:
+        return {
+            "input_ids": [
+                ids if len(ids) <= max_source_length else ids[: max_source_length - 1] + ids[-1:]
+                for ids in batch["input_ids"]
+            ],
+            "attention_mask": [mask[:max_source_length] for mask in batch["attention_mask"]],
+        }
+
+    logger.warning("cut %d of %d sources to their first %d tokens", n_cut, len(tokenized), max_source_length)
+    return tokenized.map(cut, batched=True, desc="cutting long sources"), n_cut
 
 
 def make_preprocess_function(

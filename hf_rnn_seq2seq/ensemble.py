@@ -36,7 +36,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedTokenizerBase
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
-from .loading import load_translator
+from .loading import QUANTIZED_DTYPES, load_translator
 from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
 from .modeling.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqPreTrainedModel
@@ -191,12 +191,14 @@ def load_ensemble_translator(
     device: str | int | None = None,
     dtype: str = "float32",
 ) -> RNNTranslationPipeline:
-    """A translation pipeline over the models saved in `model_dirs` (each loaded as `load_translator` loads it):
-    the ensemble of them, weighted by `weights` (default: equal), with the first model's tokenizers. One
-    directory without weights gives that model's own pipeline."""
+    """A pipeline (of the first model's kind) over the models saved in `model_dirs` (each loaded as
+    `load_translator` loads it): the ensemble of them, weighted by `weights` (default: equal), with the first
+    model's tokenizers. One directory without weights gives that model's own pipeline."""
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")
+    if len(model_dirs) > 1 and dtype in QUANTIZED_DTYPES:
+        raise ValueError(f"an ensemble decodes with PyTorch: --dtype {dtype} takes one model directory")
     translators = [load_translator(model_dir, device, dtype) for model_dir in model_dirs]
     if len(translators) == 1 and weights is None:
         return translators[0]
@@ -207,7 +209,8 @@ def load_ensemble_translator(
             first.target_tokenizer, translator.target_tokenizer, "target", str(model_dirs[0]), str(model_dir)
         )
     ensemble = RNNSeq2SeqEnsemble([translator.model for translator in translators], weights).eval()
-    return RNNTranslationPipeline(
+    # The first model's pipeline class: a text2text model's ensemble returns generated_text too.
+    return type(first)(
         model=ensemble, tokenizer=first.tokenizer, target_tokenizer=first.target_tokenizer, device=device
     )
 

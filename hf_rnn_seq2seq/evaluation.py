@@ -1,7 +1,7 @@
-"""Score a saved model on a test set: translate its source side and compare with its references (sacreBLEU's BLEU,
-chrF and TER, with their signatures), timing the translation; optionally test whether it differs significantly
-from a baseline (sacreBLEU's paired bootstrap resampling). What `hf-rnn-seq2seq evaluate` prints and the demo
-reports."""
+"""Score a saved model on a test set: translate (summarize, reply to) its source side and compare with its
+references (by the model's task: sacreBLEU's BLEU, chrF and TER, ROUGE, distinct-n, with their signatures), timing
+the generation; optionally test whether it differs significantly from a baseline (sacreBLEU's paired bootstrap
+resampling). What `hf-rnn-seq2seq evaluate` prints and the demo reports."""
 
 import os
 import time
@@ -9,11 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sacrebleu.significance import PairedTest
+from transformers import GenerationConfig
 
 from .data import load_translation_data
 from .ensemble import load_ensemble_translator
+from .errors import DataError
 from .loading import load_translator
-from .metrics import reference_streams, sacrebleu_metrics, score_translations
+from .metrics import parse_metric_names, reference_streams, sacrebleu_metrics, score_texts
+from .modeling.pipeline import RNNTranslationPipeline
+from .onnx_runtime import OnnxTranslator
+from .tasks import TASK_METRICS, model_task
 from .translate import DEFAULT_BATCH_SIZE, model_dirs, translate_lines
 
 DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
@@ -65,10 +70,30 @@ def paired_bootstrap(
     return report
 
 
+def _generation_config(translator: RNNTranslationPipeline | OnnxTranslator) -> GenerationConfig:
+    """The saved generation config a translator decodes with: the model's, or the one beside the ONNX graphs."""
+    if isinstance(translator, OnnxTranslator):
+        return translator.generation_config
+    return translator.model.generation_config
+
+
 def read_translations(path: str | os.PathLike) -> list[str]:
     """The lines of a translations file (what `evaluate --predictions` writes): line N translates sentence N."""
     lines = Path(path).read_text(encoding="utf-8").split("\n")
     return lines[:-1] if lines[-1] == "" else lines
+
+
+def read_references(paths: list[str | os.PathLike], n_examples: int, data: str) -> list[list[str]]:
+    """The references of each example from files with one reference per line (line N: example N)."""
+    per_file = []
+    for path in paths:
+        lines = read_translations(path)
+        if len(lines) != n_examples:
+            raise DataError(
+                f"{path} has {len(lines)} lines but {data} has {n_examples} examples; give one reference a line"
+            )
+        per_file.append(lines)
+    return [list(references) for references in zip(*per_file)]
 
 
 def evaluate_model(
@@ -81,35 +106,48 @@ def evaluate_model(
     baseline: str | os.PathLike | None = None,
     bootstrap_samples: int = DEFAULT_BOOTSTRAP_SAMPLES,
     weights: Sequence[float] | None = None,
+    metrics: str | list[str] | None = None,
+    rouge_tokenizer: str = "default",
+    reference_files: list[str | os.PathLike] | None = None,
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
     """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads);
     several model directories are evaluated as their ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
+    `metrics` (`score_texts`'s names, a list or "rouge,distinct") default to the model's task's (`model_task`).
+    `reference_files` (one reference per line, line-aligned with `data`; AESLC's test.ann0..2) replace the data's
+    target side as the references: several references per example, each metric taking them as it does (ROUGE
+    scores each example against its best reference).
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
+    members = model_dirs(model_dir)
+    task = model_task(members[0]).task
+    metric_names = parse_metric_names(metrics) if metrics else TASK_METRICS[task]  # a bad name fails before generating
     pairs = list(load_translation_data(data, source_lang, target_lang)["translation"])
     sources = [pair[source_lang] for pair in pairs]
     references = [pair[target_lang] for pair in pairs]
+    if reference_files:
+        references = read_references(reference_files, len(pairs), data)
     baseline_translations = None
     if baseline is not None and not Path(baseline).is_dir():
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
-    members = model_dirs(model_dir)
     translator = load_ensemble_translator(members, weights, dtype=dtype)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
-    scores, signatures = score_translations(translations, references)
+    scores, signatures = score_texts(translations, references, metric_names, rouge_tokenizer)
     report = {
         "model": str(members[0]) if len(members) == 1 else [str(member) for member in members],
         **({} if weights is None else {"weights": [float(weight) for weight in weights]}),
         "data": str(data),
+        "task": task,
         "direction": f"{source_lang}-{target_lang}",
+        "references": [str(path) for path in reference_files] if reference_files else f"{data} ({target_lang})",
         "sentences": len(pairs),
         **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},
-        "num_beams": generate_kwargs.get("num_beams") or translator.model.generation_config.num_beams or 1,
+        "num_beams": generate_kwargs.get("num_beams") or _generation_config(translator).num_beams or 1,
         "dtype": dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),

@@ -13,8 +13,13 @@
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
 The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
 their logits match PyTorch's to float rounding.
+
+With `quantize="int8"` the graphs' weight matrices are then stored in int8 and multiplied in integers, each step's
+activations quantized on the fly (onnxruntime's dynamic quantization); `quantization.json` records the settings.
 """
 
+import json
+import logging
 import os
 import warnings
 from dataclasses import fields
@@ -30,7 +35,7 @@ from transformers import PreTrainedModel
 from .loading import load_model
 from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
-from .onnx_runtime import DECODER_STEP_FILE, ENCODER_FILE, state_names
+from .onnx_runtime import DECODER_STEP_FILE, ENCODER_FILE, QUANTIZATION_FILE, require_onnxruntime, state_names
 from .tokenization import load_tokenizers, save_tokenizers
 
 DEFAULT_OPSET = 17
@@ -38,6 +43,9 @@ DEFAULT_OPSET = 17
 # values only need to differ from every model dimension (layers, directions), so that no size gets confused
 # with a constant.
 EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH = 3, 7
+# Weight types the graphs can be quantized to (`quantize=`), with onnxruntime's quantize_dynamic settings: int8
+# weights, one scale per output column (bench/DESIGN.md, "int8 decoding", has the measurements behind the choice).
+QUANTIZATIONS = {"int8": {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}}
 
 
 def source_names(config) -> list[str]:
@@ -124,13 +132,18 @@ def check_exportable(config) -> None:
         )
 
 
-def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET) -> list[Path]:
+def export_onnx(
+    model: PreTrainedModel, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> list[Path]:
     """Write `encoder.onnx` and `decoder_step.onnx` for `model` into `output_dir`, with the model's config and
-    generation config (which the runner reads); returns the paths of the graphs.
+    generation config (which the runner reads); returns the paths of the graphs. `quantize` ("int8", a key of
+    `QUANTIZATIONS`) quantizes them (`quantize_graphs`).
 
     The model is put in eval mode (dropout off), which is how it translates.
     """
     check_exportable(model.config)
+    if quantize is not None:
+        check_quantization(quantize)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     config = model.config
@@ -179,7 +192,48 @@ def export_onnx(model: PreTrainedModel, output_dir: str | os.PathLike, opset: in
     _add_top_k(output_dir / DECODER_STEP_FILE)
     model.config.save_pretrained(output_dir)
     model.generation_config.save_pretrained(output_dir)
-    return [output_dir / file_name for *_, file_name in exports]
+    paths = [output_dir / file_name for *_, file_name in exports]
+    if quantize is not None:
+        quantize_graphs(paths, quantize)
+    return paths
+
+
+def check_quantization(quantize: str) -> None:
+    """Refuse an unknown weight type, and a quantization without onnxruntime (one line naming the extra)."""
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    require_onnxruntime(f"quantizing to {quantize}")
+
+
+class _DropPreprocessingAdvice(logging.Filter):
+    """quantize_dynamic advises (on the root logger, each call) running its shape-inference pre-processing, which
+    serves convolutional graphs; ours quantize without it (their MatMuls have known weight shapes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def quantize_graphs(paths: list[Path], quantize: str = "int8") -> None:
+    """Quantize the graphs at `paths` in place with onnxruntime's dynamic quantization: the weights of their
+    MatMuls (the Generator, the Decoder's cell and attention, the bridge) and LSTM ops become int8 with float
+    scales, and each call quantizes its activations to uint8 from their own range, so no calibration data is
+    needed; embeddings are stored in int8 and the looked-up rows turned back to float. What onnxruntime cannot
+    quantize (the encoder's GRU or plain RNN op) stays float32: the encoder runs once per sentence, the decoder
+    step, nearly all int8, once per token. Writes the settings to `quantization.json` beside the graphs."""
+    check_quantization(quantize)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    settings = QUANTIZATIONS[quantize]
+    options = settings | {"weight_type": QuantType[settings["weight_type"]]}
+    advice = _DropPreprocessingAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        for path in paths:
+            quantize_dynamic(path, path, **options)
+    finally:
+        logging.getLogger().removeFilter(advice)
+    record = {"dtype": quantize, "engine": "onnxruntime.quantization.quantize_dynamic", **settings}
+    (paths[0].parent / QUANTIZATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _add_top_k(step_path: Path) -> None:
@@ -208,15 +262,21 @@ def _add_top_k(step_path: Path) -> None:
 
 
 def export_model_dir(
-    model_dir: str | os.PathLike, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET
+    model_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    quantize: str | None = None,
 ) -> list[Path]:
     """Export a saved model directory: the two graphs with the config and generation config, plus the
-    tokenizer(s) that `OnnxTranslator(output_dir).translate` needs for text."""
+    tokenizer(s) that `OnnxTranslator(output_dir).translate` needs for text; `quantize="int8"` quantizes the
+    graphs (`quantize_graphs`)."""
+    if quantize is not None:
+        check_quantization(quantize)  # before the export's seconds, not after
     model = load_model(model_dir)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
-    paths = export_onnx(model, output_dir, opset)
+    paths = export_onnx(model, output_dir, opset, quantize)
     save_tokenizers(source_tokenizer, target_tokenizer, output_dir)
     return paths
 
 
-__all__ = ["DEFAULT_OPSET", "export_model_dir", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "QUANTIZATIONS", "check_quantization", "export_model_dir", "export_onnx", "quantize_graphs"]

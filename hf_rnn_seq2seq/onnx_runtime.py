@@ -4,6 +4,7 @@
 its output equals `generate()`'s. The graphs' inputs and outputs are described in `onnx_export`.
 """
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
+QUANTIZATION_FILE = "quantization.json"  # beside quantized graphs: their weight type and settings (onnx_export)
+ONNX_EXTRA = "onnx"  # the extra that installs onnx and onnxruntime: pip install 'hf-rnn-seq2seq[onnx]'
 PROVIDERS = ["CPUExecutionProvider"]
 # Generation settings that make generate() search differently and that the runner does not implement: a model
 # whose generation config sets one gets a warning, as its ONNX translations would differ.
@@ -38,6 +41,15 @@ UNSUPPORTED_GENERATION_SETTINGS = (
     "exponential_decay_length_penalty",
     "num_return_sequences",
 )
+
+
+def require_onnxruntime(needed_by: str) -> None:
+    """Refuse to go on without onnxruntime, in one line that names the extra to install."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise ModuleNotFoundError(
+            f"onnxruntime is not installed: {needed_by} needs the {ONNX_EXTRA} extra: "
+            f"pip install 'hf-rnn-seq2seq[{ONNX_EXTRA}]'"
+        )
 
 
 def state_names(config) -> list[str]:
@@ -68,6 +80,8 @@ class OnnxTranslator:
     token first and the same padding after each sentence's end. `translate()` works on text.
     """
 
+    output_key = "translation_text"  # as the translation pipeline names each result's text
+
     def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
         onnx_dir = Path(onnx_dir)
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
@@ -75,6 +89,7 @@ class OnnxTranslator:
                 raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
         # Imported here, not with the module: the exporter reads this module's file names and state layout and
         # needs no runtime, so `hf-rnn-seq2seq export` starts without it.
+        require_onnxruntime("translating with ONNX graphs")
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -257,14 +272,46 @@ class OnnxTranslator:
             padded[i, : len(sequence)] = sequence
         return padded
 
-    def translate(self, texts: list[str], **generate_kwargs) -> list[str]:
-        """Translate a batch of texts (tokenizers saved next to the graphs by `export_model_dir`)."""
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The source tokenizer (saved next to the graphs by `export_model_dir`), as the pipeline names it."""
+        return self._load_tokenizers()[0]
+
+    @property
+    def target_tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._load_tokenizers()[1]
+
+    def _load_tokenizers(self) -> tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase]:
         if self._tokenizers is None:
             self._tokenizers = load_tokenizers(self._onnx_dir)
-        source_tokenizer, target_tokenizer = self._tokenizers
+        return self._tokenizers
+
+    def translate(self, texts: list[str], **generate_kwargs) -> list[str]:
+        """Translate a batch of texts (tokenizers saved next to the graphs by `export_model_dir`)."""
+        source_tokenizer, target_tokenizer = self._load_tokenizers()
         encoded = source_tokenizer(texts, padding=True, return_tensors="np")
         output_ids = self.generate(encoded["input_ids"], encoded["attention_mask"], **generate_kwargs)
         return target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
 
+    def __call__(
+        self, texts: str | list[str], batch_size: int | None = None, **generate_kwargs
+    ) -> list[dict[str, str]]:
+        """Translate as `RNNTranslationPipeline` is called (so `translate.translate_lines` takes either): one
+        `{"translation_text": ...}` per text, `batch_size` texts per `generate` call (None: all at once)."""
+        texts = [texts] if isinstance(texts, str) else texts
+        batch_size = batch_size or max(len(texts), 1)
+        translations = []
+        for start in range(0, len(texts), batch_size):
+            translations += self.translate(texts[start : start + batch_size], **generate_kwargs)
+        return [{self.output_key: translation} for translation in translations]
 
-__all__ = ["DECODER_STEP_FILE", "ENCODER_FILE", "OnnxTranslator", "state_names"]
+
+__all__ = [
+    "DECODER_STEP_FILE",
+    "ENCODER_FILE",
+    "ONNX_EXTRA",
+    "QUANTIZATION_FILE",
+    "OnnxTranslator",
+    "require_onnxruntime",
+    "state_names",
+]

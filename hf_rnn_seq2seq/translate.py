@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .ensemble import load_ensemble_translator
 from .modeling.pipeline import RNNTranslationPipeline
+from .onnx_runtime import OnnxTranslator
 from .text_files import count_lines
 
 DEFAULT_BATCH_SIZE = 32
@@ -39,14 +40,15 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def translate_lines(
-    translator: RNNTranslationPipeline,
+    translator: RNNTranslationPipeline | OnnxTranslator,
     lines: Iterable[str],
     batch_size: int = DEFAULT_BATCH_SIZE,
     **generate_kwargs,
 ) -> Iterator[str]:
     """Yield one translation per line of `lines`, in order, reading `batch_size * BATCHES_PER_WINDOW` lines at a
     time. `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the
-    model's generation config. Line endings are stripped; the translations have none."""
+    model's generation config. Line endings are stripped; the translations have none. `translator` is what
+    `load_translator` returns: the pipeline, or with `dtype="int8"` the ONNX runner over int8 graphs."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     lines = iter(lines)
@@ -55,7 +57,7 @@ def translate_lines(
 
 
 def _translate_window(
-    translator: RNNTranslationPipeline, window: list[str], batch_size: int, generate_kwargs: dict
+    translator: RNNTranslationPipeline | OnnxTranslator, window: list[str], batch_size: int, generate_kwargs: dict
 ) -> list[str]:
     translations = [""] * len(window)
     texts = [i for i, line in enumerate(window) if line.strip()]
@@ -65,7 +67,7 @@ def _translate_window(
         batch = by_length[start : start + batch_size]
         results = translator([window[i] for i in batch], batch_size=len(batch), **generate_kwargs)
         for i, result in zip(batch, results):
-            translations[i] = result["translation_text"]
+            translations[i] = result[translator.output_key]
     return translations
 
 
@@ -81,8 +83,8 @@ def translate_file(
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
-    type (see `load_model`). Several model directories translate as their ensemble, weighted by `weights`
-    (`hf_rnn_seq2seq.ensemble`).
+    type (see `load_translator`: "int8" translates with onnxruntime). Several model directories translate as their
+    ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
 
     The translations go to `<output_path>.partial`, renamed to `output_path` once every line is done: a run that
     stops early never leaves a file that looks complete (nor overwrites an earlier complete one)."""

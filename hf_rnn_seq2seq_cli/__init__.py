@@ -3,9 +3,12 @@
     hf-rnn-seq2seq train training/configs/demo_koen.json --output_dir outputs/koen
     hf-rnn-seq2seq translate outputs/koen -i news.ko -o news.en --num-beams 5
     hf-rnn-seq2seq translate outputs/koen outputs/koen-2 -i news.ko --weights 2 1  # an ensemble of two
+    hf-rnn-seq2seq generate outputs/aeslc -i emails.txt -o subjects.txt       # translate's alias, for any task
     hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
+    hf-rnn-seq2seq evaluate outputs/aeslc data/test --source-lang src --target-lang tgt --metrics rouge
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
+    hf-rnn-seq2seq translate outputs/koen -i news.ko --dtype int8      # int8 matrix products, in onnxruntime
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
     hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
@@ -34,15 +37,22 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_VOCAB_SIZE = 8000
 DEFAULT_OPSET = 17
 DTYPES = ("float32", "bfloat16", "float16")
+QUANTIZED_DTYPES = ("int8",)  # translate and evaluate only: onnxruntime over quantized graphs, not PyTorch
+QUANTIZATIONS = ("int8",)
 TOKENIZER_MODELS = ("unigram", "bpe")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BOOTSTRAP_SAMPLES = 1000
+ROUGE_TOKENIZERS = ("default", "whitespace")
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 # The modules the app extra (pip install 'hf-rnn-seq2seq[app]') brings that the app cannot run without.
 APP_MODULES = ("gradio",)
+# The onnx extra's: export needs onnx, translating with the exported or quantized graphs onnxruntime.
+ONNX_EXTRA = "onnx"
+EXPORT_MODULES = ("onnx",)
+ENGINE_MODULES = ("onnxruntime",)
 
 
 class MissingExtra(Exception):
@@ -90,32 +100,62 @@ def add_model_dirs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_generation_options(parser: argparse.ArgumentParser) -> None:
+DTYPE_HELP = (
+    "load the weights in this type: bfloat16 translates about twice as fast on CPUs with AVX512-BF16 or AMX and on "
+    "recent GPUs"
+)
+INT8_HELP = (
+    "; int8 translates with int8 matrix products on any CPU (onnxruntime, from the onnx extra; the int8 graphs are "
+    "made on first use and kept in MODEL_DIR/onnx-int8)"
+)
+
+
+def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, ...] = DTYPES) -> None:
     """Decoding options; unset ones come from the model's generation_config.json. And the weights' type."""
     parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
     parser.add_argument(
         "--max-new-tokens", type=positive_int, help="longest translation in tokens (default: the model's limit)"
     )
+    quantized = any(dtype in QUANTIZED_DTYPES for dtype in dtypes)
     parser.add_argument(
         "--dtype",
-        choices=DTYPES,
+        choices=dtypes,
         default="float32",
-        help="load the weights in this type: bfloat16 translates about twice as fast on CPUs with AVX512-BF16 or "
-        "AMX and on recent GPUs (default: %(default)s)",
+        help=f"{DTYPE_HELP}{INT8_HELP if quantized else ''} (default: %(default)s)",
     )
 
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    """The batch size of the commands that translate files, then the generation options."""
+    """The batch size of the commands that translate files, then the generation options (int8 included)."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
     )
-    add_generation_options(parser)
+    add_generation_options(parser, DTYPES + QUANTIZED_DTYPES)
+
+
+def require_engine(args: argparse.Namespace) -> None:
+    """--dtype int8 runs in onnxruntime (and makes its graphs with onnx): refuse it at once without them."""
+    if args.dtype in QUANTIZED_DTYPES:
+        require_extra(ONNX_EXTRA, EXPORT_MODULES + ENGINE_MODULES, f"--dtype {args.dtype}")
 
 
 def add_language_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source-lang", default="ko", help="source language code, the file suffix (default: ko)")
-    parser.add_argument("--target-lang", default="en", help="target language code, the file suffix (default: en)")
+    """The names of the data's two sides: language codes, file suffixes (src, tgt) or columns (document, summary)."""
+    parser.add_argument(
+        "--source-lang", default="ko", help="source language code or any file suffix, e.g. src (default: ko)"
+    )
+    parser.add_argument(
+        "--target-lang", default="en", help="target language code or any file suffix, e.g. tgt (default: en)"
+    )
+    parser.add_argument(
+        "--text-column", help="source column of JSON lines or a saved dataset, as run_summarization.py names it"
+    )
+    parser.add_argument("--summary-column", help="target column of JSON lines or a saved dataset")
+
+
+def data_sides(args: argparse.Namespace) -> tuple[str, str]:
+    """(source, target) names: the columns where given, else the language codes / file suffixes."""
+    return args.text_column or args.source_lang, args.summary_column or args.target_lang
 
 
 def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
@@ -124,6 +164,7 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
 
 
 def run_translate(args: argparse.Namespace) -> None:
+    require_engine(args)
     from hf_rnn_seq2seq.translate import translate_file
 
     n_lines = translate_file(
@@ -154,18 +195,21 @@ def flatten(report: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    require_engine(args)
     from hf_rnn_seq2seq.evaluation import evaluate_model
 
     report, translations = evaluate_model(
         args.model_dir,
         args.data,
-        args.source_lang,
-        args.target_lang,
+        *data_sides(args),
         args.batch_size,
         args.dtype,
         baseline=args.paired_bootstrap,
         bootstrap_samples=args.bootstrap_samples,
         weights=args.weights,
+        metrics=args.metrics,
+        rouge_tokenizer=args.rouge_tokenizer,
+        reference_files=args.references,
         **generation_kwargs(args),
     )
     lines = dict(flatten(report))
@@ -182,10 +226,11 @@ def run_tokenizer(args: argparse.Namespace) -> None:
     from hf_rnn_seq2seq.data import load_translation_data
     from hf_rnn_seq2seq.tokenization import save_tokenizers, train_tokenizers_on_pairs
 
+    source, target = data_sides(args)
     source_tokenizer, target_tokenizer = train_tokenizers_on_pairs(
-        load_translation_data(args.data, args.source_lang, args.target_lang)["translation"],
-        args.source_lang,
-        args.target_lang,
+        load_translation_data(args.data, source, target)["translation"],
+        source,
+        target,
         joint=not args.separate_vocabularies,
         vocab_size=args.vocab_size,
         target_vocab_size=args.target_vocab_size,
@@ -216,9 +261,11 @@ def run_average(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
+    modules = EXPORT_MODULES + (ENGINE_MODULES if args.quantize is not None else ())
+    require_extra(ONNX_EXTRA, modules, f"export{' --quantize' if args.quantize else ''}")
     from hf_rnn_seq2seq.onnx_export import export_model_dir
 
-    for path in export_model_dir(args.model_dir, args.output_dir, args.opset):
+    for path in export_model_dir(args.model_dir, args.output_dir, args.opset, args.quantize):
         print(path)
 
 
@@ -264,9 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     translate = commands.add_parser(
         "translate",
-        help="translate a file or stdin, one sentence per line",
-        description="Translate text line by line with a saved model. Output line N translates input line N; "
-        "empty lines stay empty.",
+        aliases=["generate"],
+        help="translate a file or stdin, one sentence per line (alias generate: summaries, replies, any task)",
+        description="Translate text line by line with a saved model (or, as `generate`, summarize, reply: whatever "
+        "the model was trained for). Output line N translates input line N; empty lines stay empty.",
     )
     add_model_dirs(translate)
     translate.add_argument("-i", "--input", help="file to translate, UTF-8, one sentence per line (default: stdin)")
@@ -282,15 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="BLEU, chrF and TER of a model on a test set",
-        description="Translate the source side of a test set and score it against the references with "
-        "sacreBLEU's BLEU, chrF and TER, printing each metric's sacreBLEU signature.",
+        help="BLEU, chrF and TER (or ROUGE, distinct-n) of a model on a test set",
+        description="Translate (summarize, reply to) the source side of a test set and score it against the "
+        "references, printing each metric's signature: by the model's task, sacreBLEU's BLEU, chrF and TER for "
+        "translation, ROUGE-1/2/L for summarization, BLEU, chrF and distinct-1/2 for dialogue; or --metrics.",
     )
     add_model_dirs(evaluate)
     evaluate.add_argument(
-        "data", help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en) or a .jsonl file"
+        "data",
+        help="test set: a parallel-text prefix (data/test for data/test.ko + data/test.en), a .jsonl file or a "
+        "saved dataset folder",
     )
     add_language_options(evaluate)
+    evaluate.add_argument(
+        "--metrics",
+        help="comma-separated, of bleu, chrf, ter, rouge, distinct (default: by the model's task, from its model card)",
+    )
+    evaluate.add_argument(
+        "--references",
+        nargs="+",
+        metavar="FILE",
+        help="score against these reference files instead of the data's target side (one reference a line, line N "
+        "for example N; several files: several references each, e.g. AESLC's test.ann0 test.ann1 test.ann2)",
+    )
+    evaluate.add_argument(
+        "--rouge-tokenizer",
+        choices=ROUGE_TOKENIZERS,
+        default=ROUGE_TOKENIZERS[0],
+        help="default: rouge_score's (English, with stemming; it drops other scripts); whitespace: any script",
+    )
     add_decoding_options(evaluate)
     evaluate.add_argument("--json", metavar="FILE", help="also write the report to this JSON file")
     evaluate.add_argument("--predictions", metavar="FILE", help="also write the translations to this file")
@@ -367,12 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a model to ONNX (encoder + one decoder step)",
         description="Write encoder.onnx and decoder_step.onnx, with the config and tokenizer(s), for "
-        "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime).",
+        "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime). Needs the onnx extra: "
+        f"pip install '{PROG}[onnx]'.",
     )
     export.add_argument("model_dir", help="model directory")
     export.add_argument("output_dir", help="directory to write the ONNX files into")
     export.add_argument(
         "--opset", type=positive_int, default=DEFAULT_OPSET, help="ONNX opset version (default: %(default)s)"
+    )
+    export.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="store the weights in this type, activations quantized on the fly (onnxruntime's dynamic "
+        "quantization): what translate --dtype int8 runs (default: float32 graphs)",
     )
     export.set_defaults(run=run_export)
 

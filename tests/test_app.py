@@ -24,6 +24,7 @@ from tiny_models import ENGLISH, KOREAN, save_tiny_translator
 from hf_rnn_seq2seq import app, explanation
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.space import GRADIO_VERSION, write_space
+from hf_rnn_seq2seq.tasks import model_task
 
 TRAIN_STEPS = 150  # enough for the tiny model to translate most of tiny_models.PAIRS (10-15 s on one thread)
 TRAINED_SIZE = {"embedding_size": 32, "hidden_size": 32}
@@ -317,3 +318,33 @@ def test_the_spaces_gradio_is_one_the_app_extra_allows():
 def test_write_space_refuses_what_is_not_a_model_id(tmp_path):
     with pytest.raises(ValueError, match="not a Hub model id"):
         write_space(tmp_path, "a/b/c")
+
+
+# Other tasks: the page's words come from the model card's task.
+
+
+def page_labels(page) -> dict[str, str]:
+    """{elem_id: label or value} of the page's input box, output box and button."""
+    return {
+        block.elem_id: getattr(block, "label", None) or getattr(block, "value", None)
+        for block in page.blocks.values()
+        if getattr(block, "elem_id", None) in ("source", "translation", "translate")
+    }
+
+
+@pytest.mark.parametrize(
+    "card, expected, has_examples",
+    [
+        (None, {"source": "Source sentence", "translation": "Translation", "translate": "Translate"}, True),
+        ("tags: [summarization, rnn]", {"source": "Text to summarize", "translation": "Summary"}, False),
+        ("language: [ko]\ntags: [dialogue]", {"source": "Message (ko)", "translation": "Reply"}, True),
+    ],
+)
+def test_the_page_is_worded_for_the_models_task(translator, tmp_path, card, expected, has_examples):
+    if card is not None:
+        (tmp_path / "README.md").write_text(f"---\n{card}\n---\n# a model\n", encoding="utf-8")
+    task = model_task(tmp_path)
+    page = app.build_app(translator, "tiny model", task=task)
+    assert expected.items() <= page_labels(page).items()
+    assert bool(app.wording(task)[1]) == has_examples
+    page.close()

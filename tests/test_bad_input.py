@@ -120,6 +120,12 @@ def load_jsonl(s: Setup, name: str, text: str) -> None:
     load_translation_data(str(s.write(name, text)), "ko", "en")
 
 
+def mismatched_src_tgt(s: Setup) -> None:
+    s.write("m.src", "a\nb\n")
+    s.write("m.tgt", "a\n")
+    load_translation_data(str(s.tmp / "m"), "src", "tgt")
+
+
 def all_pairs_over_the_length_limit(s: Setup) -> None:
     corpus = s.parallel("long", "가 나 다 라 마 바\n", "a b c d e f\n")
     s.train("--train_file", corpus, *NO_EVALUATION, "--max_source_length", "2", "--vocab_size", "40")
@@ -162,6 +168,11 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("invalid UTF-8", lambda s: load_parallel(s, "latin", b"caf\xe9\n", "cafe\n"), DataError, r"latin\.ko:1.*UTF-8"),
     ("JSONL without the language", lambda s: load_jsonl(s, "nokey.jsonl", '{"translation": {"ko": "a"}}\n'), DataError, r"nokey\.jsonl:1.*\"en\""),
     ("JSONL broken line", lambda s: load_jsonl(s, "broken.jsonl", "{not json\n"), DataError, r"broken\.jsonl:1"),
+    ("JSONL without the named column", lambda s: load_translation_data(str(s.write("cols.jsonl", '{"document": "a b", "title": "a"}\n')), "document", "summary"), DataError, r'cols\.jsonl:1: no column "summary" \(its keys: document, title\); name the source and target columns with --text_column'),
+    ("empty JSONL", lambda s: load_translation_data(str(s.write("nothing.jsonl", "")), "document", "summary"), DataError, r"nothing\.jsonl: file is empty"),
+    ("mismatched .src/.tgt", mismatched_src_tgt, DataError, r"m\.src has 2 lines but .*m\.tgt has 1"),
+    ("both sides with the same name", lambda s: s.train("--train_file", "x", "--source_lang", "ko", "--target_lang", "ko"), SystemExit, r"both named 'ko'; give them different names"),
+    ("unknown metric", lambda s: s.cli("evaluate", str(s.model_dir), "x", "--metrics", "rouge,meteor"), "cli", r"evaluate: error: unknown metric\(s\) meteor; choose from bleu, chrf, ter, rouge, distinct"),
     ("missing data file", lambda s: load_translation_data(str(s.tmp / "nowhere.jsonl"), "ko", "en"), DataError, r"nowhere"),
     ("Hub dataset offline", lambda s: load_translation_data("someone/some-dataset", "ko", "en"), DataError, r"Hub is unreachable.*use local files"),
     ("pairs all over the length limit", all_pairs_over_the_length_limit, SystemExit, r"all 1 pairs are longer"),

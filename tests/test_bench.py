@@ -5,6 +5,7 @@ Benchmarks measure and are not tests; these only make sure that a change to the 
 is caught here, in seconds, rather than an hour into `bench/versus_peers.py`. Toy sizes, one thread.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -102,6 +103,12 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
     )
     assert len(hyp.read_text().splitlines()) == len(src)  # one line per source, in the source order
     assert json.loads(Path(f"{hyp}.json").read_text())["sentences"] == len(src)
+    if dtype == "float32" and importlib.util.find_spec("onnxruntime") is not None:
+        # The same model's int8 graphs in onnxruntime, as `translate --dtype int8` runs them.
+        model_args = ["--model", tmp_path / "run" / "model", "--src", tmp_path / "train.src", "--beam", 2]
+        ours("translate", *model_args, "--out", f"{hyp}.int8", "--max-out", 6, "--dtype", "int8", *TOY)
+        assert len(Path(f"{hyp}.int8").read_text().splitlines()) == len(src)
+        assert json.loads(Path(f"{hyp}.int8.json").read_text())["dtype"] == "int8"
 
     report = bench(
         "search_loops.py",

@@ -42,8 +42,8 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return write_lines(path, [json.dumps(record, ensure_ascii=False) for record in records])
 
 
-def as_pairs(dataset: datasets.Dataset) -> list[tuple[str, str]]:
-    return [(row["ko"], row["en"]) for row in dataset["translation"]]
+def as_pairs(dataset: datasets.Dataset, source: str = "ko", target: str = "en") -> list[tuple[str, str]]:
+    return [(row[source], row[target]) for row in dataset["translation"]]
 
 
 # --- loading -----------------------------------------------------------------------------------------------
@@ -159,10 +159,11 @@ def test_jsonl_missing_language_key(tmp_path):
 @pytest.mark.parametrize(
     "record, expected",
     [
-        ({"ko": "가", "en": "a"}, r'train\.jsonl:1: expected an object with a "translation" object'),
-        ([1, 2], r'train\.jsonl:1: expected an object with a "translation" object'),
-        ({"translation": {"ko": "", "en": "a"}}, r'train\.jsonl:1: "translation"\."ko" must be a non-empty string'),
-        ({"translation": {"ko": "가", "en": None}}, r'train\.jsonl:1: "translation"\."en" must be a non-empty string'),
+        ({"ko": "가", "de": "a"}, r'train\.jsonl:1: no column "en" \(its keys: ko, de\); name the source and target'),
+        ([1, 2], r"train\.jsonl:1: expected a JSON object"),
+        ({"translation": {"ko": "", "en": "a"}}, r'train\.jsonl:1: "ko" must be a non-empty string'),
+        ({"translation": {"ko": "가", "en": None}}, r'train\.jsonl:1: "en" must be a non-empty string'),
+        ({"ko": "가", "en": 3}, r'train\.jsonl:1: "en" must be a non-empty string'),
     ],
 )
 def test_jsonl_bad_record(tmp_path, record, expected):
@@ -293,3 +294,90 @@ def test_preprocess_separate_vocabularies(tmp_path):
     assert processed["input_ids"] == source_tokenizer(KO)["input_ids"]
     assert processed["labels"] == target_tokenizer(EN)["input_ids"]
     assert processed["input_ids"][0][-1] == processed["labels"][0][-1] == EOS
+
+
+# --- any text-to-text task: other suffixes, named columns, saved datasets --------------------------------------
+
+DOCUMENTS = ["the meeting moves to friday at noon", "gas prices rose in march", "please review the draft contract"]
+SUMMARIES = ["meeting friday", "march gas prices", "contract draft"]
+
+
+def test_parallel_text_with_any_suffixes(tmp_path):
+    write_lines(tmp_path / "train.src", DOCUMENTS)
+    write_lines(tmp_path / "train.tgt", SUMMARIES)
+    for given in ("train", "train.src", "train.tgt"):
+        dataset = load_translation_data(str(tmp_path / given), "src", "tgt")
+        assert as_pairs(dataset, "src", "tgt") == list(zip(DOCUMENTS, SUMMARIES))
+
+
+def test_jsonl_with_named_columns(tmp_path):
+    records = [{"document": d, "summary": s, "id": i} for i, (d, s) in enumerate(zip(DOCUMENTS, SUMMARIES))]
+    path = write_jsonl(tmp_path / "train.jsonl", records)
+    dataset = load_translation_data(str(path), "document", "summary")
+    assert as_pairs(dataset, "document", "summary") == list(zip(DOCUMENTS, SUMMARIES))
+    with pytest.raises(DataError, match=r'train\.jsonl:1: no column "text" \(its keys: document, summary, id\)'):
+        load_translation_data(str(path), "text", "summary")
+
+
+def test_same_name_for_both_sides(tmp_path):
+    with pytest.raises(DataError, match="both named 'ko'; give them different names"):
+        load_translation_data(str(tmp_path / "train"), "ko", "ko")
+
+
+def test_saved_dataset_folder(tmp_path):
+    columns = {"question": DOCUMENTS, "answer": SUMMARIES}
+    datasets.Dataset.from_dict(columns).save_to_disk(tmp_path / "single")
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)}).save_to_disk(tmp_path / "dict")
+    for folder in ("single", "dict"):
+        dataset = load_translation_data(str(tmp_path / folder), "question", "answer")
+        assert as_pairs(dataset, "question", "answer") == list(zip(DOCUMENTS, SUMMARIES))
+    with pytest.raises(DataError, match=r"dict: no split 'test' in the saved dataset \(its splits: train\)"):
+        load_translation_data(str(tmp_path / "dict"), "question", "answer", split="test")
+    with pytest.raises(DataError, match=r"single has columns \['question', 'answer'\]; expected 'translation' or"):
+        load_translation_data(str(tmp_path / "single"), "document", "summary")
+
+
+def test_hub_loader_reads_named_columns(offline, tmp_path):
+    path = write_jsonl(tmp_path / "data.jsonl", [{"document": d, "summary": s} for d, s in zip(DOCUMENTS, SUMMARIES)])
+    dataset = load_hub_dataset(
+        "json",
+        split="train",
+        source_lang="document",
+        target_lang="summary",
+        data_files=str(path),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert as_pairs(dataset, "document", "summary") == list(zip(DOCUMENTS, SUMMARIES))
+
+
+SHARED_DATA = Path("/work/shared/data")
+
+
+@pytest.mark.parametrize("corpus", ["aeslc-en", "songys-chatbot-ko", "scitldr-a-en"])
+def test_shared_src_tgt_corpora(corpus):
+    folder = SHARED_DATA / corpus
+    if not (folder / "dev.src").is_file():
+        pytest.skip(f"{folder} is not on this machine (the staged data of issue 26)")
+    dataset = load_translation_data(str(folder / "dev"), "src", "tgt")
+    assert len(dataset) == sum(1 for _ in open(folder / "dev.src", encoding="utf-8"))
+
+
+def test_truncate_sources_cuts_long_sources_and_keeps_their_end_token(tmp_path, tokenizer, caplog):
+    dataset = load_translation_data(str(write_corpus(tmp_path / "train")))
+    # Targets only: sources are cut after tokenising instead.
+    kept, n_dropped = filter_by_length(dataset, tokenizer, tokenizer, None, 1000)
+    assert (len(kept), n_dropped) == (len(KO), 0)
+    tokenized = kept.map(make_preprocess_function(tokenizer, tokenizer), batched=True, remove_columns=["translation"])
+    lengths = [len(ids) for ids in tokenized["input_ids"]]
+    limit = sorted(lengths)[2]  # the two longest are cut
+    with caplog.at_level(logging.WARNING, logger="hf_rnn_seq2seq.data"):
+        cut, n_cut = data.truncate_sources(tokenized, limit)
+    assert n_cut == sum(length > limit for length in lengths)
+    assert f"cut {n_cut} of {len(KO)} sources to their first {limit} tokens" in caplog.text
+    for before, after, mask in zip(tokenized["input_ids"], cut["input_ids"], cut["attention_mask"]):
+        expected = before if len(before) <= limit else before[: limit - 1] + [EOS]
+        assert after == expected and len(mask) == len(after)
+    assert cut["labels"] == tokenized["labels"]  # targets untouched
+    assert data.truncate_sources(tokenized, max(lengths)) == (tokenized, 0)
+    with pytest.raises(ValueError, match="max_source_length must leave room"):
+        data.truncate_sources(tokenized, 1)

@@ -5,12 +5,13 @@ They import nothing but the standard library, torch, transformers and each other
 reads their imports), so a process without this package loads a saved directory with `trust_remote_code=True`.
 The file names are recorded in every saved `config.json` (`auto_map`, `custom_pipelines`): keep them.
 
-Importing this folder registers the model with transformers' Auto classes and the "rnn-translation" pipeline task.
+Importing this folder registers the model with transformers' Auto classes and the "rnn-translation" and
+"rnn-text2text" pipeline tasks.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
-from . import pipeline  # noqa: F401 (registers the "rnn-translation" pipeline task)
+from . import pipeline  # noqa: F401 (registers the rnn-translation and rnn-text2text pipeline tasks)
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqModel, RNNSeq2SeqPreTrainedModel
 

@@ -1,4 +1,5 @@
-"""A translation pipeline for the RNN encoder–decoder, registered with transformers as task "rnn-translation".
+"""A translation pipeline for the RNN encoder–decoder, registered with transformers as task "rnn-translation",
+and its task-neutral twin "rnn-text2text" (summaries, replies, ...: `[{"generated_text": ...}]`).
 
 transformers 5 removed `pipeline("translation")`; this brings back its interface for our model:
 
@@ -39,6 +40,7 @@ from .encoder import check_bfloat16
 logger = logging.get_logger(__name__)
 
 TASK = "rnn-translation"
+TEXT2TEXT_TASK = "rnn-text2text"
 # Where `hf_rnn_seq2seq.tokenization.save_tokenizers` puts a separate target tokenizer. Repeated here, not
 # imported, because this file must work alone in a model directory (a test checks that the two agree).
 TARGET_TOKENIZER_DIR = "target_tokenizer"
@@ -91,6 +93,7 @@ class RNNTranslationPipeline(Pipeline):
     _load_feature_extractor = False
     _pipeline_calls_generate = True
     _default_generation_config = GenerationConfig(max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+    output_key = "translation_text"  # the name of each result's text
 
     def __init__(self, *args, target_tokenizer: PreTrainedTokenizerBase | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -152,7 +155,7 @@ class RNNTranslationPipeline(Pipeline):
             )
         return [
             {
-                "translation_text": self.target_tokenizer.decode(
+                self.output_key: self.target_tokenizer.decode(
                     ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
                 )
             }
@@ -166,11 +169,28 @@ class RNNTranslationPipeline(Pipeline):
             self.target_tokenizer.save_pretrained(Path(save_directory) / TARGET_TOKENIZER_DIR, **kwargs)
 
 
+class RNNText2TextPipeline(RNNTranslationPipeline):
+    """Any text-to-text task (a summary, a chatbot's reply, ...): as `RNNTranslationPipeline`, with
+    `[{"generated_text": ...}]` per input, the key of transformers' text2text-generation pipeline. A model directory
+    saved through it lists "rnn-text2text" under `custom_pipelines`."""
+
+    output_key = "generated_text"
+
+
 # Registered once per process: a model directory's copy of this file (loaded as remote code) must not replace the
 # package's registration, which transformers would announce with a warning at every such load.
-if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
-    PIPELINE_REGISTRY.register_pipeline(
-        TASK, pipeline_class=RNNTranslationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"
-    )
+for task, pipeline_class in ((TASK, RNNTranslationPipeline), (TEXT2TEXT_TASK, RNNText2TextPipeline)):
+    if task not in PIPELINE_REGISTRY.get_supported_tasks():
+        PIPELINE_REGISTRY.register_pipeline(
+            task, pipeline_class=pipeline_class, pt_model=AutoModelForSeq2SeqLM, type="text"
+        )
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "TASK", "RNNTranslationPipeline", "load_target_tokenizer", "unknown_characters"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "TASK",
+    "TEXT2TEXT_TASK",
+    "RNNText2TextPipeline",
+    "RNNTranslationPipeline",
+    "load_target_tokenizer",
+    "unknown_characters",
+]

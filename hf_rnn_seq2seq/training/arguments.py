@@ -18,8 +18,11 @@ import torch
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
+from ..metrics import METRIC_GROUPS, parse_metric_names
+from ..metrics.rouge.rouge import TOKENIZERS as ROUGE_TOKENIZERS
 from ..modeling.configuration_rnn_seq2seq import ATTENTION_TYPES, BRIDGE_TYPES, CELL_TYPES, RNNSeq2SeqConfig
 from ..modeling.encoder import check_bfloat16
+from ..tasks import TASK_BEST_METRIC, TASK_METRICS, TASKS
 from ..tokenization import DEFAULT_VOCAB_SIZE, TOKENIZER_MODELS
 from .ema import check_decay
 from .trainer import SCHEDULED_SAMPLING, check_scheduled_sampling
@@ -42,6 +45,8 @@ NOT_ARCHITECTURE = {
     "use_cache",
     "is_encoder_decoder",
 }
+# --metric_for_best_model's default: the task's main score (`TASK_BEST_METRIC`).
+AUTO_METRIC = "auto"
 CHOICES = {"cell_type": CELL_TYPES, "attention": [name or "none" for name in ATTENTION_TYPES], "bridge": BRIDGE_TYPES}
 
 
@@ -124,11 +129,57 @@ class ModelArguments(ArchitectureArguments):
 
 @dataclass
 class DataArguments:
-    """Which data to train and evaluate on. A file is anything `load_translation_data` reads: a parallel-text
-    prefix (`dir/train` for dir/train.ko + dir/train.en), a .jsonl file, or a comma-separated list of them."""
+    """Which data to train and evaluate on, for which task. A file is anything `load_translation_data` reads: a
+    parallel-text prefix (`dir/train` for dir/train.ko + dir/train.en), a .jsonl file, a folder written by
+    `save_to_disk`, a Hub dataset name, or a comma-separated list of them."""
 
-    source_lang: str = field(default="ko", metadata={"help": "Source language code (the file suffix)."})
-    target_lang: str = field(default="en", metadata={"help": "Target language code (the file suffix)."})
+    task: str = field(
+        default="translation",
+        metadata={
+            "help": "What the model learns: it picks the metrics (translation: BLEU, chrF, TER; summarization: "
+            "ROUGE-1/2/L; dialogue: BLEU, chrF, distinct-1/2; text2text: BLEU, chrF, ROUGE), the model card's and "
+            "the app's wording, and the saved pipeline (rnn-translation, else rnn-text2text).",
+            "choices": list(TASKS),
+        },
+    )
+    source_lang: str = field(
+        default="ko",
+        metadata={"help": "Source side: language code, file suffix (src), or JSON/dataset column (document)."},
+    )
+    target_lang: str = field(
+        default="en",
+        metadata={"help": "Target side: language code, file suffix (tgt), or JSON/dataset column (summary)."},
+    )
+    text_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "The source column of JSON lines or a dataset (as run_summarization.py); sets --source_lang."
+        },
+    )
+    summary_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "The target column of JSON lines or a dataset (as run_summarization.py); sets --target_lang."
+        },
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "The configuration of a Hub dataset given as a --*_file name."}
+    )
+    metrics: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Comma-separated scores for validation and test: {', '.join(METRIC_GROUPS)}. "
+            "Unset: the task's (see --task)."
+        },
+    )
+    rouge_tokenizer: str = field(
+        default="default",
+        metadata={
+            "help": "ROUGE's tokenizer: default (rouge_score's, English with stemming; drops other scripts) or "
+            "whitespace (any script).",
+            "choices": list(ROUGE_TOKENIZERS),
+        },
+    )
     train_file: str | None = field(default=None, metadata={"help": "Training data. Unset: evaluate only."})
     validation_file: str | None = field(
         default=None, metadata={"help": "Validation data: early stopping and the best checkpoint go by its BLEU."}
@@ -148,12 +199,41 @@ class DataArguments:
             "whole: leaving some out would flatter the score."
         },
     )
+    truncate_source: bool = field(
+        default=False,
+        metadata={
+            "help": "Cut sources longer than --max_source_length to that many tokens (ending with </s>) instead of "
+            "leaving their pairs out, in every split, as summarizers do with long documents; the number cut is "
+            "logged. Translation should leave it off: a cut source loses what its target says."
+        },
+    )
     max_target_length: int = field(
         default=DEFAULT_MAX_LENGTH,
         metadata={
             "help": "Training pairs with a longer target are left out; also a new model's limit on generated tokens."
         },
     )
+
+    def __post_init__(self):
+        # run_summarization.py's names for the two sides, which the loaders call source_lang / target_lang.
+        self.source_lang = self.text_column or self.source_lang
+        self.target_lang = self.summary_column or self.target_lang
+        if self.source_lang == self.target_lang:
+            raise ValueError(
+                f"the source and target sides are both named '{self.source_lang}'; give them different names (file "
+                "suffixes or columns: --source_lang src --target_lang tgt, or --text_column and --summary_column)"
+            )
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metric groups scored on validation and test data: --metrics, else the task's."""
+        return parse_metric_names(self.metrics) if self.metrics else TASK_METRICS[self.task]
+
+    @property
+    def score_names(self) -> list[str]:
+        """The scores those metric groups give (rouge: rouge1, rouge2, rougeL)."""
+        return [score for group in self.metric_names for score in METRIC_GROUPS[group]]
+
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training pairs."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation pairs."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use only the first N test pairs."})
@@ -229,10 +309,14 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         default=True, metadata={"help": "End with the checkpoint that scored best on the validation data."}
     )
     metric_for_best_model: str | None = field(
-        default="bleu", metadata={"help": "Validation metric that picks the best checkpoint: bleu, chrf or loss."}
+        default=AUTO_METRIC,
+        metadata={
+            "help": "Validation score that picks the best checkpoint: loss or one of the scores of --metrics (bleu, "
+            "chrf, rougeL, distinct2, ...). auto: the task's main score (bleu; rougeL for summarization)."
+        },
     )
     predict_with_generate: bool = field(
-        default=True, metadata={"help": "Evaluate by translating (needed for BLEU and chrF)."}
+        default=True, metadata={"help": "Evaluate by generating (needed for every score but the loss)."}
     )
     report_to: None | str | list[str] = field(
         default_factory=lambda: ["tensorboard"], metadata={"help": "Where to log: tensorboard, none, all, ..."}
@@ -358,8 +442,16 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             "--early_stopping_patience needs --load_best_model_at_end true (it tracks the best checkpoint); "
             "or set --early_stopping_patience 0"
         )
-    if not training_args.predict_with_generate and training_args.metric_for_best_model in ("bleu", "chrf"):
+    if training_args.metric_for_best_model == AUTO_METRIC:
+        training_args.metric_for_best_model = TASK_BEST_METRIC[data_args.task]
+    best = training_args.metric_for_best_model
+    if best not in ("loss", *data_args.score_names):
         raise ValueError(
-            f"--metric_for_best_model {training_args.metric_for_best_model} needs --predict_with_generate true "
-            "(the score is computed on translations); or use --metric_for_best_model loss"
+            f"--metric_for_best_model {best} is not a validation score; choose loss or one of "
+            f"{', '.join(data_args.score_names)} (set by --metrics and --task)"
+        )
+    if not training_args.predict_with_generate and best != "loss":
+        raise ValueError(
+            f"--metric_for_best_model {best} needs --predict_with_generate true "
+            "(the score is computed on generated text); or use --metric_for_best_model loss"
         )

@@ -1,7 +1,8 @@
 """The model card (README.md) of a trained model, written from the run that produced it.
 
-The YAML front matter is the Hub's metadata (languages, licence, tags, datasets, and a `model-index` with the
-BLEU and chrF measured on each evaluated split); the text describes the architecture, the data, the training
+The YAML front matter is the Hub's metadata (languages, licence, tags -- the task among them, which is how the
+tools tell a summarizer or a chatbot from a translator (`tasks.model_task`) --, datasets, and a `model-index`
+with the scores measured on each evaluated split); the text describes the architecture, the data, the training
 settings and the scores, and shows how to load the model.
 """
 
@@ -15,16 +16,32 @@ import transformers
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import GenerationConfig
 
+from ..metrics import SCORE_LABELS
 from ..modeling.configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from ..tasks import PIPELINE_TAGS
 from ..tokenization import TARGET_TOKENIZER_DIR
 
 if TYPE_CHECKING:
     from .arguments import DataArguments, ModelArguments, RNNTrainingArguments
 
-TAGS = ["translation", "rnn", "seq2seq", "hf-rnn-seq2seq"]
+TAGS = ["rnn", "seq2seq", "hf-rnn-seq2seq"]  # after the task's name
 # Metric prefixes of the Trainer -> the split names the Hub's model-index uses.
 EVALUATED_SPLITS = {"eval": "validation", "test": "test"}
-METRICS = {"bleu": "BLEU", "chrf": "chrF"}
+# How the card's text names each task's model and describes its scores.
+TASK_MODELS = {
+    "translation": "translation model",
+    "summarization": "summarization model",
+    "dialogue": "dialogue model (a chatbot: message in, reply out)",
+    "text2text": "text-to-text model",
+}
+SCORE_NOTES = {
+    "bleu": "BLEU by sacreBLEU with its default 13a tokenisation, on the detokenised output against the references "
+    "as written",
+    "chrf": "chrF by sacreBLEU",
+    "ter": "TER by sacreBLEU (lower is better)",
+    "rouge1": "ROUGE-1/2/L: the mean F1 by the `rouge_score` package, with Porter stemming",
+    "distinct1": "distinct-1/2: distinct word n-grams over all n-grams of the outputs (variety, not quality)",
+}
 
 
 def _name(option: Enum | str) -> str:
@@ -105,26 +122,28 @@ def describe_training(training_args: "RNNTrainingArguments", metrics: dict[str, 
 def evaluation_results(data_args: "DataArguments", metrics: dict[str, float]) -> tuple[list[EvalResult], list[str]]:
     """The scores of each evaluated split: as the Hub's model-index entries, and as markdown table rows."""
     split_files = {"eval": data_args.validation_file, "test": data_args.test_file}
-    task_name = f"Translation {data_args.source_lang}->{data_args.target_lang}"
+    task_name = f"{data_args.task.capitalize()} {data_args.source_lang}->{data_args.target_lang}"
+    score_names = data_args.score_names
     eval_results, rows = [], []
     for prefix, split in EVALUATED_SPLITS.items():
-        if f"{prefix}_bleu" not in metrics:
+        if f"{prefix}_{score_names[0]}" not in metrics:
             continue
         name = "+".join(dataset_names(split_files[prefix], data_args.source_lang))
-        scores = {metric: round(metrics[f"{prefix}_{metric}"], 2) for metric in METRICS}
-        rows.append(f"| {split} | {name} | {metrics[f'{prefix}_samples']} | {scores['bleu']} | {scores['chrf']} |")
+        scores = {metric: round(metrics[f"{prefix}_{metric}"], 2) for metric in score_names}
+        cells = " | ".join(str(score) for score in scores.values())
+        rows.append(f"| {split} | {name} | {metrics[f'{prefix}_samples']} | {cells} |")
         eval_results += [
             EvalResult(
-                task_type="translation",
+                task_type=PIPELINE_TAGS[data_args.task],
                 task_name=task_name,
                 dataset_type=name,
                 dataset_name=name,
                 dataset_split=split,
                 metric_type=metric,
-                metric_name=metric_name,
+                metric_name=SCORE_LABELS[metric],
                 metric_value=scores[metric],
             )
-            for metric, metric_name in METRICS.items()
+            for metric in score_names
         ]
     return eval_results, rows
 
@@ -145,12 +164,13 @@ def write_model_card(
     model_name = Path(repo_id).resolve().name if training_args.hub_model_id is None else repo_id.split("/")[-1]
     base_model = model_args.model_name_or_path
     eval_results, result_rows = evaluation_results(data_args, metrics)
+    translation = data_args.task == "translation"
     card_data = ModelCardData(
-        language=[source, target],
+        language=[source, target] if translation else None,  # other tasks name their sides, not languages
         license=model_args.license,
         library_name="transformers",
-        pipeline_tag="translation",
-        tags=TAGS,
+        pipeline_tag=PIPELINE_TAGS[data_args.task],
+        tags=[data_args.task, *TAGS],
         datasets=(
             [name.strip() for name in data_args.dataset_name.split(",")]
             if data_args.dataset_name
@@ -170,10 +190,11 @@ def write_model_card(
     origin = f"fine-tuned from `{base_model}`" if base_model else "trained from scratch"
     tokenizer = model_args.tokenizer_name or base_model or f"{model_args.tokenizer_type}, trained on the training data"
     newline = "\n"
+    score_notes = [note for name, note in SCORE_NOTES.items() if name in data_args.score_names]
     body = f"""
 # {model_name}
 
-A {source}→{target} translation model: an RNN encoder–decoder (`hf-rnn-seq2seq`), {origin}
+A {source}→{target} {TASK_MODELS[data_args.task]}: an RNN encoder–decoder (`hf-rnn-seq2seq`), {origin}
 with the Hugging Face `Seq2SeqTrainer`.
 
 ## Usage
@@ -184,7 +205,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 tokenizer = AutoTokenizer.from_pretrained("{repo_id}", trust_remote_code=True)
 {load_target if separate else ""}model = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}", trust_remote_code=True)
 
-inputs = tokenizer(["..."], return_tensors="pt", padding=True)  # {source} sentences
+inputs = tokenizer(["..."], return_tensors="pt", padding=True)  # {source} texts
 outputs = model.generate(**inputs)  # decoding settings from generation_config.json
 print({"target_tokenizer" if separate else "tokenizer"}.batch_decode(outputs, skip_special_tokens=True))
 ```
@@ -216,11 +237,10 @@ model and the flag is not needed. The model code needs transformers 5.24 or newe
 ## Evaluation
 
 Decoding: beam size {generation_config.num_beams}, at most {generation_config.max_length - 1} tokens
-(`max_length` counts the decoder start token). Scores from sacreBLEU (BLEU with its default 13a
-tokenisation, and chrF) on the detokenised output against the references as written.
+(`max_length` counts the decoder start token). Scores: {"; ".join(score_notes)}.
 
-| split | data | pairs | BLEU | chrF |
-|---|---|---|---|---|
+| split | data | pairs | {" | ".join(SCORE_LABELS[name] for name in data_args.score_names)} |
+|---|---|---|{"---|" * len(data_args.score_names)}
 {newline.join(result_rows)}
 
 ## Framework versions

@@ -31,11 +31,11 @@ from transformers import (
 )
 from transformers.trainer_utils import IntervalStrategy
 
-from ..data import filter_by_length, load_translation_data, make_preprocess_function
+from ..data import filter_by_length, load_translation_data, make_preprocess_function, truncate_sources
 from ..loading import load_model
-from ..metrics import compute_translation_metrics
+from ..metrics import SCORE_LABELS, score_texts
 from ..modeling import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
-from ..modeling.pipeline import RNNTranslationPipeline
+from ..modeling.pipeline import RNNText2TextPipeline, RNNTranslationPipeline
 from ..plotting import plot_training_curves
 from ..tokenization import check_vocabularies, load_tokenizers, save_tokenizers, train_tokenizers_on_pairs
 from .arguments import (
@@ -62,7 +62,9 @@ from .trainer import (
 
 logger = logging.getLogger(__name__)
 
-TRAINING_CURVES_FILE = "training_curves.png"  # loss and validation BLEU/chrF over steps, beside the model card
+TRAINING_CURVES_FILE = "training_curves.png"  # loss and validation scores over steps, beside the model card
+# The Trainer's metric prefixes -> the split names of Hub datasets (and of saved DatasetDicts).
+HUB_SPLITS = {"train": "train", "eval": "validation", "test": "test"}
 
 
 def setup_logging(training_args: RNNTrainingArguments) -> None:
@@ -89,7 +91,13 @@ def load_splits(data_args: DataArguments) -> dict[str, Dataset]:
     for split, (path, max_samples) in files_and_limits.items():
         if path is None:
             continue
-        dataset = load_translation_data(path, data_args.source_lang, data_args.target_lang)
+        dataset = load_translation_data(
+            path,
+            data_args.source_lang,
+            data_args.target_lang,
+            config=data_args.dataset_config_name,
+            split=HUB_SPLITS[split],  # of a Hub dataset or a saved DatasetDict
+        )
         if max_samples is not None:
             dataset = dataset.select(range(min(max_samples, len(dataset))))
         logger.info("%s: %d pairs from %s", split, len(dataset), path)
@@ -187,14 +195,14 @@ def evaluate_split(
     dataset: Dataset,
     raw_dataset: Dataset,
     target_tokenizer: PreTrainedTokenizerBase,
-    target_lang: str,
+    data_args: DataArguments,
 ) -> tuple[dict[str, float], list[str]]:
-    """Translate one split; return its metrics (also logged and saved) and the translations."""
+    """Generate for one split; return its metrics (also logged and saved) and the generated texts."""
     output = trainer.predict(dataset, metric_key_prefix=split)
     hypotheses = decode(target_tokenizer, output.predictions)
     # Score against the references as written: the labels went through the tokenizer (NFKC, <unk>).
-    references = [pair[target_lang] for pair in raw_dataset["translation"]]
-    scores = compute_translation_metrics(hypotheses, references)
+    references = [pair[data_args.target_lang] for pair in raw_dataset["translation"]]
+    scores, _ = score_texts(hypotheses, references, data_args.metric_names, data_args.rouge_tokenizer)
     metrics = output.metrics | {f"{split}_{name}": value for name, value in scores.items()}
     metrics[f"{split}_samples"] = len(dataset)
     trainer.log_metrics(split, metrics)
@@ -229,7 +237,7 @@ def tokenize_splits(
                 dataset,
                 source_tokenizer,
                 target_tokenizer,
-                data_args.max_source_length,
+                None if data_args.truncate_source else data_args.max_source_length,
                 data_args.max_target_length,
                 data_args.source_lang,
                 data_args.target_lang,
@@ -237,6 +245,8 @@ def tokenize_splits(
         splits[split] = dataset.map(
             preprocess, batched=True, remove_columns=["translation"], desc=f"tokenizing {split}"
         )
+        if data_args.truncate_source:  # every split: the model sees sources as it was trained on them
+            splits[split], _ = truncate_sources(splits[split], data_args.max_source_length)
     return splits
 
 
@@ -288,7 +298,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             eval_dataset=splits.get("eval"),
             processing_class=source_tokenizer,
             data_collator=make_collator(source_tokenizer, model, training_args),
-            compute_metrics=make_compute_metrics(target_tokenizer),
+            compute_metrics=make_compute_metrics(target_tokenizer, data_args.metric_names, data_args.rouge_tokenizer),
             callbacks=callbacks,
             max_tokens_per_batch=training_args.max_tokens_per_batch,
         )
@@ -311,13 +321,14 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
     for split in ("eval", "test"):
         if split in splits:
             metrics, translations[split] = evaluate_split(
-                trainer, split, splits[split], raw_splits[split], target_tokenizer, data_args.target_lang
+                trainer, split, splits[split], raw_splits[split], target_tokenizer, data_args
             )
             results |= metrics
 
     if trainer.is_world_process_zero():
         for split in translations:
-            print(f"{split}: BLEU {results[f'{split}_bleu']:.2f}  chrF {results[f'{split}_chrf']:.2f}")
+            scores = (f"{SCORE_LABELS[name]} {results[f'{split}_{name}']:.2f}" for name in data_args.score_names)
+            print(f"{split}: {'  '.join(scores)}")
         shown = "test" if "test" in translations else "eval"
         if shown in translations:
             print_examples(raw_splits[shown], translations[shown], data_args)
@@ -331,7 +342,8 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             # config, generation config, the tokenizer(s) (a separate target one in target_tokenizer/) and the
             # pipeline's code under `custom_pipelines`, so that `pipeline(model=output_dir,
             # trust_remote_code=True)` translates in a process without this package.
-            RNNTranslationPipeline(
+            pipeline_class = RNNTranslationPipeline if data_args.task == "translation" else RNNText2TextPipeline
+            pipeline_class(
                 model=trainer.model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer
             ).save_pretrained(training_args.output_dir)
             try:

@@ -27,7 +27,7 @@ from transformers import (
 from transformers.trainer_pt_utils import BatchRebalanceSampler, LengthGroupedSampler
 
 from ..errors import DataError
-from ..metrics import compute_translation_metrics
+from ..metrics import TASK_METRICS, score_texts
 from ..modeling.loss import IGNORE_INDEX
 from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE
 from .ema import ExponentialMovingAverage, check_resumable
@@ -120,13 +120,18 @@ def decode(tokenizer: PreTrainedTokenizerBase, token_ids: np.ndarray) -> list[st
     return [text.strip() for text in tokenizer.batch_decode(token_ids, skip_special_tokens=True)]
 
 
-def make_compute_metrics(target_tokenizer: PreTrainedTokenizerBase) -> Callable[[EvalPrediction], dict[str, float]]:
-    """BLEU and chrF of the generated translations against the decoded labels (for picking checkpoints)."""
+def make_compute_metrics(
+    target_tokenizer: PreTrainedTokenizerBase,
+    metrics: tuple[str, ...] = TASK_METRICS["translation"],
+    rouge_tokenizer: str = "default",
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """The `metrics` (`score_texts`'s groups: BLEU, chrF, ROUGE, ...) of the generated texts against the decoded
+    labels (for picking checkpoints)."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         hypotheses = decode(target_tokenizer, prediction.predictions)
         references = decode(target_tokenizer, prediction.label_ids)
-        return compute_translation_metrics(hypotheses, references)
+        return score_texts(hypotheses, references, metrics, rouge_tokenizer)[0]
 
     return compute_metrics
 

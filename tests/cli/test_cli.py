@@ -187,7 +187,7 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
 
 
 @pytest.mark.parametrize(
-    "option, message", [(["--batch-size", "0"], "must be at least 1"), (["--dtype", "int8"], "invalid choice")]
+    "option, message", [(["--batch-size", "0"], "must be at least 1"), (["--dtype", "int4"], "invalid choice")]
 )
 def test_bad_option_values_are_usage_errors(capsys, model_dir, option, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -261,14 +261,19 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
     ones the package uses."""
     import hf_rnn_seq2seq_cli as command
-    from hf_rnn_seq2seq import evaluation, loading, onnx_export, tokenization, translate
+    from hf_rnn_seq2seq import evaluation, loading, onnx_export, onnx_runtime, tokenization, translate
+    from hf_rnn_seq2seq.metrics.rouge import rouge
 
     assert command.DTYPES == tuple(loading.DTYPES)
+    assert command.QUANTIZED_DTYPES == loading.QUANTIZED_DTYPES
+    assert command.QUANTIZATIONS == tuple(onnx_export.QUANTIZATIONS)
+    assert command.ONNX_EXTRA == onnx_runtime.ONNX_EXTRA
     assert command.TOKENIZER_MODELS == tokenization.TOKENIZER_MODELS
     assert command.DEFAULT_VOCAB_SIZE == tokenization.DEFAULT_VOCAB_SIZE
     assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
     assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
     assert command.DEFAULT_BOOTSTRAP_SAMPLES == evaluation.DEFAULT_BOOTSTRAP_SAMPLES
+    assert command.ROUGE_TOKENIZERS == rouge.TOKENIZERS
     if importlib.util.find_spec("gradio") is not None:
         from hf_rnn_seq2seq import app
 

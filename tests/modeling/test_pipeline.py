@@ -16,7 +16,13 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, pipel
 
 from hf_rnn_seq2seq import tokenization
 from hf_rnn_seq2seq.loading import load_translator
-from hf_rnn_seq2seq.modeling.pipeline import TARGET_TOKENIZER_DIR, TASK, RNNTranslationPipeline
+from hf_rnn_seq2seq.modeling.pipeline import (
+    TARGET_TOKENIZER_DIR,
+    TASK,
+    TEXT2TEXT_TASK,
+    RNNText2TextPipeline,
+    RNNTranslationPipeline,
+)
 from hf_rnn_seq2seq.tokenization import load_tokenizers, save_tokenizers, train_tokenizers
 
 SENTENCES = KOREAN[:3]
@@ -208,3 +214,19 @@ def test_fresh_process_without_remote_code_loads_the_stock_tokenizer(model_dir, 
     ]
     if "[y/N]" in result.stdout:
         pytest.xfail("transformers' AutoTokenizer asks about the model's remote code before it reads the tokenizer's")
+
+
+def test_text2text_pipeline_generates_what_the_translation_pipeline_translates(model_dir, translator, tmp_path):
+    """ "rnn-text2text" is the same pipeline under a task-neutral name and output key, and a folder saved through it
+    lists that task, so that loading it gives the text2text pipeline back."""
+    text2text = pipeline(TEXT2TEXT_TASK, model=translator.model, tokenizer=translator.tokenizer)
+    assert isinstance(text2text, RNNText2TextPipeline)
+    generated = text2text(SENTENCES, num_beams=BEAMS)
+    assert [list(result) for result in generated] == [["generated_text"]] * len(SENTENCES)
+    translated = translator(SENTENCES, num_beams=BEAMS)
+    assert [result["generated_text"] for result in generated] == [result["translation_text"] for result in translated]
+
+    text2text.save_pretrained(tmp_path / "saved")
+    assert list(json.loads((tmp_path / "saved" / "config.json").read_text())["custom_pipelines"]) == [TEXT2TEXT_TASK]
+    assert isinstance(load_translator(tmp_path / "saved"), RNNText2TextPipeline)
+    assert type(load_translator(model_dir)) is RNNTranslationPipeline

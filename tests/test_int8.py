@@ -1,0 +1,186 @@
+"""int8 decoding (`--dtype int8`): onnxruntime over dynamically quantized graphs of a trained tiny model, against
+the float32 model; the graphs kept in the model directory; the command's flags; the error without onnxruntime."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import importlib.util
+import json
+import shutil
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write_test_set
+
+from hf_rnn_seq2seq.loading import INT8_DIR, int8_graphs, load_model, load_translator
+from hf_rnn_seq2seq.onnx_export import export_onnx
+from hf_rnn_seq2seq.onnx_runtime import DECODER_STEP_FILE, QUANTIZATION_FILE, OnnxTranslator
+from hf_rnn_seq2seq.translate import translate_lines
+from hf_rnn_seq2seq_cli import EXIT_ERROR, main
+
+pytest.importorskip("onnxruntime")
+
+TRAIN_STEPS = 150  # as tests/test_app.py: the tiny model then translates most of tiny_models.PAIRS
+TRAINED_SIZE = {"embedding_size": 32, "hidden_size": 32}
+BEAMS = 4
+# int8 rounding moves each log-probability a little; a sentence whose float32 choice is a near tie can flip. On
+# this model 316 of all 320 sentences were unchanged (greedy and beam 4); the bounds leave room for other CPUs.
+MIN_UNCHANGED = 0.9
+MAX_PROBABILITY_ERROR = 0.1  # on the float32 model's own (teacher-forced) steps
+SENTENCES, REFERENCES = KOREAN[::5], ENGLISH[::5]  # 64 of tiny_models.PAIRS, every word among them
+N_TEST = 12
+MISSING_ENGINE = "onnxruntime is not installed: --dtype int8 needs the onnx extra: pip install 'hf-rnn-seq2seq[onnx]'"
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """A tiny model trained on tiny_models.PAIRS: an untrained one's near-uniform scores would flip at random."""
+    return save_tiny_translator(tmp_path_factory.mktemp("trained"), train_steps=TRAIN_STEPS, **TRAINED_SIZE)
+
+
+@pytest.fixture(scope="module")
+def int8_translator(trained_dir):
+    with one_thread():
+        return load_translator(trained_dir, dtype="int8")
+
+
+def test_graphs_multiply_in_int8(trained_dir, int8_translator):
+    graphs = trained_dir / INT8_DIR
+    step = onnx.load(graphs / DECODER_STEP_FILE)
+    operators = {node.op_type for node in step.graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators
+    # Every product with a weight matrix is an integer one; what float MatMuls remain multiply two activations
+    # (attention scores and context).
+    weights = {initializer.name for initializer in step.graph.initializer}
+    assert not [node.name for node in step.graph.node if node.op_type == "MatMul" and weights & set(node.input)]
+    record = json.loads((graphs / QUANTIZATION_FILE).read_text())
+    assert record["dtype"] == "int8" and record["weight_type"] == "QInt8"
+    matrices = {initializer.data_type for initializer in step.graph.initializer if len(initializer.dims) == 2}
+    assert onnx.TensorProto.INT8 in matrices
+
+
+@pytest.mark.parametrize("num_beams", [1, BEAMS])
+def test_translations_agree_with_float32(trained_dir, int8_translator, num_beams):
+    float32 = load_translator(trained_dir)
+    with one_thread():
+        expected = [result["translation_text"] for result in float32(SENTENCES, num_beams=num_beams)]
+        translated = [result["translation_text"] for result in int8_translator(SENTENCES, num_beams=num_beams)]
+    assert len(translated) == len(SENTENCES)
+    unchanged = sum(a == b for a, b in zip(translated, expected)) / len(expected)
+    assert unchanged >= MIN_UNCHANGED
+    # Nor is the int8 model worse at the task: as many reference translations, give or take the flips.
+    correct = [sum(a == b for a, b in zip(output, REFERENCES)) for output in (expected, translated)]
+    assert abs(correct[0] - correct[1]) <= (1 - MIN_UNCHANGED) * len(SENTENCES)
+
+
+def test_step_probabilities_are_close_to_float32(trained_dir, int8_translator):
+    """On the float32 model's own greedy translations, fed back one token at a time, every probability of the
+    int8 decoder step is within a bound of float32's, and it picks float32's token wherever that leads the second
+    best by more than twice the bound (there, rounding cannot change the choice)."""
+    model = load_model(trained_dir)
+    source = int8_translator.tokenizer(SENTENCES, padding=True, return_tensors="np")
+    with one_thread(), torch.no_grad():
+        output_ids = model.generate(torch.from_numpy(source["input_ids"]), num_beams=1)
+        float_dir = trained_dir / "float32-graphs"
+        export_onnx(model, float_dir)
+    runners = {"float32": OnnxTranslator(float_dir), "int8": int8_translator}
+    inputs = {name: runner.encode(source["input_ids"], source["attention_mask"]) for name, runner in runners.items()}
+    largest_error = 0.0
+    running = np.ones(len(SENTENCES), dtype=bool)
+    for tokens in output_ids[:, :-1].T.numpy():
+        # Sentences that have ended are left out: their rows run on over padding, out of what the model learnt.
+        running &= tokens != model.config.eos_token_id
+        probabilities = {}
+        for name, runner in runners.items():
+            outputs, inputs[name] = runner.decode_step(tokens, inputs[name])
+            probabilities[name] = torch.softmax(torch.from_numpy(outputs["logits"][running]), dim=-1).numpy()
+        largest_error = max(largest_error, np.abs(probabilities["int8"] - probabilities["float32"]).max(initial=0))
+        best_two = np.sort(probabilities["float32"], axis=-1)[:, -2:]
+        clear = best_two[:, 1] - best_two[:, 0] > 2 * MAX_PROBABILITY_ERROR
+        assert (probabilities["int8"].argmax(-1)[clear] == probabilities["float32"].argmax(-1)[clear]).all()
+    assert largest_error < MAX_PROBABILITY_ERROR
+
+
+def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained_dir, int8_translator):
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(INT8_DIR, "float32-*"))
+    with one_thread():
+        graphs = int8_graphs(model_dir)
+    made = (graphs / DECODER_STEP_FILE).stat().st_mtime_ns
+    assert int8_graphs(model_dir) == graphs and (graphs / DECODER_STEP_FILE).stat().st_mtime_ns == made
+    assert [path.name for path in model_dir.iterdir() if path.name.startswith(f".{INT8_DIR}")] == []
+
+    generation_config = json.loads((model_dir / "generation_config.json").read_text())
+    generation_config["max_new_tokens"] = 3
+    (model_dir / "generation_config.json").write_text(json.dumps(generation_config))
+    with one_thread():
+        assert int8_graphs(model_dir) == graphs
+    assert OnnxTranslator(graphs).generation_config.max_new_tokens == 3  # made again from the new files
+
+
+def test_translate_lines_takes_the_int8_translator(int8_translator):
+    lines = [KOREAN[0], "", KOREAN[1], KOREAN[2]]
+    with one_thread():
+        translations = list(translate_lines(int8_translator, lines, batch_size=2))
+        expected = [result["translation_text"] for result in int8_translator([KOREAN[0], KOREAN[1], KOREAN[2]])]
+    assert translations == [expected[0], "", expected[1], expected[2]]
+    assert int8_translator(KOREAN[0]) == [{"translation_text": expected[0]}]  # one text, as the pipeline
+
+
+def test_commands_translate_evaluate_and_export_in_int8(tmp_path, capsys, trained_dir, int8_translator):
+    test_prefix = write_test_set(tmp_path, N_TEST)
+    sources = (tmp_path / "test.ko").read_text(encoding="utf-8").splitlines()
+    with one_thread():
+        expected = [result["translation_text"] for result in int8_translator(sources, num_beams=BEAMS)]
+        argv = ["--dtype", "int8", "--num-beams", str(BEAMS)]
+        assert main(["translate", str(trained_dir), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out"), *argv]) == 0
+        assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
+
+        report_file = tmp_path / "report.json"
+        assert main(["evaluate", str(trained_dir), str(test_prefix), *argv, "--json", str(report_file)]) == 0
+        report = json.loads(report_file.read_text())
+        assert report["dtype"] == "int8" and report["num_beams"] == BEAMS and report["sentences"] == N_TEST
+
+        exported = tmp_path / "exported"
+        assert main(["export", str(trained_dir), str(exported), "--quantize", "int8"]) == 0
+        assert json.loads((exported / QUANTIZATION_FILE).read_text())["dtype"] == "int8"
+        # An exported int8 directory translates as the model directory's own int8 graphs do.
+        assert main(["translate", str(exported), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out2"), *argv]) == 0
+        assert (tmp_path / "out2").read_text(encoding="utf-8").splitlines() == expected
+    capsys.readouterr()
+
+
+def test_plot_attention_refuses_int8(capsys, trained_dir):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot-attention", str(trained_dir), KOREAN[0], "--dtype", "int8"])
+    assert exit_info.value.code == EXIT_ERROR
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.fixture
+def without_onnxruntime(monkeypatch):
+    """This process as if onnxruntime were not installed: it is not found, and importing it fails."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else find_spec(name, *a)
+    )
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+
+
+def test_int8_without_onnxruntime_is_one_line_naming_the_extra(tmp_path, capsys, trained_dir, without_onnxruntime):
+    for argv in (
+        ["translate", str(trained_dir), "--dtype", "int8"],
+        ["evaluate", str(trained_dir), str(tmp_path / "test"), "--dtype", "int8"],
+    ):
+        assert main(argv) == EXIT_ERROR
+        err = capsys.readouterr().err.strip()
+        assert err == f"hf-rnn-seq2seq {argv[0]}: error: {MISSING_ENGINE}"
+    assert main(["export", str(trained_dir), str(tmp_path / "out"), "--quantize", "int8"]) == EXIT_ERROR
+    assert "pip install 'hf-rnn-seq2seq[onnx]'" in capsys.readouterr().err
+    with pytest.raises(
+        ModuleNotFoundError, match=r"int8 translation needs the onnx extra: pip install 'hf-rnn-seq2seq\[onnx\]'"
+    ):
+        load_translator(trained_dir, dtype="int8")

@@ -461,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="average the weights of checkpoints into one model",
         description="Write a model directory whose weights are the mean of the checkpoints' (as fairseq's and "
         "OpenNMT-py's checkpoint averaging), everything else taken from the last checkpoint. The checkpoints must "
-        "be of one model: the same architecture and vocabularies.",
+        "be of one model: the same architecture and tokenizers. Those of a run with --ema_decay hold moving averages "
+        "(model.safetensors), and those are averaged; raw_weights.safetensors is for resuming only.",
     )
     average.add_argument(
         "checkpoints",

@@ -282,6 +282,11 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         if training_args.max_train_minutes is not None:
             callbacks.append(TimeLimitCallback(training_args.max_train_minutes))
         if training_args.scheduled_sampling != "none":
+            if model.config.copy_attention:  # the model refuses too, but only at the first training step
+                raise ValueError(
+                    "--scheduled_sampling does not support --copy_attention models (the prediction it feeds back "
+                    "would need the copy mixture): train without one of them"
+                )
             callbacks.append(
                 ScheduledSamplingCallback(training_args.scheduled_sampling, training_args.scheduled_sampling_k)
             )

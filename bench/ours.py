@@ -5,6 +5,8 @@ subword pieces, with a word-level vocabulary over those pieces.
     python bench/ours.py train     --train-src F --train-tgt F --out DIR [--emb 256 --hid 512 ...] --steps N
     python bench/ours.py train     ... --steps 100 --profile-steps 20  # + DIR/profile.txt: where a step's time goes
     python bench/ours.py translate --model DIR/model --src F --out HYP [--beam 5 --tbatch 32 --max-out 100]
+    python bench/ours.py shortlist --model DIR/model --train-src F --train-tgt F   # DIR/model/shortlist.npz
+    python bench/ours.py translate ... --shortlist [--max-len-a 1.5 --max-len-b 10]  # with it; source-relative limits
     python bench/ours.py machine   --out FILE.json        # GFLOP/s of torch.matmul on the same threads
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
     python bench/ours.py flopcheck                        # step_flops() against torch.utils.flop_counter
@@ -397,6 +399,34 @@ def int8_generate(model_dir: str, threads: int):
     return generate
 
 
+def decoding_options(a) -> dict:
+    """translate's options beyond the peers' settings: the lexical shortlist and source-relative length limits."""
+    options = {"use_shortlist": a.shortlist or None, "max_len_a": a.max_len_a, "max_len_b": a.max_len_b}
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def cmd_shortlist(a) -> None:
+    """Build the model's lexical shortlist from the (segmented) training files, as `hf-rnn-seq2seq shortlist` does
+    from a parallel-text prefix, and save it in the model directory."""
+    from hf_rnn_seq2seq.shortlist import build_shortlist
+    from hf_rnn_seq2seq.tokenization import load_tokenizers
+
+    src_tok, tgt_tok = load_tokenizers(a.model)
+    t0 = time.perf_counter()
+    shortlist = build_shortlist(
+        [list(ids) for ids in encode(src_tok, read_lines(a.train_src))],
+        [list(ids) for ids in encode(tgt_tok, read_lines(a.train_tgt))],
+        len(src_tok),
+        len(tgt_tok),
+        always_allowed=tgt_tok.all_special_ids,
+        top_k=a.top_k,
+        frequent=a.frequent,
+    )
+    path = shortlist.save(a.model)
+    print(f"[ours] {path}: top {a.top_k} of {len(src_tok)} source pieces + {len(shortlist.always)} always, "
+          f"{time.perf_counter() - t0:.1f}s", flush=True)  # fmt: skip
+
+
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
@@ -412,7 +442,10 @@ def cmd_translate(a) -> None:
         for chunk in decode_batches(lines, a.tbatch, length_sorted=not a.no_sort):
             enc = src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
             out = generate(
-                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **gen_kwargs(a.beam, a.max_out)
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                **gen_kwargs(a.beam, a.max_out),
+                **decoding_options(a),
             )
             for i, row in zip(chunk, out[:, 1:].tolist()):
                 pieces = []
@@ -434,6 +467,7 @@ def cmd_translate(a) -> None:
         beam=a.beam,
         tbatch=a.tbatch,
         dtype=a.dtype,
+        **decoding_options(a),
     )
     Path(a.out + ".json").write_text(json.dumps(rec, indent=1))
     print(
@@ -593,6 +627,15 @@ def main(argv=None) -> None:
     d.add_argument("--max-out", type=int, default=100)
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--no-sort", action="store_true", help="batch in file order instead of by source length")
+    d.add_argument("--shortlist", action="store_true", help="decode with the model's shortlist.npz (see shortlist)")
+    d.add_argument("--max-len-a", type=float, help="at most A * source length + B new tokens a sentence")
+    d.add_argument("--max-len-b", type=int, help="see --max-len-a")
+    s = sub.add_parser("shortlist")
+    s.add_argument("--model", required=True)
+    s.add_argument("--train-src", required=True)
+    s.add_argument("--train-tgt", required=True)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--frequent", type=int, default=100)
     m = sub.add_parser("machine")
     m.add_argument("--out", required=True)
     m.add_argument("--size", type=int, default=2048)
@@ -626,6 +669,7 @@ def main(argv=None) -> None:
     {
         "train": cmd_train,
         "translate": cmd_translate,
+        "shortlist": cmd_shortlist,
         "machine": cmd_machine,
         "flat": cmd_flat,
         "flopcheck": cmd_flopcheck,

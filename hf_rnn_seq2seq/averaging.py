@@ -4,6 +4,13 @@
 The last checkpoints of a run sit around the minimum the optimizer circles late in training; their mean usually lies
 nearer its centre and translates a little better than any one of them. A mean is only meaningful between
 checkpoints of one model (the same architecture and vocabularies), which is checked before anything is written.
+Every parameter is averaged, the pointer-generator's gate and coverage's weight (copy_attention, coverage) included.
+
+A checkpoint of a run with `--ema_decay` (training/ema.py) holds two sets of weights: `model.safetensors`, the
+moving average, which that run evaluated and which `translate` loads, and `raw_weights.safetensors`, the weights the
+optimizer trains, kept only to resume from. Averaging reads `model.safetensors`, as every other reader of a model
+directory does: the mean of moving averages, which moves little beyond the last one when 1 / (1 - decay) is long
+beside the checkpoints' spacing.
 
     average_checkpoints(["run/checkpoint-800", "run/checkpoint-900", "run/checkpoint-1000"], "run-averaged")
     average_checkpoints(last_checkpoints("run", 3), "run-averaged")  # the same: the newest three of the run
@@ -18,19 +25,20 @@ from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from .loading import check_model_dir, load_model
 from .modeling.pipeline import RNNTranslationPipeline
-from .tokenization import check_vocabularies, load_tokenizers
+from .tokenization import check_vocabularies, load_tokenizers, same_ids
 from .training.checkpoints import checkpoint_step, is_complete
 
 MIN_CHECKPOINTS = 2
 # Config fields that differ between checkpoints of one model without changing what its weights mean: bookkeeping,
-# the Trainer's settings while training (label smoothing from its flag, the recurrent state turned off) and what
-# saving the final model adds.
+# the Trainer's settings while training (label smoothing from its flag, the recurrent state turned off), the weights
+# of training-only loss terms, and what saving the final model adds.
 NOT_ARCHITECTURE = {
     "transformers_version",
     "_name_or_path",
     "dtype",
     "use_cache",
     "label_smoothing",
+    "coverage_loss_weight",
     "custom_pipelines",
 }
 SAME_MODEL = "average checkpoints of one model's training"
@@ -140,20 +148,21 @@ def checkpoint_tokenizers(
 
 def checked_state_dicts(checkpoints: Sequence[Path]) -> Iterator[dict[str, torch.Tensor]]:
     """Each checkpoint's weights, loaded one at a time, once it is known to be the first one's model: the same
-    architecture, and tokenizers that give the same ids."""
+    architecture, and tokenizers that give the same ids (tokenization.same_ids)."""
     first = None
     for checkpoint in checkpoints:
         model = load_model(checkpoint)
-        vocabularies = [tokenizer.get_vocab() for tokenizer in checkpoint_tokenizers(checkpoint, model.config)]
+        tokenizers = checkpoint_tokenizers(checkpoint, model.config)
         if first is None:
-            first = checkpoint, model.config, vocabularies
+            first = checkpoint, model.config, tokenizers
         else:
-            first_checkpoint, first_config, first_vocabularies = first
+            first_checkpoint, first_config, first_tokenizers = first
             check_same_architecture(first_checkpoint, first_config, checkpoint, model.config)
-            if vocabularies != first_vocabularies:
+            (first_source, first_target), (source, target) = first_tokenizers, tokenizers
+            if not (same_ids(first_source, source, "source") and same_ids(first_target, target, "target")):
                 raise ValueError(
-                    f"{first_checkpoint} and {checkpoint} have different vocabularies (their tokenizers give other "
-                    f"ids); {SAME_MODEL}"
+                    f"{first_checkpoint} and {checkpoint} have different tokenizers (they give other ids for the same "
+                    f"text); {SAME_MODEL}"
                 )
         yield model.state_dict()
 

@@ -10,7 +10,9 @@ members' normalisers being constant over the vocabulary): the weighted mean of t
 OpenNMT-py averages them, made a distribution again, which greedy and beam search read as they read one model's.
 fairseq averages probabilities (the arithmetic mean) instead; the geometric mean favours the tokens every member
 finds likely, and with equal weights two copies of one model give exactly that model's logits, hence its
-translations and scores bit for bit.
+translations and scores bit for bit. A pointer-generator member (`copy_attention`) returns log-probabilities as its
+logits, which differ from any logits of the same distribution by a constant per row: it averages with the others
+unchanged. Its source ids and coverage travel in its encoder outputs and state like the rest.
 
 `RNNSeq2SeqEnsemble` is a model for transformers' `generate()`: its Encoder runs every member's Encoder (their
 outputs travel as one dict of top-level tensors, which generate() repeats for beam search as it repeats one
@@ -39,6 +41,7 @@ from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
 from .modeling.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqPreTrainedModel
 from .modeling.pipeline import RNNTranslationPipeline
+from .tokenization import same_ids
 
 # The config fields every member must agree on: the ids generate() starts, pads and stops with.
 SHARED_TOKEN_IDS = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
@@ -175,12 +178,7 @@ def check_same_tokenizer(
     first: PreTrainedTokenizerBase, other: PreTrainedTokenizerBase, side: str, first_dir: str, other_dir: str
 ) -> None:
     """Refuse members whose `side` ("source" or "target") tokenizers differ: the same text must give the same ids."""
-    same = (
-        first.backend_tokenizer.to_str() == other.backend_tokenizer.to_str()
-        if side == "source" and first.is_fast and other.is_fast
-        else first.get_vocab() == other.get_vocab()
-    )
-    if not same:
+    if not same_ids(first, other, side):
         raise ValueError(
             f"{other_dir} has another {side} tokenizer than {first_dir}: an ensemble needs models trained with the "
             f"same {side} tokenizer (pass --tokenizer_name to train them with one)"

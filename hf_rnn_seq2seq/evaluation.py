@@ -26,6 +26,8 @@ DEFAULT_BOOTSTRAP_SAMPLES = 1000  # sacreBLEU's default for --paired-bs-n
 PAIRED_METRICS = ("bleu", "chrf")
 SCORE_DIGITS = 2
 P_VALUE_DIGITS = 4
+# generate() options a report names when the call sets them: they change the translations it scores.
+REPORTED_OPTIONS = ("max_new_tokens", "max_len_a", "max_len_b", "use_shortlist")
 
 
 def paired_bootstrap(
@@ -148,6 +150,7 @@ def evaluate_model(
         "sentences": len(pairs),
         **{name: round(score, SCORE_DIGITS) for name, score in scores.items()},
         "num_beams": generate_kwargs.get("num_beams") or _generation_config(translator).num_beams or 1,
+        **{name: generate_kwargs[name] for name in REPORTED_OPTIONS if generate_kwargs.get(name) is not None},
         "dtype": dtype,
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),

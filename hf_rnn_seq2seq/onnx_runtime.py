@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
+from .modeling.modeling_rnn_seq2seq import read_generate_options
+from .modeling.search import source_relative_max_lengths
 from .tokenization import load_tokenizers
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,8 @@ class OnnxTranslator:
     token first and the same padding after each sentence's end. `translate()` works on text.
     """
 
+    output_key = "translation_text"  # as the translation pipeline names each result's text
+
     def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
         onnx_dir = Path(onnx_dir)
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
@@ -97,6 +102,7 @@ class OnnxTranslator:
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
+        read_generate_options(self.generation_config, onnx_dir / GENERATION_CONFIG_NAME)  # max_len_a, ...
         # What generate() uses for a setting that neither the call nor the model's generation config sets.
         self.generation_defaults = GenerationConfig._get_default_generation_params()
         ignored = [
@@ -139,8 +145,18 @@ class OnnxTranslator:
         max_new_tokens: int | None = None,
         length_penalty: float | None = None,
         early_stopping: bool | str | None = None,
+        max_len_a: float | None = None,
+        max_len_b: int | None = None,
+        use_shortlist: bool | None = None,
     ) -> np.ndarray:
-        """Greedy (`num_beams=1`) or beam search; unset options come from the saved generation config."""
+        """Greedy (`num_beams=1`) or beam search; unset options come from the saved generation config.
+        `max_len_a` / `max_len_b` limit each sentence to `int(a * source_length + b)` new tokens as the model's
+        generate() does (source_length: its tokens in `attention_mask`); `max_new_tokens` still applies. The
+        graphs compute every column of the Generator: `use_shortlist` is refused."""
+        if use_shortlist:
+            raise ValueError(
+                "the ONNX graphs (and --dtype int8) have no lexical shortlist: decode with PyTorch to use --shortlist"
+            )
         num_beams = num_beams or self._setting("num_beams")
         if max_new_tokens is None:
             # max_length counts the decoder start token, as generate() counts it for encoder-decoder models.
@@ -150,24 +166,32 @@ class OnnxTranslator:
         input_ids = np.asarray(input_ids, dtype=np.int64)
         if attention_mask is None:
             attention_mask = np.ones_like(input_ids)
-        inputs = self.encode(input_ids, np.asarray(attention_mask, dtype=np.int64))
+        attention_mask = np.asarray(attention_mask, dtype=np.int64)
+        max_len_a = getattr(self.generation_config, "max_len_a", None) if max_len_a is None else max_len_a
+        max_len_b = getattr(self.generation_config, "max_len_b", None) if max_len_b is None else max_len_b
+        limits = np.full(len(input_ids), max_new_tokens)  # (batch,) new tokens each sentence may have
+        if max_len_a is not None or max_len_b is not None:
+            source_lengths = torch.from_numpy(attention_mask.sum(axis=-1))
+            limits = np.minimum(limits, source_relative_max_lengths(source_lengths, max_len_a, max_len_b, 0).numpy())
+        inputs = self.encode(input_ids, attention_mask)
         if num_beams == 1:
-            return self._greedy(inputs, len(input_ids), max_new_tokens)
-        return self._beam_search(inputs, len(input_ids), num_beams, max_new_tokens, length_penalty, early_stopping)
+            return self._greedy(inputs, limits)
+        return self._beam_search(inputs, num_beams, limits, length_penalty, early_stopping)
 
     def _setting(self, name: str):
         value = getattr(self.generation_config, name)
         return self.generation_defaults[name] if value is None else value
 
-    def _greedy(self, inputs: dict[str, np.ndarray], batch: int, max_new_tokens: int) -> np.ndarray:
+    def _greedy(self, inputs: dict[str, np.ndarray], limits: np.ndarray) -> np.ndarray:
+        """`limits` (batch,): the new tokens each sentence may have."""
         config = self.config
-        sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
-        finished = np.zeros(batch, dtype=bool)
-        for _ in range(max_new_tokens):
+        sequences = np.full((len(limits), 1), config.decoder_start_token_id, dtype=np.int64)
+        finished = np.zeros(len(limits), dtype=bool)
+        for generated in range(1, limits.max() + 1):
             outputs, inputs = self.decode_step(sequences[:, -1], inputs)
             tokens = np.where(finished, config.pad_token_id, outputs["logits"].argmax(axis=-1))
             sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
-            finished |= tokens == config.eos_token_id
+            finished |= (tokens == config.eos_token_id) | (generated >= limits)
             if finished.all():
                 break
         return sequences
@@ -175,17 +199,18 @@ class OnnxTranslator:
     def _beam_search(
         self,
         inputs: dict[str, np.ndarray],
-        batch: int,
         num_beams: int,
-        max_new_tokens: int,
+        limits: np.ndarray,
         length_penalty: float,
         early_stopping: bool | str,
     ) -> np.ndarray:
         """transformers' beam search: each step keeps the best `2 * num_beams` continuations of a sentence's
-        beams; those among the first `num_beams` that end (EOS, or the length limit) become hypotheses scored
-        `sum log p / length ** length_penalty`, the others (up to `num_beams`) run on. A sentence stops when no
-        running beam can beat its worst kept hypothesis (or, with `early_stopping=True`, when it has `num_beams`)."""
+        beams; those among the first `num_beams` that end (EOS, or the sentence's length limit: `limits` (batch,) new
+        tokens) become hypotheses scored `sum log p / length ** length_penalty`, the others (up to `num_beams`) run
+        on. A sentence stops when no running beam can beat its worst kept hypothesis (or, with `early_stopping=True`,
+        when it has `num_beams`)."""
         config = self.config
+        batch = len(limits)
         n_candidates = 2 * num_beams  # continuations kept per sentence and step, as in transformers
         if n_candidates > config.decoder_vocab_size:
             raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {n_candidates} tokens")
@@ -194,7 +219,7 @@ class OnnxTranslator:
         # b * num_beams ... (b + 1) * num_beams - 1.
         sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         scores = np.zeros((batch, 1), dtype=np.float32)
-        for generated in range(1, max_new_tokens + 1):
+        for generated in range(1, limits.max() + 1):
             outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates)
             beams_per_sentence = scores.shape[1]
             # Each beam's best continuations, scored by the whole beam; then the sentence's best, best first.
@@ -204,7 +229,7 @@ class OnnxTranslator:
             top_scores = np.take_along_axis(candidates, top, axis=1)
             top_rows = np.arange(batch)[:, None] * beams_per_sentence + top // n_candidates  # the beam each extends
             top_tokens = np.take_along_axis(outputs["top_tokens"].reshape(batch, -1), top, axis=1)
-            ends = (top_tokens == config.eos_token_id) | (generated == max_new_tokens)
+            ends = (top_tokens == config.eos_token_id) | (generated >= limits)[:, None]
             # The first num_beams candidates that do not end run on; a stable sort puts them first, in order. Each
             # beam has one EOS candidate at most, so there are num_beams of them until the length limit.
             running = np.argsort(ends, axis=1, kind="stable")[:, :num_beams]
@@ -222,9 +247,9 @@ class OnnxTranslator:
                         hypothesis = [*sequences[top_rows[b, i]].tolist(), int(top_tokens[b, i])]
                         sentence.finished.append((float(top_scores[b, i]) / generated**length_penalty, hypothesis))
                     sentence.finished = sorted(sentence.finished, key=lambda h: -h[0])[:num_beams]
-                best_running = None if generated == max_new_tokens else float(scores[b, 0])
+                best_running = None if generated >= limits[b] else float(scores[b, 0])
                 self._update_done(
-                    sentence, best_running, generated, num_beams, max_new_tokens, length_penalty, early_stopping
+                    sentence, best_running, generated, num_beams, int(limits[b]), length_penalty, early_stopping
                 )
             if all(sentence.done for sentence in sentences):
                 break
@@ -301,7 +326,7 @@ class OnnxTranslator:
         translations = []
         for start in range(0, len(texts), batch_size):
             translations += self.translate(texts[start : start + batch_size], **generate_kwargs)
-        return [{"translation_text": translation} for translation in translations]
+        return [{self.output_key: translation} for translation in translations]
 
 
 __all__ = [

@@ -268,6 +268,15 @@ def load_tokenizers(model_dir: str | os.PathLike) -> tuple[PreTrainedTokenizerBa
     return source_tokenizer, target_tokenizer
 
 
+def same_ids(first: PreTrainedTokenizerBase, other: PreTrainedTokenizerBase, side: str) -> bool:
+    """Whether two tokenizers of one `side` ("source" or "target") agree as models that share them need: a source
+    tokenizer must encode any text to the same ids (the whole pipeline compared: normalizer, pre-tokenizer, model,
+    byte fallback included), a target one must give each id the same piece (its vocabulary compared)."""
+    if side == "source" and first.is_fast and other.is_fast:
+        return first.backend_tokenizer.to_str() == other.backend_tokenizer.to_str()
+    return first.get_vocab() == other.get_vocab()
+
+
 def check_vocabularies(
     config: PretrainedConfig,
     source_tokenizer: PreTrainedTokenizerBase,

@@ -12,6 +12,7 @@
     hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
     hf-rnn-seq2seq translate outputs/koen -i news.ko --dtype int8      # int8 matrix products, in onnxruntime
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
+    hf-rnn-seq2seq shortlist outputs/koen data/train          # then: translate ... --shortlist
     hf-rnn-seq2seq plot-attention outputs/koen "저는 커피를 좋아해요." -o plots/
     hf-rnn-seq2seq app outputs/koen                           # a web page: http://127.0.0.1:7860
     hf-rnn-seq2seq app --write-space my-space user/koen-model  # a Hugging Face Space serving a Hub model
@@ -47,6 +48,8 @@ DEFAULT_BOOTSTRAP_SAMPLES = 1000
 LENGTH_PENALTY_TYPES = ("power", "wu")
 SCORE_DECIMALS = 4
 ROUGE_TOKENIZERS = ("default", "whitespace")
+DEFAULT_SHORTLIST_TOP_K = 50
+DEFAULT_SHORTLIST_FREQUENT = 100
 
 PROG = "hf-rnn-seq2seq"
 EXIT_ERROR = 2  # what argparse uses for a bad command line: the user has something to fix either way
@@ -114,6 +117,20 @@ INT8_HELP = (
 )
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, ...] = DTYPES) -> None:
     """Decoding options; unset ones come from the model's generation_config.json. And the weights' type."""
     parser.add_argument("--num-beams", type=positive_int, help="beam size (default: the model's; 1 is greedy)")
@@ -121,6 +138,23 @@ def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, .
         "--max-new-tokens", type=positive_int, help="longest translation in tokens (default: the model's limit)"
     )
     quantized = any(dtype in QUANTIZED_DTYPES for dtype in dtypes)
+    parser.add_argument(
+        "--max-len-a",
+        type=non_negative_float,
+        metavar="A",
+        help="limit each translation to A * (its source's tokens) + B tokens, B from --max-len-b (default: the "
+        "model's; none). --max-new-tokens still applies: the smaller limit wins",
+    )
+    parser.add_argument(
+        "--max-len-b", type=non_negative_int, metavar="B", help="see --max-len-a (default: the model's; 0 with A)"
+    )
+    parser.add_argument(
+        "--shortlist",
+        action="store_true",
+        default=None,
+        help="score only the target tokens that the model directory's lexical shortlist (hf-rnn-seq2seq shortlist) "
+        "lists for the batch's source tokens: faster, the same output where the shortlist holds what the model picks",
+    )
     parser.add_argument(
         "--dtype",
         choices=dtypes,
@@ -196,8 +230,14 @@ def data_sides(args: argparse.Namespace) -> tuple[str, str]:
     return args.text_column or args.source_lang, args.summary_column or args.target_lang
 
 
-def generation_kwargs(args: argparse.Namespace) -> dict[str, int]:
-    options = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+def generation_kwargs(args: argparse.Namespace) -> dict[str, int | float | bool]:
+    options = {
+        "num_beams": args.num_beams,
+        "max_new_tokens": args.max_new_tokens,
+        "max_len_a": args.max_len_a,
+        "max_len_b": args.max_len_b,
+        "use_shortlist": args.shortlist,
+    }
     return {name: value for name, value in options.items() if value is not None}
 
 
@@ -349,6 +389,16 @@ def run_export(args: argparse.Namespace) -> None:
 
     for path in export_model_dir(args.model_dir, args.output_dir, args.opset, args.quantize):
         print(path)
+
+
+def run_shortlist(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.shortlist import build_model_shortlist
+
+    print(
+        build_model_shortlist(
+            args.model_dir, args.data, args.source_lang, args.target_lang, top_k=args.top_k, frequent=args.frequent
+        )
+    )
 
 
 def run_plot_attention(args: argparse.Namespace) -> None:
@@ -522,7 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="average the weights of checkpoints into one model",
         description="Write a model directory whose weights are the mean of the checkpoints' (as fairseq's and "
         "OpenNMT-py's checkpoint averaging), everything else taken from the last checkpoint. The checkpoints must "
-        "be of one model: the same architecture and vocabularies.",
+        "be of one model: the same architecture and tokenizers. Those of a run with --ema_decay hold moving averages "
+        "(model.safetensors), and those are averaged; raw_weights.safetensors is for resuming only.",
     )
     average.add_argument(
         "checkpoints",
@@ -560,6 +611,30 @@ def build_parser() -> argparse.ArgumentParser:
         "quantization): what translate --dtype int8 runs (default: float32 graphs)",
     )
     export.set_defaults(run=run_export)
+
+    shortlist = commands.add_parser(
+        "shortlist",
+        help="build a lexical shortlist for faster decoding (translate/evaluate --shortlist)",
+        description="For each source token, find the target tokens that occur with it most in the training data "
+        "(Dice coefficient over sentence pairs), add the most frequent target tokens, and save the list as "
+        "MODEL_DIR/shortlist.npz. Decoding with --shortlist then scores only the shortlisted tokens of each batch.",
+    )
+    shortlist.add_argument("model_dir", help="model directory (the shortlist is written into it)")
+    shortlist.add_argument("data", help="training data: a parallel-text prefix or a .jsonl file")
+    add_language_options(shortlist)
+    shortlist.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=DEFAULT_SHORTLIST_TOP_K,
+        help="target tokens kept per source token (default: %(default)s)",
+    )
+    shortlist.add_argument(
+        "--frequent",
+        type=non_negative_int,
+        default=DEFAULT_SHORTLIST_FREQUENT,
+        help="most frequent target tokens, always allowed (default: %(default)s)",
+    )
+    shortlist.set_defaults(run=run_shortlist)
 
     plot = commands.add_parser(
         "plot-attention",

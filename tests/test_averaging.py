@@ -7,6 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,14 +127,23 @@ def test_command_averages_the_last_n_checkpoints_of_a_run(training_run, tmp_path
     assert_same_weights(load_file(explicit / WEIGHTS), load_file(output_dir / WEIGHTS))
 
 
-def swapped_vocabulary(model_dir: Path, copy: Path) -> Path:
-    """A copy of `model_dir` whose tokenizer gives two tokens each other's ids: same sizes, other vocabulary."""
+def edited_tokenizer(model_dir: Path, copy: Path, edit: Callable[[dict], None]) -> Path:
+    """A copy of `model_dir` whose tokenizer.json's model `edit` changes."""
     shutil.copytree(model_dir, copy)
     tokenizer = json.loads((copy / "tokenizer.json").read_text(encoding="utf-8"))
-    vocab = tokenizer["model"]["vocab"]
-    vocab[-1], vocab[-2] = vocab[-2], vocab[-1]
+    edit(tokenizer["model"])
     (copy / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
     return copy
+
+
+def swap_last_two(model: dict) -> None:
+    """Two tokens get each other's ids: same sizes, other vocabulary."""
+    model["vocab"][-1], model["vocab"][-2] = model["vocab"][-2], model["vocab"][-1]
+
+
+def toggle_byte_fallback(model: dict) -> None:
+    """The same vocabulary, but unseen characters encoded otherwise (as bytes, or <unk>)."""
+    model["byte_fallback"] = not model["byte_fallback"]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +153,8 @@ def swapped_vocabulary(model_dir: Path, copy: Path) -> Path:
         ("missing", "nope: no such checkpoint directory"),
         ("twice", "is given twice"),
         ("architecture", "are different models (encoder_hidden_size 8 and 12, hidden_size 16 and 24)"),
-        ("vocabulary", "have different vocabularies"),
+        ("vocabulary", "have different tokenizers"),
+        ("byte fallback", "have different tokenizers"),
         ("half-written", "checkpoint-20: not completely written"),
         ("too many", "--last 4: "),
         ("into a checkpoint", "is one of the checkpoints"),
@@ -158,7 +169,13 @@ def test_what_cannot_be_averaged_is_one_line(case, message, two_models, training
         "missing": [first, str(tmp_path / "nope"), "-o", output],
         "twice": [first, second, first, "-o", output],
         "architecture": [first, str(save_tiny_translator(tmp_path / "wider", hidden_size=24)), "-o", output],
-        "vocabulary": [first, str(swapped_vocabulary(Path(first), tmp_path / "swapped")), "-o", output],
+        "vocabulary": [first, str(edited_tokenizer(Path(first), tmp_path / "swapped", swap_last_two)), "-o", output],
+        "byte fallback": [
+            first,
+            str(edited_tokenizer(Path(first), tmp_path / "bytes", toggle_byte_fallback)),
+            "-o",
+            output,
+        ],
         "half-written": [str(training_run / "checkpoint-15"), str(training_run / "checkpoint-20"), "-o", output],
         "too many": ["--last", "4", str(training_run), "-o", output],
         "into a checkpoint": [first, second, "-o", second],
@@ -170,3 +187,21 @@ def test_what_cannot_be_averaged_is_one_line(case, message, two_models, training
     assert len(err.splitlines()) == 1 and message in err, err
     assert err.startswith("hf-rnn-seq2seq average: error: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_copy_and_coverage_models_average_every_parameter(tmp_path):
+    """The pointer-generator's gate and coverage's weight are averaged like the rest; a coverage loss weight that
+    differs (a training setting, as label smoothing) does not make two checkpoints different models."""
+    first = save_tiny_translator(tmp_path / "first", attention="additive", copy_attention=True, coverage=True)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    config = json.loads((second / "config.json").read_text())
+    (second / "config.json").write_text(json.dumps(config | {"coverage_loss_weight": 0.5}))
+    weights = load_file(second / WEIGHTS)
+    save_file({name: w + 1.0 for name, w in weights.items()}, second / WEIGHTS)
+    output_dir = average_checkpoints([first, second], tmp_path / "averaged")
+    averaged = load_file(output_dir / WEIGHTS)
+    assert any("copy_gate" in name for name in averaged) and any("coverage_weight" in name for name in averaged)
+    assert_same_weights(averaged, mean(load_file(first / WEIGHTS), load_file(second / WEIGHTS)))
+    with one_thread():
+        assert load_translator(output_dir)(KOREAN[0])[0]["translation_text"] is not None

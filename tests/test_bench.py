@@ -110,6 +110,17 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
         assert len(Path(f"{hyp}.int8").read_text().splitlines()) == len(src)
         assert json.loads(Path(f"{hyp}.int8.json").read_text())["dtype"] == "int8"
 
+    # The shortlist from the training files, then decoding with it and with source-relative limits.
+    model = tmp_path / "run" / "model"
+    ours("shortlist", "--model", model, "--train-src", tmp_path / "train.src", "--train-tgt", tmp_path / "train.tgt")
+    assert (model / "shortlist.npz").is_file()
+    options = ["--shortlist", "--max-len-a", "0.5", "--max-len-b", "1", "--beam", 2, "--max-out", 6, *TOY]
+    ours("translate", "--model", model, "--src", tmp_path / "train.src", "--out", hyp, "--dtype", dtype, *options)
+    record = json.loads(Path(f"{hyp}.json").read_text())
+    assert record["use_shortlist"] and record["max_len_a"] == 0.5
+    # words + </s>: at most int(0.5 * (words + 1) + 1) pieces, less the </s>
+    assert all(len(h.split()) <= int(0.5 * (len(s.split()) + 1) + 1) for h, s in zip(hyp.read_text().splitlines(), src))
+
     report = bench(
         "search_loops.py",
         "--model",

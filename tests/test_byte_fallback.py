@@ -3,11 +3,13 @@ UTF-8 bytes and decoded back whole with it, and become <unk> (with the pipeline'
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
 from tiny_models import ENGLISH, KOREAN, PAIRS, VOCAB_SIZE, save_tiny_translator
 
+from hf_rnn_seq2seq.ensemble import load_ensemble_translator
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.tokenization import (
     BYTE_TOKENS,
@@ -107,6 +109,21 @@ def test_model_with_byte_fallback_loads_translates_and_decodes_bytes(byte_model_
     ids = translator.target_tokenizer("漢字", add_special_tokens=False)["input_ids"]
     output_ids = torch.tensor([[1, *ids, 2]])[None]  # (inputs, num_return_sequences, len)
     assert translator.postprocess({"output_ids": output_ids}) == [{"translation_text": "漢字"}]
+
+
+def test_ensemble_keeps_byte_fallback_and_refuses_a_member_without(byte_model_dir, tmp_path, caplog):
+    """Two copies of a byte-fallback model translate as it does, with nothing <unk>; the same vocabulary without
+    byte fallback encodes the unseen characters otherwise, so an ensemble with it is refused."""
+    twin = shutil.copytree(byte_model_dir, tmp_path / "twin")
+    with caplog.at_level(logging.WARNING):
+        assert load_ensemble_translator([byte_model_dir, twin])(TEXT) == load_translator(byte_model_dir)(TEXT)
+    assert "not in the vocabulary" not in caplog.text
+    without = shutil.copytree(byte_model_dir, tmp_path / "without")
+    tokenizer = json.loads((without / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["model"]["byte_fallback"] = False
+    (without / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match="has another source tokenizer than"):
+        load_ensemble_translator([byte_model_dir, without])
 
 
 def test_model_without_byte_fallback_still_warns(model_dir, caplog):

@@ -41,13 +41,23 @@ def other_model():
 
 
 @pytest.fixture(scope="module")
+def copy_model():
+    """A pointer-generator with coverage: its logits are log-probabilities, and its state carries the coverage."""
+    model = train_reverse_model(steps=20, attention="additive", copy_attention=True, coverage=True)
+    model.generation_config.max_new_tokens = MAX_NEW_TOKENS
+    return model
+
+
+@pytest.fixture(scope="module")
 def source():
     input_ids, attention_mask, _ = reverse_batch(N_SENTENCES, torch.Generator().manual_seed(1))
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])
-def test_two_copies_give_exactly_the_model_s_tokens_and_scores(reverse_model, source, num_beams):
+@pytest.mark.parametrize("model_name", ["reverse_model", "copy_model"])
+def test_two_copies_give_exactly_the_model_s_tokens_and_scores(request, model_name, source, num_beams):
+    reverse_model = request.getfixturevalue(model_name)
     ensemble = RNNSeq2SeqEnsemble([reverse_model, copy.deepcopy(reverse_model)])
     options = dict(num_beams=num_beams, return_dict_in_generate=True, output_scores=True)
     with one_thread(), torch.no_grad():
@@ -90,10 +100,13 @@ def test_greedy_follows_the_weighted_mean_of_log_probabilities(reverse_model, ot
     assert any([until_eos(row) for row in output.tolist()] != expected for output in alone)
 
 
-def test_beam_scores_are_the_ensemble_s_log_probabilities(reverse_model, other_model, source):
+@pytest.mark.parametrize("model_names", [("reverse_model", "other_model"), ("copy_model", "reverse_model")])
+def test_beam_scores_are_the_ensemble_s_log_probabilities(request, model_names, source):
     """Each returned hypothesis scores what teacher-forcing it through both members gives: a state that followed
-    the wrong beam would give a different sum."""
-    models, weights = [reverse_model, other_model], [w / sum(WEIGHTS) for w in WEIGHTS]
+    the wrong beam would give a different sum. A pointer-generator's logits are already log-probabilities, which
+    averages with another member's logits all the same (log_softmax only shifts each row by a constant), and its
+    coverage must follow the beams too."""
+    models, weights = [request.getfixturevalue(name) for name in model_names], [w / sum(WEIGHTS) for w in WEIGHTS]
     with one_thread(), torch.no_grad():
         result = RNNSeq2SeqEnsemble(models, WEIGHTS).generate(
             **source, num_beams=3, length_penalty=0.0, return_dict_in_generate=True, output_scores=True

@@ -7,7 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
-from tiny_models import KOREAN, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
+from tiny_models import EOS, KOREAN, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.loading import load_translator
@@ -123,3 +123,36 @@ def test_exported_directory_translates_text_like_the_pipeline(tmp_path):
 def test_missing_graphs_are_a_clear_error(tmp_path):
     with pytest.raises(OSError, match="no encoder.onnx"):
         OnnxTranslator(tmp_path)
+
+
+def test_source_relative_limits_equal_generate(tmp_path):
+    """max_len_a/max_len_b cut each sentence at its own length, as generate() does, in greedy and beam search."""
+    model = train_reverse_model(**TRAINED["gru-general"])
+    with one_thread():
+        export_onnx(model, tmp_path)
+    runner = OnnxTranslator(tmp_path)
+    source, mask, _ = reverse_batch(16, torch.Generator().manual_seed(2))
+    # Room for the reversal of a short source (its words and EOS), not of a long one.
+    limits = dict(max_len_a=0.8, max_len_b=1, max_new_tokens=MAX_NEW_TOKENS)
+    for search in (
+        dict(num_beams=1),
+        dict(num_beams=BEAMS),
+        dict(num_beams=BEAMS, length_penalty=2.0, early_stopping="never"),
+        dict(num_beams=BEAMS, max_new_tokens=SHORT),  # the smaller limit wins
+    ):
+        search = limits | search
+        with one_thread():
+            expected = model.generate(source, attention_mask=mask, **search)
+        output = runner.generate(source.numpy(), mask.numpy(), **search)
+        assert output.tolist() == expected.tolist(), search
+        if search["max_new_tokens"] == MAX_NEW_TOKENS:  # some sentences end on EOS, others at their own limit
+            ended = (expected == EOS).any(dim=1)
+            assert ended.any() and not ended.all()
+
+    # Set on the generation config, they travel with the export (generation_config.json) and apply by default.
+    model.generation_config.max_len_a, model.generation_config.max_len_b = limits["max_len_a"], limits["max_len_b"]
+    with one_thread():
+        export_onnx(model, tmp_path / "with-limits")
+        expected = model.generate(source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS)
+    runner = OnnxTranslator(tmp_path / "with-limits")
+    assert runner.generate(source.numpy(), mask.numpy(), max_new_tokens=MAX_NEW_TOKENS).tolist() == expected.tolist()

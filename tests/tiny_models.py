@@ -94,6 +94,11 @@ MIN_LEN, MAX_LEN = 3, 7
 LEARNING_RATE = 1e-2
 
 
+def config_ids(cases: list[dict]) -> list[str]:
+    """pytest ids for parametrizing over config options: "cell_type=gru-attention=dot-..."."""
+    return ["-".join(f"{name}={value}" for name, value in case.items()) for case in cases]
+
+
 def until_eos(row: list[int]) -> list[int]:
     """Tokens up to and including the first EOS (what generate() puts after it is fill)."""
     return row[: row.index(EOS) + 1] if EOS in row else row

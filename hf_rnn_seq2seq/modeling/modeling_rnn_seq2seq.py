@@ -9,14 +9,19 @@ and limited to this folder plus installed libraries.
 """
 
 import functools
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.generation.stopping_criteria import StoppingCriteriaList
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.utils import GENERATION_CONFIG_NAME, cached_file
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
@@ -24,9 +29,18 @@ from .attention import Attention
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState, ScheduledSampling
 from .encoder import Encoder, EncoderOutput, check_token_ids
-from .generator import Generator, pointer_mixture
+from .generator import SHORTLIST_FILE, Generator, OutputVocabulary, Shortlist, pointer_mixture
 from .loss import IGNORE_INDEX, coverage_loss, generator_cross_entropy, log_probability_cross_entropy
-from .search import BEAM_PENALTY_OPTIONS, BeamPenalties, beam_search, check_beam_penalties, greedy_search, plain_request
+from .search import (
+    BEAM_PENALTY_OPTIONS,
+    BeamPenalties,
+    SourceLengthCriteria,
+    beam_search,
+    check_beam_penalties,
+    greedy_search,
+    plain_request,
+    source_relative_max_lengths,
+)
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
 # before), and this file uses that name.
@@ -55,6 +69,14 @@ def accept_past_key_values(forward: Callable) -> Callable:
 
     return forward_accepting_past_key_values
 
+
+# generate() options that transformers' GenerationConfig does not have: a keyword argument of generate() or an
+# attribute of the generation config (generation_config.json) sets them, the call's first. See generate().
+SOURCE_RELATIVE_LIMITS = ("max_len_a", "max_len_b")
+USE_SHORTLIST = "use_shortlist"
+GENERATE_OPTIONS = (*SOURCE_RELATIVE_LIMITS, USE_SHORTLIST)
+# from_pretrained() arguments that say where and how to find a model's files; the shortlist is found the same way.
+FILE_LOOKUP_ARGUMENTS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
 # One auto class per model class is all `register_for_auto_class` records; a Hub repo should answer all three.
 AUTO_MAP = {
@@ -193,6 +215,9 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         # training.trainer.ScheduledSamplingCallback): an attribute, not a config field, so that it is never saved
         # and a loaded model always trains with teacher forcing unless told otherwise, and never samples in eval().
         self.scheduled_sampling_probability = 0.0
+        # The lexical shortlist `generate(use_shortlist=True)` decodes with: from_pretrained() reads the model
+        # directory's SHORTLIST_FILE if it has one, save_pretrained() writes it back.
+        self.shortlist: Shortlist | None = None
         self.post_init()
 
     def get_encoder(self) -> Encoder:
@@ -217,6 +242,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        output_vocabulary: OutputVocabulary | None = None,  # a shortlist's columns (generate(use_shortlist=True))
         **kwargs,  # the Trainer passes num_items_in_batch
     ) -> Seq2SeqLMOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
@@ -242,7 +268,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         )
         loss = None
         if labels is None:
-            logits = self.output_logits(outputs)  # (batch, tgt_len, |V|)
+            logits = self.output_logits(outputs, output_vocabulary)  # (batch, tgt_len, |V|)
         else:
             loss, logits = self.loss(outputs, labels, kwargs.get("num_items_in_batch"))
 
@@ -255,10 +281,13 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         )
         return output if return_dict else output.to_tuple()
 
-    def output_logits(self, outputs: RNNSeq2SeqModelOutput) -> torch.Tensor:
-        """The Generator's logits (batch, tgt_len, |V|) for the decoder outputs; with copy_attention the log of the
-        pointer-generator's mixture (generator.py), which generate() and the loss read as they read logits."""
-        logits = self.generator(outputs.last_hidden_state)
+    def output_logits(
+        self, outputs: RNNSeq2SeqModelOutput, output_vocabulary: OutputVocabulary | None = None
+    ) -> torch.Tensor:
+        """The Generator's logits (batch, tgt_len, |V|) for the decoder outputs (over a shortlist's columns with an
+        `output_vocabulary`); with copy_attention the log of the pointer-generator's mixture (generator.py), which
+        generate() and the loss read as they read logits."""
+        logits = self.generator(outputs.last_hidden_state, output_vocabulary)
         if not self.config.copy_attention:
             return logits
         return pointer_mixture(logits, outputs.p_gen_logit, outputs.attention_weights, outputs.source_ids)
@@ -350,6 +379,113 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     @staticmethod
     def _reorder_cache(cache: RecurrentState, beam_idx: torch.Tensor) -> RecurrentState:
         return cache.reorder(beam_idx)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) when asked for
+        lookup = {name: kwargs[name] for name in FILE_LOOKUP_ARGUMENTS if name in kwargs}
+
+        def find(file_name: str) -> str | None:
+            return cached_file(
+                pretrained_model_name_or_path,
+                file_name,
+                _raise_exceptions_for_missing_entries=False,
+                _raise_exceptions_for_connection_errors=False,
+                **lookup,
+            )
+
+        read_generate_options(model.generation_config, find(GENERATION_CONFIG_NAME))
+        path = find(SHORTLIST_FILE)
+        if path is not None:
+            model.shortlist = Shortlist.load(path)
+            model.shortlist.check(model.config, str(pretrained_model_name_or_path))
+        return loaded
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.shortlist is not None:
+            self.shortlist.save(save_directory)
+
+    def generate(
+        self,
+        inputs: torch.Tensor | None = None,
+        generation_config: GenerationConfig | None = None,
+        stopping_criteria: StoppingCriteriaList | None = None,
+        **kwargs,
+    ):
+        """transformers' generate(), with two options of its own, each a keyword argument or an attribute of the
+        generation config (the call's value first, then `generation_config`'s, then `self.generation_config`'s):
+
+        - `max_len_a`, `max_len_b` (fairseq's names; OpenNMT-py's `max_length_ratio` is `max_len_a`): each sentence
+          gets at most `int(max_len_a * source_length + max_len_b)` new tokens (at least one), where
+          `source_length` counts its non-pad source tokens. Either one set turns the limit on (the other counts
+          as 0). `max_length` / `max_new_tokens` still apply: the smaller limit wins. A sentence at its limit is
+          cut there, as at `max_new_tokens`, and leaves the batch.
+        - `use_shortlist`: the Generator scores only the batch's shortlisted target tokens (`self.shortlist`, read
+          from the model directory's SHORTLIST_FILE), so scores are log-probabilities over the shortlist.
+        """
+        settings = generation_config or self.generation_config
+        options = {}
+        for name in GENERATE_OPTIONS:
+            value = kwargs.pop(name, None)  # popped: generate() refuses keyword arguments it does not know
+            for fallback in (generation_config, self.generation_config):
+                if value is None:
+                    value = getattr(fallback, name, None)
+            options[name] = value
+        source = inputs if inputs is not None else kwargs.get("input_ids")
+        attention_mask = kwargs.get("attention_mask")
+        if options["max_len_a"] is not None or options["max_len_b"] is not None:
+            source_lengths = self._source_lengths(source, attention_mask, "max_len_a/max_len_b")
+            decoder_input_ids = kwargs.get("decoder_input_ids")
+            prompt_len = 1 if decoder_input_ids is None else decoder_input_ids.shape[-1]
+            max_lengths = source_relative_max_lengths(
+                source_lengths, *map(options.get, SOURCE_RELATIVE_LIMITS), prompt_len
+            )
+            stopping_criteria = StoppingCriteriaList([*(stopping_criteria or []), SourceLengthCriteria(max_lengths)])
+        if options[USE_SHORTLIST]:
+            kwargs["output_vocabulary"] = self._shortlisted_vocabulary(source, attention_mask, settings)
+        return super().generate(inputs, generation_config, stopping_criteria=stopping_criteria, **kwargs)
+
+    def _source_lengths(self, source: torch.Tensor | None, attention_mask: torch.Tensor | None, option: str):
+        """(batch,) non-pad source tokens per sentence."""
+        if source is None:
+            raise ValueError(f"{option} needs the source: pass input_ids (not only encoder_outputs) to generate()")
+        if attention_mask is not None:
+            return attention_mask.sum(dim=-1)
+        return (source != self.config.pad_token_id).sum(dim=-1)
+
+    def _shortlisted_vocabulary(
+        self, source: torch.Tensor | None, attention_mask: torch.Tensor | None, settings: GenerationConfig
+    ) -> OutputVocabulary:
+        """The shortlist's target tokens for this batch's sources, with the end-of-sentence token(s)."""
+        if self.shortlist is None:
+            raise ValueError(
+                f"{self.name_or_path or 'this model'} has no shortlist ({SHORTLIST_FILE}): build one with "
+                "`hf-rnn-seq2seq shortlist MODEL_DIR TRAINING_DATA` (or train with --build_shortlist true)"
+            )
+        if source is None:
+            raise ValueError("use_shortlist needs the source: pass input_ids (not only encoder_outputs) to generate()")
+        eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
+        eos = torch.tensor([eos] if isinstance(eos, int) else list(eos or []), dtype=torch.long)
+        mask = None if attention_mask is None else attention_mask.cpu()
+        ids = torch.cat([self.shortlist.target_ids(source.cpu(), mask), eos]).unique()
+        return self.generator.output_vocabulary(ids.to(self.generator.proj.weight.device))
+
+
+def read_generate_options(generation_config: GenerationConfig, path: str | os.PathLike | None) -> None:
+    """Set GENERATE_OPTIONS and the beam search's BEAM_PENALTY_OPTIONS that the generation_config.json at `path`
+    holds (None: no file) on `generation_config`.
+
+    transformers drops the keys it does not know from a file marked `_from_model_config` (as a generation config
+    derived from the model's config is saved), so a `max_len_a` set on `model.generation_config` and saved would
+    be lost on loading without this."""
+    if path is None:
+        return
+    saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    for name in (*GENERATE_OPTIONS, *BEAM_PENALTY_OPTIONS):
+        if saved.get(name) is not None and getattr(generation_config, name, None) is None:
+            setattr(generation_config, name, saved[name])
 
 
 def _check_right_padded(decoder_attention_mask: torch.Tensor | None) -> None:

@@ -151,7 +151,7 @@ class RNNTranslationPipeline(Pipeline):
             # Never cut a translation short in silence (once per process: a long file would repeat it).
             logger.warning_once(
                 "a translation reached the length limit before its end-of-sentence token and is cut short; "
-                "raise max_new_tokens to let it finish"
+                "raise max_new_tokens (and max_len_a / max_len_b, where set) to let it finish"
             )
         return [
             {

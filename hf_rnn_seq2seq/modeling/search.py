@@ -37,15 +37,21 @@ import torch.nn.functional as F
 from transformers import GenerationConfig, GenerationMixin
 from transformers import __version__ as TRANSFORMERS_VERSION
 from transformers.generation.logits_process import LogitsProcessorList
-from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
+from transformers.generation.stopping_criteria import (
+    EosTokenCriteria,
+    MaxLengthCriteria,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 from transformers.utils import logging
 
 from .attention import float32_for_decoding
 from .encoder import EncoderOutput, check_token_ids
 from .generator import pointer_mixture
 
-# What generate() passes on to its decoding loop for a request with nothing but a source and its mask.
-PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache"}
+# What generate() passes on to its decoding loop for a request with nothing but a source and its mask (and, with a
+# shortlist, the Generator's columns).
+PLAIN_MODEL_KWARGS = {"encoder_outputs", "attention_mask", "use_cache", "output_vocabulary"}
 # transformers' "minus infinity" for beams that must not be chosen; a score below it marks no hypothesis.
 NO_SCORE = -1.0e9
 NO_BEAM = -1  # transformers' beam index for positions not generated
@@ -141,6 +147,61 @@ def accepts(model_class: type[GenerationMixin], method: PrivateMethod) -> bool:
     return True
 
 
+class SourceLengthCriteria(StoppingCriteria):
+    """Stops each sentence at its own length `max_lengths[i]` (the decoder prompt included, as MaxLengthCriteria
+    counts): generate()'s `max_len_a * source_length + max_len_b` new tokens.
+
+    transformers' loops call it with the rows of every sentence, `rows // sentences` consecutive rows each (beams,
+    candidates, returned sequences: generate() expands a batch with `repeat_interleave`). search.py's loops drop
+    sentences, so they read `max_lengths` for the sentences still open (`sentence_max_lengths`) instead of calling it.
+    """
+
+    def __init__(self, max_lengths: torch.Tensor):  # (sentences,)
+        self.max_lengths = max_lengths
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None, **kwargs) -> torch.Tensor:
+        rows_per_sentence = input_ids.shape[0] // self.max_lengths.shape[0]
+        limits = self.max_lengths.to(input_ids.device).repeat_interleave(rows_per_sentence)  # (rows,)
+        return input_ids.shape[-1] >= limits
+
+
+# The stopping criteria search.py's loops follow: length (the request's and each sentence's) and EOS.
+PLAIN_CRITERIA = (MaxLengthCriteria, EosTokenCriteria, SourceLengthCriteria)
+# A sentence gets at least this many new tokens whatever its source-relative limit: the step that may end it.
+MIN_SOURCE_RELATIVE_TOKENS = 1
+
+
+def source_relative_max_lengths(
+    source_lengths: torch.Tensor,  # (sentences,): non-pad source tokens
+    max_len_a: float | None,
+    max_len_b: int | None,
+    prompt_len: int,
+) -> torch.Tensor:
+    """(sentences,) each sentence's length limit, prompt included: `prompt_len + int(a * source_length + b)` (at
+    least MIN_SOURCE_RELATIVE_TOKENS new tokens), rounded down as fairseq's `max_len_a`/`max_len_b` are; an unset
+    `a` or `b` counts as 0."""
+    a, b = (0 if value is None else value for value in (max_len_a, max_len_b))
+    if not (isinstance(a, (int, float)) and a >= 0 and isinstance(b, int) and b >= 0):
+        raise ValueError(f"max_len_a must be a number >= 0 and max_len_b an integer >= 0, got {a!r} and {b!r}")
+    new_tokens = (a * source_lengths.double() + b).floor().long()
+    return prompt_len + new_tokens.clamp(min=MIN_SOURCE_RELATIVE_TOKENS)
+
+
+def sentence_max_lengths(
+    stopping_criteria: StoppingCriteriaList, max_length: int, batch: int, device: torch.device
+) -> tuple[StoppingCriteriaList, torch.Tensor | None]:
+    """The criteria other than SourceLengthCriteria, and (batch,) each sentence's length limit: the request's
+    `max_length` or, where smaller, the sentence's own (None when the request sets no source-relative limit)."""
+    others = StoppingCriteriaList(c for c in stopping_criteria if not isinstance(c, SourceLengthCriteria))
+    if len(others) == len(stopping_criteria):
+        return others, None
+    limits = torch.full((batch,), max_length, dtype=torch.long, device=device)
+    for criterion in stopping_criteria:
+        if isinstance(criterion, SourceLengthCriteria):
+            limits = torch.minimum(limits, criterion.max_lengths.to(device))
+    return others, limits
+
+
 def plain_request(
     model: GenerationMixin,
     logits_processor: LogitsProcessorList,
@@ -155,7 +216,7 @@ def plain_request(
     plain = (
         not model.training  # dropout masks would differ with the batch's shape
         and len(logits_processor) == 0
-        and all(type(criterion) in (MaxLengthCriteria, EosTokenCriteria) for criterion in stopping_criteria)
+        and all(type(criterion) in PLAIN_CRITERIA for criterion in stopping_criteria)
         and streamer is None
         and not synced_gpus
         and not generation_config.do_sample
@@ -268,6 +329,7 @@ class OpenRows:
             attention_mask = self.h_enc.new_ones(self.h_enc.shape[:2])
         self.source_mask = attention_mask.bool()  # (rows, src_len)
         self.state = self.decoder.init_state(encoder_outputs)  # from the Encoder's final state
+        self.output_vocabulary = model_kwargs.get("output_vocabulary")  # a shortlist's columns, or None: all
         self.device = input_ids.device  # where the search keeps its tensors (the Generator may sit elsewhere)
         # With `track_coverage`, the attention each row has paid each source token so far, for GNMT's coverage
         # penalty: (rows, src_len), following the rows through reorder() and keep() as their state does.
@@ -279,7 +341,7 @@ class OpenRows:
         self.state = decoded.state
         if self.coverage is not None:
             self.coverage = self.coverage + decoded.attention.float().sum(dim=1)  # attention: (rows, tokens, src_len)
-        logits = self.generator(decoded.h_dec)  # (rows, tokens, |V|)
+        logits = self.generator(decoded.h_dec, self.output_vocabulary)  # (rows, tokens, |V|)
         if decoded.p_gen_logit is not None:  # copy_attention: the pointer-generator's log-probabilities
             logits = pointer_mixture(logits, decoded.p_gen_logit, decoded.attention, self.state.source_ids)
         return logits[:, -1].to(dtype=torch.float32, device=self.device)
@@ -315,6 +377,7 @@ def greedy_search(
     max_length, eos = max_length_and_eos(stopping_criteria, input_ids.device)
     pad = generation_config_tensor(generation_config, "pad")
     batch, cur_len = input_ids.shape
+    _, limits = sentence_max_lengths(stopping_criteria, max_length, batch, input_ids.device)
     sequences = input_ids.new_full((batch, max(max_length, cur_len + 1)), int(pad))
     sequences[:, :cur_len] = input_ids
     open_rows = torch.arange(batch, device=input_ids.device)  # rows of `sequences` still being decoded
@@ -325,6 +388,8 @@ def greedy_search(
         sequences[open_rows, cur_len] = next_tokens
         cur_len += 1
         going = ~torch.isin(next_tokens, eos)
+        if limits is not None:  # a sentence at its own length limit leaves the batch
+            going &= cur_len < limits[open_rows]
         if cur_len >= max_length or not going.any():
             return sequences[:, :cur_len]
         if not going.all():
@@ -384,6 +449,7 @@ def beam_search(
     device = input_ids.device
     flat_batch, prompt_len = input_ids.shape
     batch = flat_batch // num_beams
+    stopping_criteria, max_lengths = sentence_max_lengths(stopping_criteria, max_length, batch, device)
     eos = generation_config_tensor(gc, "eos")
     beams_to_keep = max(2, 1 + (0 if eos is None else eos.shape[0])) * num_beams  # as transformers keeps
     top_num_beam_mask = torch.arange(beams_to_keep, device=device) < num_beams
@@ -437,6 +503,8 @@ def beam_search(
             batch_size=n,
         )
         ends = stopping_criteria(topk_sequences[:, :, : cur_len + 1].flatten(0, 1), None).view(n, beams_to_keep)
+        if max_lengths is not None:  # every candidate of a sentence at its own length limit ends
+            ends |= (cur_len + 1 >= max_lengths[open_items])[:, None]
         running_sequences, running_scores, running_beam_indices = running_beams(
             topk_log_probs=topk_log_probs,
             topk_running_sequences=topk_sequences,
@@ -476,15 +544,15 @@ def beam_search(
                 beam_scores=scores,
                 is_sent_finished=is_sent_finished,
                 cur_len=cur_len,
-                max_length=max_length,
+                # transformers' heuristic reads the length limit (early_stopping="never"): each sentence's own
+                max_length=max_length if max_lengths is None else max_lengths[open_items, None],
                 decoder_prompt_len=prompt_len,
                 early_stopping=gc.early_stopping,
                 length_penalty=gc.length_penalty,
             )
         final = ~improvable[:, 0] | (is_sent_finished.all(dim=1) & (gc.early_stopping is True))
         final |= returned_are_settled(running_scores, scores, is_sent_finished, gc, cur_len, prompt_len)
-        if ends.all():  # the length limit: every candidate of every sentence ended
-            final[:] = True
+        final |= ends.all(dim=1)  # the length limit (EOS ends num_beams candidates at most): every candidate ended
         if final.any():
             final_sequences[open_items[final], :, :cur_len] = sequences[final]
             final_beam_indices[open_items[final], :, : cur_len - prompt_len] = beam_indices[final]

@@ -247,6 +247,14 @@ class DataArguments:
     show_examples: int = field(
         default=5, metadata={"help": "Print this many test translations (source / reference / hypothesis) at the end."}
     )
+    build_shortlist: bool = field(
+        default=False,
+        metadata={
+            "help": "At the end of training, build a lexical shortlist from the training data and save it with the "
+            "model (shortlist.npz; decode with it by --shortlist), as `hf-rnn-seq2seq shortlist` does with its "
+            "default sizes."
+        },
+    )
 
 
 @dataclass

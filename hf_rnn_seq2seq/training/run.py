@@ -37,6 +37,7 @@ from ..metrics import SCORE_LABELS, score_texts
 from ..modeling import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from ..modeling.pipeline import RNNText2TextPipeline, RNNTranslationPipeline
 from ..plotting import plot_training_curves
+from ..shortlist import shortlist_from_pairs
 from ..tokenization import check_vocabularies, load_tokenizers, save_tokenizers, train_tokenizers_on_pairs
 from .arguments import (
     DEFAULT_NUM_BEAMS,
@@ -281,6 +282,11 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         if training_args.max_train_minutes is not None:
             callbacks.append(TimeLimitCallback(training_args.max_train_minutes))
         if training_args.scheduled_sampling != "none":
+            if model.config.copy_attention:  # the model refuses too, but only at the first training step
+                raise ValueError(
+                    "--scheduled_sampling does not support --copy_attention models (the prediction it feeds back "
+                    "would need the copy mixture): train without one of them"
+                )
             callbacks.append(
                 ScheduledSamplingCallback(training_args.scheduled_sampling, training_args.scheduled_sampling_k)
             )
@@ -332,6 +338,14 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
         # and the Trainer turned the recurrent state off for training: save the model as it should decode.
         trainer.model.generation_config = decoding
         trainer.model.config.use_cache = True
+        if data_args.build_shortlist:
+            trainer.model.shortlist = shortlist_from_pairs(
+                raw_splits["train"]["translation"],
+                source_tokenizer,
+                target_tokenizer,
+                data_args.source_lang,
+                data_args.target_lang,
+            )
         if training_args.should_save:
             # The best checkpoint as a Hub repository, saved through the pipeline: weights, modelling code,
             # config, generation config, the tokenizer(s) (a separate target one in target_tokenizer/) and the

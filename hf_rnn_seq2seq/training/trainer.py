@@ -1,7 +1,7 @@
 """The Trainer side of training: batches (samplers, collator), the Trainer subclass, scheduled sampling, and the
 metrics it computes on translations.
 
-`TranslationTrainer` is transformers' Seq2SeqTrainer with five changes: the model smooths labels in its own loss,
+`TranslationTrainer` is transformers' Seq2SeqTrainer with six changes: the model smooths labels in its own loss,
 length-grouped batches are shuffled reproducibly (a resumed run sees the batches an unbroken one would), batches
 can hold a number of tokens rather than of pairs, evaluation translates in dataset order, a NaN loss stops
 training while the last checkpoint is still good, and with `--ema_decay` a moving average of the weights is what

@@ -18,7 +18,7 @@ from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.tokenization import TARGET_TOKENIZER_DIR, load_tokenizers
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
-COMMANDS = ["train", "translate", "evaluate", "tokenizer", "average", "export", "plot-attention", "app"]
+COMMANDS = ["train", "translate", "evaluate", "tokenizer", "average", "export", "shortlist", "plot-attention", "app"]
 N_TEST = 12
 
 
@@ -159,6 +159,25 @@ def test_export(tmp_path, capsys, model_dir, translator):
     assert OnnxTranslator(tmp_path / "onnx").translate(KOREAN[:2]) == expected
 
 
+def test_shortlist_then_translate_with_it_and_source_relative_limits(tmp_path, capsys, test_prefix):
+    model = save_tiny_translator(tmp_path / "model")
+    assert main(["shortlist", str(model), str(test_prefix), "--top-k", "3", "--frequent", "5"]) == 0
+    assert capsys.readouterr().out.strip() == str(model / "shortlist.npz")
+    source, target = tmp_path / "in.ko", tmp_path / "out.en"
+    source.write_text("".join(f"{line}\n" for line in KOREAN[:4]), encoding="utf-8")
+    options = ["--shortlist", "--max-len-a", "0.1", "--max-len-b", "1", "--num-beams", "2"]
+    assert main(["translate", str(model), "-i", str(source), "-o", str(target), "--no-progress", *options]) == 0
+    translator = load_translator(model)
+    # One batch, as translate reads them: the shortlist is the union over a batch's sources.
+    expected = translator(KOREAN[:4], batch_size=4, num_beams=2, use_shortlist=True, max_len_a=0.1, max_len_b=1)
+    assert target.read_text(encoding="utf-8").splitlines() == [result["translation_text"] for result in expected]
+    assert expected != translator(KOREAN[:4], num_beams=2)  # the options changed the translations
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", str(model), str(test_prefix), *options, "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    assert report["use_shortlist"] is True and report["max_len_a"] == 0.1 and report["max_len_b"] == 1
+
+
 def test_plot_attention(tmp_path, capsys, model_dir):
     assert main(["plot-attention", str(model_dir), KOREAN[0], KOREAN[1], "-o", str(tmp_path)]) == 0
     paths = [tmp_path / "attention_01.png", tmp_path / "attention_02.png"]
@@ -177,6 +196,7 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
     (tmp_path / "short.en").write_text("one\n", encoding="utf-8")
     fails_with(capsys, ["evaluate", str(model_dir), str(tmp_path / "short")], "has 2 lines but")
     fails_with(capsys, ["tokenizer", str(test_prefix), str(tmp_path / "tok"), "--vocab-size", "5"], "vocab_size=5")
+    fails_with(capsys, ["translate", str(model_dir), "-i", str(source), "--shortlist"], "has no shortlist")
     no_attention = save_tiny_translator(tmp_path / "no-attention", attention=None, input_feeding=False)
     fails_with(capsys, ["plot-attention", str(no_attention), KOREAN[0]], "no attention")
     if importlib.util.find_spec("gradio") is not None:
@@ -187,7 +207,13 @@ def test_errors_are_one_line(tmp_path, capsys, model_dir, test_prefix):
 
 
 @pytest.mark.parametrize(
-    "option, message", [(["--batch-size", "0"], "must be at least 1"), (["--dtype", "int4"], "invalid choice")]
+    "option, message",
+    [
+        (["--batch-size", "0"], "must be at least 1"),
+        (["--dtype", "int4"], "invalid choice"),
+        (["--max-len-a", "-1"], "must be at least 0"),
+        (["--max-len-b", "1.5"], "invalid non_negative_int value"),
+    ],
 )
 def test_bad_option_values_are_usage_errors(capsys, model_dir, option, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -214,14 +240,19 @@ def test_train_then_translate(tmp_path, capsys, test_prefix):
         "--max_steps", "4", "--per_device_train_batch_size", "4", "--eval_strategy", "no",
         "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--save_strategy", "no",
         "--report_to", "none", "--disable_tqdm", "true", "--num_beams", "1", "--show_examples", "0",
+        "--build_shortlist", "true",
     ]  # fmt: skip
     assert main(argv) == 0
     assert (output_dir / "model.safetensors").exists() and (output_dir / "README.md").exists()
+    assert (output_dir / "shortlist.npz").exists()
     capsys.readouterr()
     source, output = tmp_path / "in.ko", tmp_path / "out.en"
     source.write_text(f"{KOREAN[0]}\n", encoding="utf-8")
-    assert main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress"]) == 0
-    assert len(output.read_text(encoding="utf-8").splitlines()) == 1
+    for options in ([], ["--shortlist"]):
+        assert (
+            main(["translate", str(output_dir), "-i", str(source), "-o", str(output), "--no-progress", *options]) == 0
+        )
+        assert len(output.read_text(encoding="utf-8").splitlines()) == 1
 
 
 def test_app_serves_the_model_on_this_machine_only_by_default(monkeypatch, model_dir):
@@ -261,7 +292,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
     ones the package uses."""
     import hf_rnn_seq2seq_cli as command
-    from hf_rnn_seq2seq import evaluation, loading, onnx_export, onnx_runtime, tokenization, translate
+    from hf_rnn_seq2seq import evaluation, loading, onnx_export, onnx_runtime, shortlist, tokenization, translate
     from hf_rnn_seq2seq.metrics.rouge import rouge
     from hf_rnn_seq2seq.modeling import search
 
@@ -277,6 +308,8 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     assert command.LENGTH_PENALTY_TYPES == search.LENGTH_PENALTY_TYPES
     assert command.SCORE_DECIMALS == translate.SCORE_DECIMALS
     assert command.ROUGE_TOKENIZERS == rouge.TOKENIZERS
+    assert command.DEFAULT_SHORTLIST_TOP_K == shortlist.DEFAULT_TOP_K
+    assert command.DEFAULT_SHORTLIST_FREQUENT == shortlist.DEFAULT_FREQUENT
     if importlib.util.find_spec("gradio") is not None:
         from hf_rnn_seq2seq import app
 

@@ -28,6 +28,7 @@ USES = {
     "tokenizer": DATASETS,
     "average": DATASETS | {"transformers.trainer"},  # it reads the Trainer's checkpoints; the Trainer imports datasets
     "export": {"onnx"},
+    "shortlist": DATASETS,  # reads the training data as evaluate and tokenizer do
     "plot-attention": {"matplotlib"},
     "app": set(),  # run as --write-space: serving the page itself would not return (tests/test_app.py serves it)
 }
@@ -115,6 +116,7 @@ def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list
         "score": [model_dir, "--source", f"{test_prefix}.ko", "--reference", f"{test_prefix}.en"],
         "tokenizer": [test_prefix, tmp_path / "tokenizer", "--vocab-size", VOCAB_SIZE],
         "export": [model_dir, tmp_path / "onnx"],
+        "shortlist": [tmp_path / "model", test_prefix],  # a copy: the command writes into the model directory
         "plot-attention": [model_dir, KOREAN[0], "-o", tmp_path],
         "app": ["--write-space", tmp_path / "space", "someone/tiny-koen"],
     }[command]
@@ -122,6 +124,7 @@ def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list
 
 @pytest.mark.parametrize("command", sorted(USES))
 def test_each_subcommand_imports_only_the_tools_it_uses(command, model_dir, test_prefix, tmp_path):
+    shutil.copytree(model_dir, tmp_path / "model")
     arguments = map(str, subcommand_arguments(command, model_dir, test_prefix, tmp_path))
     _, status, imported = fresh_interpreter(RUN_MAIN, command, *arguments, stdin=f"{KOREAN[0]}\n")
     assert status == 0

@@ -25,7 +25,7 @@ from test_modeling import (
     sources,
     tiny_model,
 )
-from tiny_models import one_thread
+from tiny_models import config_ids, one_thread, reverse_batch, train_reverse_model
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.modeling.decoder import RecurrentState
@@ -47,7 +47,7 @@ def options():
 
 
 OPTIONS = list(options())
-OPTION_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in OPTIONS]
+OPTION_IDS = config_ids(OPTIONS)
 
 
 def copying_model(**options) -> RNNSeq2SeqForConditionalGeneration:
@@ -105,6 +105,23 @@ def test_our_loops_match_transformers_loops(model, num_beams):
         theirs = model.generate(
             ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, num_beams=num_beams, return_dict_in_generate=True
         ).sequences
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_our_loops_drop_finished_rows_with_their_coverage_and_source(num_beams):
+    """The random models above mostly end every sentence at the same step, so nothing is dropped; a trained
+    pointer-generator with coverage ends its sentences at different steps, and search.py's loops, which then go on
+    with fewer rows (each with its own coverage and source ids), must still give transformers' translations."""
+    model = train_reverse_model(steps=40, attention="additive", copy_attention=True, coverage=True)
+    ids, mask, _ = reverse_batch(8, torch.Generator().manual_seed(3))
+    with one_thread(), torch.no_grad():
+        ours = model.generate(ids, attention_mask=mask, max_new_tokens=10, num_beams=num_beams)
+        theirs = model.generate(
+            ids, attention_mask=mask, max_new_tokens=10, num_beams=num_beams, return_dict_in_generate=True
+        ).sequences
+    first_ends = {row.index(EOS) for row in ours.tolist() if EOS in row}
+    assert len(first_ends) > 1, "the sentences must end at different steps for rows to be dropped"
     assert torch.equal(ours, theirs)
 
 

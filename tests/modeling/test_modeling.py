@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from reference_search import beam_search, greedy
+from tiny_models import config_ids
 from transformers.generation.utils import DeferredStopCheck
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
@@ -39,7 +40,7 @@ def sweep():
 
 
 SWEEP = list(sweep())
-SWEEP_IDS = ["-".join(f"{k}={v}" for k, v in options.items()) for options in SWEEP]
+SWEEP_IDS = config_ids(SWEEP)
 
 
 def tiny_model(seed: int = 0, **options) -> RNNSeq2SeqForConditionalGeneration:

@@ -17,7 +17,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import BOS, EOS, PAD, PAIRS, save_tiny_translator, until_eos
+from tiny_models import BOS, EOS, PAD, PAIRS, config_ids, save_tiny_translator, until_eos
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.modeling import loss as loss_module
@@ -108,7 +108,7 @@ ARCHITECTURES = [
     dict(cell_type="lstm", attention=None, input_feeding=False, num_layers=2),
     dict(cell_type="gru", attention="dot", input_feeding=True, num_layers=2),
 ]
-IDS = ["-".join(f"{k}={v}" for k, v in a.items()) for a in ARCHITECTURES]
+IDS = config_ids(ARCHITECTURES)
 
 
 @pytest.mark.parametrize("options", ARCHITECTURES, ids=IDS)

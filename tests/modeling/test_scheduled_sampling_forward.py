@@ -16,6 +16,11 @@ CONFIGS = {
     "input-feeding": dict(attention="general", input_feeding=True, cell_type="lstm"),
     "no-input-feeding": dict(attention="dot", input_feeding=False, cell_type="gru"),
     "no-attention": dict(attention=None, input_feeding=False, cell_type="lstm", num_layers=2),
+    # The coverage vector must go on from step to step in the sampling loop too (its loss left out, so that the
+    # hand-written loop below needs only the cross-entropy).
+    "coverage": dict(
+        attention="additive", input_feeding=False, cell_type="gru", coverage=True, coverage_loss_weight=0.0
+    ),
 }
 
 
@@ -24,7 +29,10 @@ def tiny_model(dropout: float = 0.0, **options) -> RNNSeq2SeqForConditionalGener
     config = RNNSeq2SeqConfig(
         vocab_size=VOCAB, embedding_size=8, hidden_size=12, dropout=dropout, init_scale=0.5, **options
     )
-    return RNNSeq2SeqForConditionalGeneration(config).train()
+    model = RNNSeq2SeqForConditionalGeneration(config).train()
+    if config.coverage:  # w_c starts at zero: give the coverage a say in the scores
+        torch.nn.init.uniform_(model.model.decoder.attention.coverage_weight, -1.0, 1.0)
+    return model
 
 
 def batch() -> dict[str, torch.Tensor]:

@@ -106,10 +106,20 @@ def test_checkpoints_evaluation_and_final_model_hold_the_average(corpus, tmp_pat
     assert alone["eval_loss"] == pytest.approx(logged, rel=1e-6)
 
 
-def test_resumed_run_continues_the_average_bitwise(corpus, tmp_path):
+@pytest.mark.parametrize(
+    "batching",
+    [
+        [],
+        # the seams with the other training options: batches by tokens, and scheduled sampling's draws
+        ["--max_tokens_per_batch", "160", "--scheduled_sampling", "linear", "--scheduled_sampling_k", "20"],
+    ],
+    ids=["pairs", "tokens-scheduled-sampling"],
+)
+def test_resumed_run_continues_the_average_bitwise(corpus, tmp_path, batching):
     """20 steps straight, and the same run resumed from its checkpoint-10 (the schedule of the first run,
     max_steps 20, unchanged): the same average and the same raw weights at the end."""
     arguments = ["--max_steps", "20", "--save_strategy", "steps", "--save_steps", "10", "--ema_decay", "0.9"]
+    arguments += batching
     straight = tmp_path / "straight"
     train(corpus, straight, *arguments)
 

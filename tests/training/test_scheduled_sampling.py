@@ -113,3 +113,15 @@ def test_a_bad_k_is_one_line(tmp_path, capsys):
     arguments = ["--train_file", "x", "--output_dir", str(tmp_path), "--scheduled_sampling", "exponential"]
     with pytest.raises(SystemExit, match="error: --scheduled_sampling exponential needs --scheduled_sampling_k"):
         main([*arguments, "--scheduled_sampling_k", "2", *NO_EVALUATION])
+
+
+def test_scheduled_sampling_with_copy_attention_is_refused_before_training(tmp_path):
+    arguments = [
+        "--train_file", str(write_digit_corpus(tmp_path / "train.jsonl", 16, seed=0)), "--output_dir",
+        str(tmp_path / "model"), "--tokenizer_type", "bpe", "--vocab_size", "100", "--max_steps", "1",
+        "--attention", "additive", "--copy_attention", "true", "--scheduled_sampling", "linear",
+        "--scheduled_sampling_k", "8", *TINY_MODEL, *NO_EVALUATION,
+    ]  # fmt: skip
+    with pytest.raises(SystemExit, match=r"^error: --scheduled_sampling does not support --copy_attention models"):
+        main(arguments)
+    assert not list((tmp_path / "model").glob("checkpoint-*"))

@@ -190,8 +190,8 @@ def test_bf16_mixed_precision_learns(digit_corpus, tmp_path, monkeypatch):
     generator_dtypes = set()
     forward = Generator.forward
 
-    def recording_forward(self, h_dec):
-        logits = forward(self, h_dec)
+    def recording_forward(self, h_dec, vocabulary=None):
+        logits = forward(self, h_dec, vocabulary)
         generator_dtypes.add(logits.dtype)
         return logits
 

@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .scoring import length_through_eos
+
 KOREAN_FONT_PACKAGE, KOREAN_FONT_DISTRIBUTION = "koreanize_matplotlib", "koreanize-matplotlib"
 KOREAN_FONT_FILE = Path("fonts") / "NanumGothic.ttf"
 FALLBACK_FONT = "DejaVu Sans"
@@ -127,11 +129,6 @@ def align_translation(
         source_text=sentence,
         translation=target_tokenizer.decode(generated[0], skip_special_tokens=True),
     )
-
-
-def length_through_eos(tokens: list[int], eos_token_id: int) -> int:
-    """Length of `tokens` up to and including the first EOS after the start token (padding dropped)."""
-    return tokens.index(eos_token_id, 1) + 1 if eos_token_id in tokens[1:] else len(tokens)
 
 
 def attention_figsize(n_source: int, n_target: int) -> tuple[float, float]:

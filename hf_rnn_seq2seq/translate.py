@@ -13,30 +13,50 @@ Output line N always translates input line N: an empty (or blank) input line giv
 without going through the model. Input is read and output written a window of lines at a time, so memory stays
 flat however long the file; within a window, lines are batched by length, which saves an RNN most of the
 padding it would otherwise step through.
+
+`translate_lines_n_best` gives, per line, the `n_best` best translations with their scores and, with `alignment=True`,
+word alignments read from the attention (see `scoring.py`): what `translate --n-best N --print-alignment` prints,
+fairseq- and OpenNMT-style. A score is what the search ranked by: the sum of the tokens' log-probabilities for greedy
+search and sampling; for beam search that sum divided by the length penalty (plus GNMT's coverage penalty, see
+`modeling/search.py`). Both are computed from one teacher-forced pass over the translations found, so they equal the
+search's own up to the last bits of floating point.
 """
 
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
+import torch
 from tqdm import tqdm
+from transformers import GenerationConfig
 
 from .ensemble import load_ensemble_translator
 from .modeling.pipeline import RNNTranslationPipeline
+from .modeling.search import BEAM_PENALTY_OPTIONS, BeamPenalties
 from .onnx_runtime import OnnxTranslator
+from .scoring import (
+    DEFAULT_BATCH_SIZE,
+    check_attention,
+    format_alignment,
+    hard_alignment,
+    length_through_eos,
+    pieces,
+    score_targets,
+)
 from .text_files import count_lines
 
-DEFAULT_BATCH_SIZE = 32
 # Lines sorted together by length: more batches per window means less padding, but more lines held in memory
 # and a longer wait before the first output line.
 BATCHES_PER_WINDOW = 16
 # Translations are written under this suffix until the last line is done.
 PARTIAL_SUFFIX = ".partial"
+SCORE_DECIMALS = 4  # of the scores in n-best lists, as fairseq prints them
 
 
 def translate_lines(
@@ -49,26 +69,137 @@ def translate_lines(
     time. `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the
     model's generation config. Line endings are stripped; the translations have none. `translator` is what
     `load_translator` returns: the pipeline, or with `dtype="int8"` the ONNX runner over int8 graphs."""
+
+    def translate_batch(texts: list[str]) -> list[str]:
+        results = translator(texts, batch_size=len(texts), **generate_kwargs)
+        return [result[translator.output_key] for result in results]
+
+    yield from _by_windows(translator, lines, batch_size, translate_batch, "")
+
+
+Result = TypeVar("Result")  # what one line translates to: its translation, or its n-best list
+
+
+def _by_windows(
+    translator: RNNTranslationPipeline | OnnxTranslator,
+    lines: Iterable[str],
+    batch_size: int,
+    translate_batch: Callable[[list[str]], list[Result]],
+    empty: Result,
+) -> Iterator[Result]:
+    """`translate_batch` (a batch of texts -> one result each) over `lines`, a window at a time, batched by length
+    within it; an empty (or blank) line gives `empty`. Yields one result per line, in order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     lines = iter(lines)
     while window := [line.rstrip("\r\n") for line in islice(lines, batch_size * BATCHES_PER_WINDOW)]:
-        yield from _translate_window(translator, window, batch_size, generate_kwargs)
+        yield from _translate_window(translator, window, batch_size, translate_batch, empty)
 
 
 def _translate_window(
-    translator: RNNTranslationPipeline | OnnxTranslator, window: list[str], batch_size: int, generate_kwargs: dict
-) -> list[str]:
-    translations = [""] * len(window)
+    translator: RNNTranslationPipeline | OnnxTranslator,
+    window: list[str],
+    batch_size: int,
+    translate_batch: Callable[[list[str]], list[Result]],
+    empty: Result,
+) -> list[Result]:
+    translations = [empty] * len(window)
     texts = [i for i, line in enumerate(window) if line.strip()]
     lengths = [len(ids) for ids in translator.tokenizer([window[i] for i in texts])["input_ids"]]
     by_length = [i for _, i in sorted(zip(lengths, texts))]
     for start in range(0, len(by_length), batch_size):
         batch = by_length[start : start + batch_size]
-        results = translator([window[i] for i in batch], batch_size=len(batch), **generate_kwargs)
-        for i, result in zip(batch, results):
-            translations[i] = result[translator.output_key]
+        for i, result in zip(batch, translate_batch([window[i] for i in batch])):
+            translations[i] = result
     return translations
+
+
+@dataclass
+class ScoredTranslation:
+    """One entry of an n-best list."""
+
+    text: str
+    score: float  # what the search ranked by (see the module docstring)
+    alignment: list[tuple[int, int]] | None  # (source piece, target piece) pairs; None unless asked for
+
+
+def request_config(translator: RNNTranslationPipeline, generate_kwargs: dict) -> GenerationConfig:
+    """The generation settings a call of `translator` with `generate_kwargs` decodes with (the model's, the
+    pipeline's defaults, the call's)."""
+    params = translator._get_set_generation_params(translator._prepare_generate_kwargs(generate_kwargs))
+    params.pop("generation_config", None)
+    config = GenerationConfig()  # GenerationConfig(**params) would drop our custom entries with `_from_model_config`
+    config.update(**params, allow_custom_entries=True)
+    # What generate() fills in where neither the model nor the call sets a value (num_beams 1, length_penalty 1.0).
+    config.update(**config._get_default_generation_params(), defaults_only=True)
+    return config
+
+
+def translate_lines_n_best(
+    translator: RNNTranslationPipeline,
+    lines: Iterable[str],
+    n_best: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    alignment: bool = False,
+    **generate_kwargs,
+) -> Iterator[list[ScoredTranslation]]:
+    """Yield, per line of `lines`, its `n_best` best translations, best first, with their scores and (with
+    `alignment`) their alignments to the line; an empty line gets an empty list. `n_best` needs a beam at least as
+    wide, or sampling (then they are `n_best` samples, ranked by score)."""
+    if n_best < 1:
+        raise ValueError(f"n_best must be at least 1, got {n_best}")
+    if not isinstance(translator, RNNTranslationPipeline):
+        raise ValueError("n-best lists and alignments need the PyTorch model: translate without --dtype int8")
+    if alignment:
+        check_attention(translator.model)
+    config = request_config(translator, generate_kwargs)
+    if not config.do_sample and n_best > config.num_beams:
+        raise ValueError(
+            f"{n_best} best translations need a beam at least that wide (num_beams={n_best}, --num-beams "
+            f"{n_best}), or sampling; the beam is {config.num_beams} wide"
+        )
+    penalties = BeamPenalties.of(config) if config.num_beams > 1 and not config.do_sample else None
+
+    def translate_batch(texts: list[str]) -> list[list[ScoredTranslation]]:
+        return _n_best_batch(translator, texts, n_best, alignment, penalties, generate_kwargs)
+
+    yield from _by_windows(translator, lines, batch_size, translate_batch, [])
+
+
+def _n_best_batch(
+    translator: RNNTranslationPipeline,
+    texts: list[str],
+    n_best: int,
+    alignment: bool,
+    penalties: BeamPenalties | None,  # None: not a beam search, a score is the sum of log-probabilities
+    generate_kwargs: dict,
+) -> list[list[ScoredTranslation]]:
+    model, eos_token_id = translator.model, translator.model.config.eos_token_id
+    encoded = translator.tokenizer(texts, padding=True, return_tensors="pt").to(model.device)
+    source = {name: encoded[name] for name in ("input_ids", "attention_mask")}
+    kwargs = translator._prepare_generate_kwargs({**generate_kwargs, "num_return_sequences": n_best})
+    generated = model.generate(**source, **kwargs)  # (texts * n_best, 1 + len): the start token first
+    # The pipeline's own decoding, which also warns of translations cut short by the length limit.
+    translations = [
+        result[translator.output_key]
+        for per_text in generated.view(len(texts), n_best, -1).split(1)
+        for result in translator.postprocess({"output_ids": per_text})
+    ]
+    targets = [row[1 : length_through_eos(row, eos_token_id)] for row in generated.tolist()]
+    repeated = {name: tensor.repeat_interleave(n_best, dim=0) for name, tensor in source.items()}
+    scored = score_targets(model, repeated, targets, output_attentions=alignment or bool(penalties and penalties.beta))
+    entries = []
+    for row, target in enumerate(scored):
+        score = target.total
+        if penalties is not None:
+            coverage = None if target.attention is None else torch.from_numpy(target.attention.sum(axis=0))
+            score = float(penalties.score(torch.tensor(score), len(target.ids), coverage))
+        pairs = None
+        if alignment:
+            n_source = pieces(repeated["input_ids"][row][repeated["attention_mask"][row].bool()].tolist(), eos_token_id)
+            pairs = hard_alignment(target.attention, n_source, pieces(target.ids, eos_token_id))
+        entries.append(ScoredTranslation(translations[row], score, pairs))
+    return [sorted(entries[i : i + n_best], key=lambda entry: -entry.score) for i in range(0, len(entries), n_best)]
 
 
 def translate_file(
@@ -79,12 +210,18 @@ def translate_file(
     progress: bool | None = None,
     dtype: str = "float32",
     weights: Sequence[float] | None = None,
+    n_best: int | None = None,
+    alignment: bool = False,
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
     type (see `load_translator`: "int8" translates with onnxruntime). Several model directories translate as their
     ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
+
+    With `n_best`, each input line N gives `n_best` output lines `N<tab>score<tab>translation` (N from 0, best
+    first; none for an empty line). With `alignment`, each translation is followed by a tab and its alignment,
+    `0-0 1-2 ...` (`format_alignment`).
 
     The translations go to `<output_path>.partial`, renamed to `output_path` once every line is done: a run that
     stops early never leaves a file that looks complete (nor overwrites an earlier complete one)."""
@@ -93,6 +230,11 @@ def translate_file(
         raise OSError(f"{input_path}: {what}")
     if output_path is not None and Path(output_path).is_dir():
         raise OSError(f"{output_path}: is a directory; give a file name to write the translations to")
+    if len(model_dirs(model_dir)) > 1:
+        if alignment:
+            raise ValueError("alignments come from one model's attention: give one model directory, not an ensemble")
+        if set(generate_kwargs) & set(BEAM_PENALTY_OPTIONS):
+            raise ValueError("GNMT's penalties are options of one model's beam search, not of an ensemble's")
     translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype)
     total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
@@ -102,11 +244,20 @@ def translate_file(
         bar = stack.enter_context(
             tqdm(total=total, unit="line", file=sys.stderr, disable=None if progress is None else not progress)
         )
-        translations = translate_lines(translator, source, batch_size, **generate_kwargs)
+        if n_best is None and not alignment:
+            translations = (f"{text}\n" for text in translate_lines(translator, source, batch_size, **generate_kwargs))
+        else:
+            n_best_lists = translate_lines_n_best(
+                translator, source, n_best or 1, batch_size, alignment, **generate_kwargs
+            )
+            translations = (
+                format_entries(index, entries, n_best is not None, alignment)
+                for index, entries in enumerate(n_best_lists)
+            )
         n_lines = 0
         try:
             for translation in translations:
-                target.write(f"{translation}\n")
+                target.write(translation)
                 n_lines += 1
                 bar.update()
         except UnicodeDecodeError as err:
@@ -119,6 +270,20 @@ def translate_file(
     if partial is not None:
         os.replace(partial, output_path)
     return n_lines
+
+
+def format_entries(index: int, entries: list[ScoredTranslation], n_best: bool, alignment: bool) -> str:
+    """The output lines of input line `index`: with `n_best`, `index<tab>score<tab>translation` per entry, else the
+    best translation; then, with `alignment`, a tab and the alignment."""
+    if not n_best:
+        entries = entries[:1] or [ScoredTranslation("", 0.0, [])]  # an empty line stays an empty translation
+    lines = []
+    for entry in entries:
+        fields = [str(index), f"{entry.score:.{SCORE_DECIMALS}f}", entry.text] if n_best else [entry.text]
+        if alignment:
+            fields.append(format_alignment(entry.alignment))
+        lines.append("\t".join(fields) + "\n")
+    return "".join(lines)
 
 
 def model_dirs(model_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
@@ -141,4 +306,12 @@ def _open_lines(path: str | os.PathLike | None) -> Iterator[TextIO]:
         stdin.detach()  # closing the wrapper would close sys.stdin too
 
 
-__all__ = ["model_dirs", "translate_file", "translate_lines"]
+__all__ = [
+    "ScoredTranslation",
+    "format_entries",
+    "model_dirs",
+    "request_config",
+    "translate_file",
+    "translate_lines",
+    "translate_lines_n_best",
+]

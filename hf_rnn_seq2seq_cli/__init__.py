@@ -2,9 +2,11 @@
 
     hf-rnn-seq2seq train training/configs/demo_koen.json --output_dir outputs/koen
     hf-rnn-seq2seq translate outputs/koen -i news.ko -o news.en --num-beams 5
+    hf-rnn-seq2seq translate outputs/koen -i news.ko --num-beams 5 --n-best 5 --print-alignment
     hf-rnn-seq2seq translate outputs/koen outputs/koen-2 -i news.ko --weights 2 1  # an ensemble of two
     hf-rnn-seq2seq generate outputs/aeslc -i emails.txt -o subjects.txt       # translate's alias, for any task
     hf-rnn-seq2seq evaluate outputs/koen data/test --json test_scores.json
+    hf-rnn-seq2seq score outputs/koen --source test.ko --reference test.en
     hf-rnn-seq2seq evaluate outputs/aeslc data/test --source-lang src --target-lang tgt --metrics rouge
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
@@ -43,6 +45,8 @@ QUANTIZATIONS = ("int8",)
 TOKENIZER_MODELS = ("unigram", "bpe")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BOOTSTRAP_SAMPLES = 1000
+LENGTH_PENALTY_TYPES = ("power", "wu")
+SCORE_DECIMALS = 4
 ROUGE_TOKENIZERS = ("default", "whitespace")
 DEFAULT_SHORTLIST_TOP_K = 50
 DEFAULT_SHORTLIST_FREQUENT = 100
@@ -160,11 +164,45 @@ def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, .
 
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    """The batch size of the commands that translate files, then the generation options (int8 included)."""
+    """The batch size of the commands that translate files, then the generation options (int8 included) and the
+    search options."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="sentences per batch (default: %(default)s)"
     )
     add_generation_options(parser, DTYPES + QUANTIZED_DTYPES)
+    add_search_options(parser)
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """generate()'s scoring and sampling options; unset ones come from the model's generation_config.json."""
+    search = parser.add_argument_group("search", "how hypotheses are scored or sampled (generate() options)")
+    search.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="ALPHA",
+        help="beam search: a finished hypothesis scores log P / |Y|**ALPHA (with --length-penalty-type wu, "
+        "log P / ((5+|Y|)/6)**ALPHA); 0 ranks by log P alone (default: the model's, else 1.0)",
+    )
+    search.add_argument(
+        "--length-penalty-type",
+        choices=LENGTH_PENALTY_TYPES,
+        help="beam search: transformers' |Y|**ALPHA (power) or GNMT's ((5+|Y|)/6)**ALPHA (wu) (default: power)",
+    )
+    search.add_argument(
+        "--coverage-penalty",
+        type=float,
+        metavar="BETA",
+        help="beam search: add GNMT's coverage penalty BETA * sum_i log(min(attention paid to source token i, 1)) "
+        "(needs attention; default: 0, none)",
+    )
+    search.add_argument(
+        "--no-repeat-ngram-size", type=positive_int, metavar="N", help="never repeat an n-gram of N tokens"
+    )
+    search.add_argument("--sample", action="store_true", help="sample each token instead of searching")
+    search.add_argument("--top-k", type=positive_int, help="with --sample: from the K most probable tokens only")
+    search.add_argument("--top-p", type=float, help="with --sample: from the smallest set with probability >= P only")
+    search.add_argument("--temperature", type=float, help="with --sample: divide the logits by T first")
+    search.add_argument("--seed", type=int, help="with --sample: seed the random numbers, for reproducible samples")
 
 
 def require_engine(args: argparse.Namespace) -> None:
@@ -203,6 +241,33 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, int | float | bool]
     return {name: value for name, value in options.items() if value is not None}
 
 
+SAMPLING_OPTIONS = {"top_k": "--top-k", "top_p": "--top-p", "temperature": "--temperature", "seed": "--seed"}
+
+
+def decoding_kwargs(args: argparse.Namespace) -> dict:
+    """generate() keyword arguments of the generation and search options (add_decoding_options) that were given;
+    seeds the random numbers when sampling with --seed."""
+    if not args.sample:
+        given = [flag for name, flag in SAMPLING_OPTIONS.items() if getattr(args, name) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: sampling options, used only with --sample: add --sample")
+    elif args.seed is not None:
+        from transformers import set_seed
+
+        set_seed(args.seed)
+    options = {
+        "length_penalty": args.length_penalty,
+        "length_penalty_type": args.length_penalty_type,
+        "coverage_penalty": args.coverage_penalty,
+        "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        "do_sample": True if args.sample else None,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "temperature": args.temperature,
+    }
+    return generation_kwargs(args) | {name: value for name, value in options.items() if value is not None}
+
+
 def run_translate(args: argparse.Namespace) -> None:
     require_engine(args)
     from hf_rnn_seq2seq.translate import translate_file
@@ -215,7 +280,9 @@ def run_translate(args: argparse.Namespace) -> None:
         progress=args.progress,
         dtype=args.dtype,
         weights=args.weights,
-        **generation_kwargs(args),
+        n_best=args.n_best,
+        alignment=args.print_alignment,
+        **decoding_kwargs(args),
     )
     if args.output is not None:
         print(f"translated {n_lines} lines into {args.output}", file=sys.stderr)
@@ -250,7 +317,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         metrics=args.metrics,
         rouge_tokenizer=args.rouge_tokenizer,
         reference_files=args.references,
-        **generation_kwargs(args),
+        **decoding_kwargs(args),
     )
     lines = dict(flatten(report))
     width = max(map(len, lines))
@@ -260,6 +327,21 @@ def run_evaluate(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.predictions is not None:
         Path(args.predictions).write_text("".join(f"{line}\n" for line in translations), encoding="utf-8")
+
+
+def run_score(args: argparse.Namespace) -> None:
+    from hf_rnn_seq2seq.scoring import score_files
+
+    n_pairs, n_tokens, total = 0, 0, 0.0
+    for scored in score_files(args.model_dir, args.source, args.reference, args.batch_size, args.dtype):
+        print(f"{scored.total:.{SCORE_DECIMALS}f}\t{scored.per_token:.{SCORE_DECIMALS}f}\t{len(scored.ids)}")
+        n_pairs, n_tokens, total = n_pairs + 1, n_tokens + len(scored.ids), total + scored.total
+    if n_pairs:
+        print(
+            f"{n_pairs} pairs, {n_tokens} reference tokens: log-probability {total:.{SCORE_DECIMALS}f} in all, "
+            f"{total / n_tokens:.{SCORE_DECIMALS}f} per token",
+            file=sys.stderr,
+        )
 
 
 def run_tokenizer(args: argparse.Namespace) -> None:
@@ -371,6 +453,19 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("-o", "--output", help="file to write the translations to (default: stdout)")
     add_decoding_options(translate)
     translate.add_argument(
+        "--n-best",
+        type=positive_int,
+        metavar="N",
+        help="print the N best translations of each line, best first, as 'LINE<tab>SCORE<tab>TRANSLATION' (LINE "
+        "counts from 0; SCORE is what the search ranked by); needs --num-beams N or more, or --sample",
+    )
+    translate.add_argument(
+        "--print-alignment",
+        action="store_true",
+        help="follow each translation with a tab and its alignment to the input from the attention, "
+        "'SRC-TGT ...': 0-based indices of subword pieces, end-of-sentence left out (needs attention)",
+    )
+    translate.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -426,6 +521,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="resamples for --paired-bootstrap (default: %(default)s)",
     )
     evaluate.set_defaults(run=run_evaluate)
+
+    score = commands.add_parser(
+        "score",
+        help="the model's log-probability of given translations (references)",
+        description="Score line N of REFERENCE as a translation of line N of SOURCE: print, one line per pair, "
+        "'TOTAL<tab>PER_TOKEN<tab>TOKENS', the natural-log probability of the reference's tokens (end-of-sentence "
+        "included) in all and per token, and how many tokens; then the totals on stderr.",
+    )
+    score.add_argument("model_dir", help="model directory")
+    score.add_argument("--source", required=True, help="source sentences, UTF-8, one per line")
+    score.add_argument("--reference", required=True, help="their translations to score, one per line")
+    score.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="pairs per batch (default: %(default)s)"
+    )
+    score.add_argument("--dtype", choices=DTYPES, default="float32", help="load the weights in this type")
+    score.set_defaults(run=run_score)
 
     tokenizer = commands.add_parser(
         "tokenizer",

@@ -31,7 +31,16 @@ from .decoder import Decoder, RecurrentState, ScheduledSampling
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import SHORTLIST_FILE, Generator, OutputVocabulary, Shortlist, pointer_mixture
 from .loss import IGNORE_INDEX, coverage_loss, generator_cross_entropy, log_probability_cross_entropy
-from .search import SourceLengthCriteria, beam_search, greedy_search, plain_request, source_relative_max_lengths
+from .search import (
+    BEAM_PENALTY_OPTIONS,
+    BeamPenalties,
+    SourceLengthCriteria,
+    beam_search,
+    check_beam_penalties,
+    greedy_search,
+    plain_request,
+    source_relative_max_lengths,
+)
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
 # before), and this file uses that name.
@@ -336,11 +345,31 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     def _beam_search(
         self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False, **model_kwargs
     ):
-        if plain_request(self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs):
-            return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs)
+        plain = plain_request(
+            self, logits_processor, stopping_criteria, generation_config, synced_gpus, None, model_kwargs
+        )
+        penalties = BeamPenalties.of(generation_config)
+        if penalties.gnmt and not plain:  # transformers' loop knows no other penalty than its own
+            raise ValueError(
+                "GNMT's penalties (length_penalty_type='wu', coverage_penalty) work in plain beam search only: "
+                "without logits processors (no_repeat_ngram_size, ...), scores or streaming"
+            )
+        if plain:
+            return beam_search(self, input_ids, stopping_criteria, generation_config, model_kwargs, penalties)
         return super()._beam_search(
             input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus, **model_kwargs
         )
+
+    def _prepare_generation_config(self, generation_config=None, **kwargs):
+        # Our beam search's options beside transformers' (search.py, BeamPenalties): generate() takes as keyword
+        # arguments only the fields a GenerationConfig has, so these are set on the request's config here. In a
+        # generation config (or generation_config.json) they are custom entries, which transformers carries over.
+        ours = {name: kwargs.pop(name) for name in BEAM_PENALTY_OPTIONS if name in kwargs}
+        generation_config, model_kwargs = super()._prepare_generation_config(generation_config, **kwargs)
+        for name, value in ours.items():
+            setattr(generation_config, name, value)
+        check_beam_penalties(generation_config, has_attention=self.config.attention is not None)
+        return generation_config, model_kwargs
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -445,7 +474,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
 
 
 def read_generate_options(generation_config: GenerationConfig, path: str | os.PathLike | None) -> None:
-    """Set GENERATE_OPTIONS that the generation_config.json at `path` holds (None: no file) on `generation_config`.
+    """Set GENERATE_OPTIONS and the beam search's BEAM_PENALTY_OPTIONS that the generation_config.json at `path`
+    holds (None: no file) on `generation_config`.
 
     transformers drops the keys it does not know from a file marked `_from_model_config` (as a generation config
     derived from the model's config is saved), so a `max_len_a` set on `model.generation_config` and saved would
@@ -453,7 +483,7 @@ def read_generate_options(generation_config: GenerationConfig, path: str | os.Pa
     if path is None:
         return
     saved = json.loads(Path(path).read_text(encoding="utf-8"))
-    for name in GENERATE_OPTIONS:
+    for name in (*GENERATE_OPTIONS, *BEAM_PENALTY_OPTIONS):
         if saved.get(name) is not None and getattr(generation_config, name, None) is None:
             setattr(generation_config, name, saved[name])
 

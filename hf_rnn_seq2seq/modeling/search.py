@@ -234,6 +234,83 @@ def plain_request(
     )
 
 
+# GNMT's length and coverage penalties (Wu et al. 2016, section 7; OpenNMT-py's `-length_penalty wu
+# -coverage_penalty wu`), beside transformers' `length ** length_penalty`. A beam search's hypothesis Y of a source
+# X then scores  log P(Y|X) / lp(Y) + cp(X; Y)  with  lp(Y) = (5 + |Y|)^α / (5 + 1)^α  and
+# cp(X; Y) = β Σ_i log(min(Σ_j a_ij, 1)),  a_ij the attention target token j paid source token i, over the real
+# source tokens and every target token (end-of-sentence included). α is `length_penalty`; β `coverage_penalty`.
+LENGTH_PENALTY_TYPES = ("power", "wu")  # transformers' `|Y| ** α`, GNMT's
+# The generate() options that choose them, which transformers' GenerationConfig does not have.
+BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
+GNMT_LENGTH_OFFSET = 5.0  # the 5 of lp(Y)
+# A source token whose attention weights all underflowed to 0 would make log(coverage) minus infinity, and every
+# hypothesis of the sentence tie there; floored at the smallest float32, they still rank by the rest of the score.
+MIN_COVERAGE = torch.finfo(torch.float32).tiny
+
+
+@dataclass(frozen=True)
+class BeamPenalties:
+    """How a beam search scores a finished hypothesis: transformers' `length ** alpha` (`length_penalty_type`
+    "power", no coverage penalty: transformers' own rule), or GNMT's penalties (see above)."""
+
+    length_penalty_type: str
+    alpha: float
+    beta: float
+
+    @classmethod
+    def of(cls, generation_config: GenerationConfig) -> "BeamPenalties":
+        """The request's penalties: generate()'s `length_penalty`, and our `length_penalty_type` and
+        `coverage_penalty` (checked in `check_beam_penalties`), unset in configs saved before them."""
+        length_penalty_type = getattr(generation_config, "length_penalty_type", None) or LENGTH_PENALTY_TYPES[0]
+        beta = getattr(generation_config, "coverage_penalty", None) or 0.0
+        return cls(length_penalty_type, generation_config.length_penalty, float(beta))
+
+    @property
+    def gnmt(self) -> bool:
+        """Whether scoring differs from transformers' (which its beam search cannot do)."""
+        return self.length_penalty_type != LENGTH_PENALTY_TYPES[0] or self.beta != 0.0
+
+    def length_divisor(self, length: int) -> float:
+        """lp(Y) of a hypothesis of `length` tokens (end-of-sentence included)."""
+        if self.length_penalty_type == "wu":
+            return ((GNMT_LENGTH_OFFSET + length) / (GNMT_LENGTH_OFFSET + 1)) ** self.alpha
+        return length**self.alpha
+
+    def coverage_penalty(self, coverage: torch.Tensor, source_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """cp over (..., src_len) attention sums per source token (`source_mask` True on real tokens) -> (...)."""
+        log_coverage = coverage.clamp(MIN_COVERAGE, 1.0).log()
+        if source_mask is not None:
+            log_coverage = log_coverage.masked_fill(~source_mask, 0.0)
+        return self.beta * log_coverage.sum(dim=-1)
+
+    def score(
+        self,
+        sum_log_probs: torch.Tensor,
+        length: int,
+        coverage: torch.Tensor | None = None,  # (..., src_len); needed when beta is not 0
+        source_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The score a finished hypothesis of `length` tokens ranks by."""
+        score = sum_log_probs / self.length_divisor(length)
+        if self.beta != 0.0:
+            score = score + self.coverage_penalty(coverage, source_mask)
+        return score
+
+
+def check_beam_penalties(generation_config: GenerationConfig, has_attention: bool) -> None:
+    """Refuse penalties that are not ours to apply: an unknown type, a negative β, β without attention."""
+    length_penalty_type = getattr(generation_config, "length_penalty_type", None)
+    if length_penalty_type is not None and length_penalty_type not in LENGTH_PENALTY_TYPES:
+        raise ValueError(
+            f"length_penalty_type must be one of {', '.join(LENGTH_PENALTY_TYPES)}, got {length_penalty_type!r}"
+        )
+    beta = getattr(generation_config, "coverage_penalty", None) or 0.0
+    if beta < 0:
+        raise ValueError(f"coverage_penalty must be at least 0 (it rewards covering the source), got {beta}")
+    if beta and not has_attention:
+        raise ValueError("coverage_penalty needs attention weights, and this model has no attention")
+
+
 class OpenRows:
     """The Decoder's side of the rows still being decoded: `h_enc`, source mask and recurrent state.
 
@@ -241,7 +318,9 @@ class OpenRows:
     a boolean mask at every step, for the same arithmetic.
     """
 
-    def __init__(self, model: GenerationMixin, input_ids: torch.Tensor, model_kwargs: dict):
+    def __init__(
+        self, model: GenerationMixin, input_ids: torch.Tensor, model_kwargs: dict, track_coverage: bool = False
+    ):
         self.decoder, self.generator = model.model.decoder, model.generator
         check_token_ids(input_ids, model.config.decoder_vocab_size, "decoder_input_ids")  # as forward() does
         encoder_outputs, attention_mask = model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask")
@@ -252,11 +331,16 @@ class OpenRows:
         self.state = self.decoder.init_state(encoder_outputs)  # from the Encoder's final state
         self.output_vocabulary = model_kwargs.get("output_vocabulary")  # a shortlist's columns, or None: all
         self.device = input_ids.device  # where the search keeps its tensors (the Generator may sit elsewhere)
+        # With `track_coverage`, the attention each row has paid each source token so far, for GNMT's coverage
+        # penalty: (rows, src_len), following the rows through reorder() and keep() as their state does.
+        self.coverage = self.h_enc.new_zeros(self.source_mask.shape, dtype=torch.float32) if track_coverage else None
 
     def next_logits(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         """Feed (rows, tokens) and return the next token's logits (rows, |V|) in float32, as transformers reads them."""
         decoded = self.decoder(decoder_input_ids, self.h_enc, self.source_mask, self.state)
         self.state = decoded.state
+        if self.coverage is not None:
+            self.coverage = self.coverage + decoded.attention.float().sum(dim=1)  # attention: (rows, tokens, src_len)
         logits = self.generator(decoded.h_dec, self.output_vocabulary)  # (rows, tokens, |V|)
         if decoded.p_gen_logit is not None:  # copy_attention: the pointer-generator's log-probabilities
             logits = pointer_mixture(logits, decoded.p_gen_logit, decoded.attention, self.state.source_ids)
@@ -264,11 +348,15 @@ class OpenRows:
 
     def reorder(self, beam_idx: torch.Tensor) -> None:
         self.state = self.state.reorder(beam_idx)
+        if self.coverage is not None:
+            self.coverage = self.coverage[beam_idx]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every row not in `rows`."""
         self.state = self.state.select(rows)
         self.h_enc, self.source_mask = self.h_enc[rows], self.source_mask[rows]
+        if self.coverage is not None:
+            self.coverage = self.coverage[rows]
 
 
 def max_length_and_eos(stopping_criteria: StoppingCriteriaList, device: torch.device) -> tuple[int, torch.Tensor]:
@@ -327,12 +415,13 @@ def returned_are_settled(
     beam's sum divided by its length penalty at the length most favourable to it (the longest possible with
     a positive penalty, the next step's otherwise). Without a length penalty this ends a sentence once its
     best hypothesis has ended and outscores every running beam, where transformers' rule waits for
-    `num_beams` finished hypotheses.
+    `num_beams` finished hypotheses. The bound holds for GNMT's penalties too: lp(Y) grows with |Y| as |Y|^α does,
+    and the coverage penalty is never above 0.
     """
     gc = generation_config
     returned = gc.num_return_sequences
     best_length = (gc.max_length if gc.length_penalty > 0 else cur_len + 1) - prompt_len
-    best_later = running_scores.amax(dim=1) / best_length**gc.length_penalty
+    best_later = running_scores.amax(dim=1) / BeamPenalties.of(gc).length_divisor(best_length)
     return is_sent_finished[:, returned - 1] & (best_later < scores[:, returned - 1])
 
 
@@ -342,8 +431,13 @@ def beam_search(
     stopping_criteria: StoppingCriteriaList,
     generation_config: GenerationConfig,
     model_kwargs: dict,
+    penalties: BeamPenalties | None = None,
 ) -> torch.Tensor:
     """transformers' beam search, stepping only the sentences whose returned hypotheses can still change.
+
+    With GNMT's `penalties` (`BeamPenalties.gnmt`), finished hypotheses score by them instead of transformers'
+    `length ** length_penalty` (`gnmt_finished_scores`), and a sentence is final only when its returned hypotheses
+    are settled: transformers' early-stopping heuristic assumes its own length penalty.
 
     A sentence is final when transformers' early-stopping heuristic says no running beam can beat its
     finished hypotheses, with `early_stopping=True` when it has `num_beams` of them, or when its returned
@@ -382,7 +476,8 @@ def beam_search(
 
     open_items = torch.arange(batch, device=device)  # sentences still being decoded
     beam_offsets = torch.arange(num_beams, device=device)
-    decoder = OpenRows(model, input_ids, model_kwargs)
+    gnmt = penalties is not None and penalties.gnmt
+    decoder = OpenRows(model, input_ids, model_kwargs, track_coverage=gnmt and penalties.beta != 0.0)
     top_k_continuations = transformers_method(model, "top_k_continuations")
     running_beams = transformers_method(model, "running_beams")
     finished_beams = transformers_method(model, "finished_beams")
@@ -417,11 +512,17 @@ def beam_search(
             next_token_hits_stopping_criteria=ends,
             num_beams=num_beams,
         )
+        finished_log_probs, length_penalty = topk_log_probs, gc.length_penalty
+        if gnmt:  # scored here; transformers then divides by length ** 0
+            finished_log_probs = gnmt_finished_scores(
+                penalties, topk_log_probs, topk_beam_indices[:, :, cur_len - prompt_len], decoder, cur_len - prompt_len
+            )
+            length_penalty = 0.0
         sequences, scores, beam_indices, is_sent_finished = finished_beams(
             sequences=sequences,
             topk_running_sequences=topk_sequences,
             beam_scores=scores,
-            topk_log_probs=topk_log_probs,
+            topk_log_probs=finished_log_probs,
             beam_indices=beam_indices,
             topk_running_beam_indices=topk_beam_indices,
             is_early_stop_heuristic_unsatisfied=improvable,
@@ -431,23 +532,24 @@ def beam_search(
             num_beams=num_beams,
             cur_len=cur_len,
             decoder_prompt_len=prompt_len,
-            length_penalty=gc.length_penalty,
+            length_penalty=length_penalty,
             early_stopping=gc.early_stopping,
         )
         decoder.reorder(running_beam_indices[:, :, cur_len - prompt_len].flatten())
         cur_len += 1
-        improvable = early_stop_heuristic(
-            is_early_stop_heuristic_unsatisfied=improvable,
-            running_beam_scores=running_scores,
-            beam_scores=scores,
-            is_sent_finished=is_sent_finished,
-            cur_len=cur_len,
-            # transformers' heuristic reads the length limit (early_stopping="never"): each sentence's own
-            max_length=max_length if max_lengths is None else max_lengths[open_items, None],
-            decoder_prompt_len=prompt_len,
-            early_stopping=gc.early_stopping,
-            length_penalty=gc.length_penalty,
-        )
+        if not gnmt:
+            improvable = early_stop_heuristic(
+                is_early_stop_heuristic_unsatisfied=improvable,
+                running_beam_scores=running_scores,
+                beam_scores=scores,
+                is_sent_finished=is_sent_finished,
+                cur_len=cur_len,
+                # transformers' heuristic reads the length limit (early_stopping="never"): each sentence's own
+                max_length=max_length if max_lengths is None else max_lengths[open_items, None],
+                decoder_prompt_len=prompt_len,
+                early_stopping=gc.early_stopping,
+                length_penalty=gc.length_penalty,
+            )
         final = ~improvable[:, 0] | (is_sent_finished.all(dim=1) & (gc.early_stopping is True))
         final |= returned_are_settled(running_scores, scores, is_sent_finished, gc, cur_len, prompt_len)
         final |= ends.all(dim=1)  # the length limit (EOS ends num_beams candidates at most): every candidate ended
@@ -471,3 +573,18 @@ def beam_search(
     final_sequences = final_sequences[:, :returned].flatten(0, 1)
     generated = (final_beam_indices[:, :returned].flatten(0, 1) >= 0).sum(dim=1).max()
     return final_sequences[:, : prompt_len + generated]
+
+
+def gnmt_finished_scores(
+    penalties: BeamPenalties,
+    topk_log_probs: torch.Tensor,  # (sentences, candidates): summed log-probabilities
+    parent_rows: torch.Tensor,  # (sentences, candidates): the decoder row each candidate continues
+    decoder: OpenRows,
+    length: int,  # of the candidates before this step's token
+) -> torch.Tensor:
+    """The candidates' scores were they to end now, by GNMT's penalties: their coverage is their parent row's, which
+    holds the attention of this step too."""
+    coverage = mask = None
+    if penalties.beta != 0.0:
+        coverage, mask = decoder.coverage[parent_rows], decoder.source_mask[parent_rows]  # (sentences, candidates, src)
+    return penalties.score(topk_log_probs, length + 1, coverage, mask)

@@ -23,6 +23,7 @@ WATCHED = TOOLS | {"torch", "transformers"}
 # The tools each subcommand uses: it may import these and no other.
 USES = {
     "translate": set(),
+    "score": set(),
     "evaluate": DATASETS | {"evaluate"},
     "tokenizer": DATASETS,
     "average": DATASETS | {"transformers.trainer"},  # it reads the Trainer's checkpoints; the Trainer imports datasets
@@ -112,6 +113,7 @@ def subcommand_arguments(command: str, model_dir, test_prefix, tmp_path) -> list
     return {
         "translate": [model_dir, "--no-progress"],
         "evaluate": [model_dir, test_prefix],
+        "score": [model_dir, "--source", f"{test_prefix}.ko", "--reference", f"{test_prefix}.en"],
         "tokenizer": [test_prefix, tmp_path / "tokenizer", "--vocab-size", VOCAB_SIZE],
         "export": [model_dir, tmp_path / "onnx"],
         "shortlist": [tmp_path / "model", test_prefix],  # a copy: the command writes into the model directory

@@ -79,6 +79,8 @@ def load_translator(
     one, else the CPU), its weights in `dtype`: the text2text pipeline where the model was saved through it (a
     summarizer, a chatbot), else the translation pipeline. With `dtype="int8"`, an `OnnxTranslator` over the
     model's int8 graphs (`int8_graphs`; CPU only), called as the pipeline is: `translator(texts, num_beams=5)`."""
+    if dtype not in (*DTYPES, *QUANTIZED_DTYPES):
+        raise ValueError(f"dtype must be one of {', '.join((*DTYPES, *QUANTIZED_DTYPES))}, got {dtype!r}")
     if dtype in QUANTIZED_DTYPES:
         if device not in (None, "cpu"):
             raise ValueError(f"{dtype} translates on the CPU (onnxruntime), not on {device}")

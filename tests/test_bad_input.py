@@ -186,7 +186,7 @@ CASES: list[tuple[str, Callable[[Setup], None], type[Exception] | str, str]] = [
     ("model directory that does not exist", lambda s: load_translator(s.tmp / "no-model"), OSError, r"no such model directory"),
     ("model path is a file", lambda s: load_translator(s.write("model.txt", "")), OSError, r"expected a model directory, got a file"),
     ("pickled weights", model_with_pickled_weights, OSError, r"weights are pickled"),
-    ("unknown weight type", lambda s: load_translator(s.model_dir, dtype="int8"), ValueError, r"dtype must be one of float32, bfloat16, float16, got 'int8'"),
+    ("unknown weight type", lambda s: load_translator(s.model_dir, dtype="int4"), ValueError, r"dtype must be one of float32, bfloat16, float16, int8, got 'int4'"),
     # generate arguments
     ("num_return_sequences > num_beams", lambda s: s.translator(KOREAN[0], num_beams=2, num_return_sequences=3), ValueError, r"num_return_sequences.*num_beams"),
     ("max_new_tokens=0", lambda s: s.translator(KOREAN[0], max_new_tokens=0), ValueError, r"max_new_tokens.*greater than 0"),

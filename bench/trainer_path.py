@@ -1,0 +1,278 @@
+#!/usr/bin/env python
+"""What users run against what the benchmark runs: `hf-rnn-seq2seq train` (the Seq2SeqTrainer pipeline of
+hf_rnn_seq2seq.training) and `bench/ours.py train` (the benchmark's own minimal loop) on the same files, the same
+vocabularies and the same architecture, in one run.
+
+    .venv/bin/python bench/trainer_path.py                        # Multi30k, 60 steps a run, 2 runs of each
+    .venv/bin/python bench/trainer_path.py --steps 40 --reps 1 --threads 1
+    .venv/bin/python bench/trainer_path.py --paths trainer --steps 30 --profile-steps 10   # + where the time goes
+
+Data: versus_peers.py's prep (Unigram pieces, cached under bench/out/data/); both paths get the word-level
+vocabularies `ours.py` builds over those pieces (saved for the Trainer as a tokenizer directory), so that the
+models are identical in size. Architecture: the benchmark's (bench/README.md), batch `--batch-size` sentences,
+Adam at 1e-3, gradient norm clipped at 5, seed 1234. The Trainer path then runs as `hf-rnn-seq2seq train` does
+with its defaults (label smoothing 0.1, length-grouped batches, linear learning-rate decay, logging every 50
+steps, TensorBoard), except that it neither evaluates nor saves checkpoints during the run (`--max_steps`).
+
+Each run is a child process, the two paths alternating, `--reps` times. Both count seconds per step and target
+tokens (non-pad labels, </s> included) per window of LOG_EVERY steps, from the end of one step to the end of the
+step LOG_EVERY later: everything the loop does in between (batching, collating, logging, callbacks) counts.
+The first window is warm-up and left out. Prints a table (medians over the runs) with the Trainer / ours ratio
+and writes JSON with the CPU (model name, instruction sets, torch's CPU capability).
+
+`--profile-steps N` (Trainer path): cProfile over the run's last N steps, the functions by cumulative and by own
+time in OUT/<run>/profile.txt (all of them in profile.pstats). Those steps run slower and their windows still
+count: profile in a run of its own.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import ours  # noqa: E402
+import versus_peers  # noqa: E402
+
+LOG_EVERY = 10  # steps per timing window, as ours.py logs
+PATHS = ("ours", "trainer")
+SEED = 1234
+PROFILE_ROWS = 80  # functions listed in profile.txt, by cumulative and by own time (all in profile.pstats)
+
+
+def cpu_description() -> dict:
+    import torch
+
+    return versus_peers.cpu_identity() | {
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
+
+
+def steady(windows: list[dict]) -> dict:
+    """Seconds per step and target tokens/s over every window but the first (warm-up)."""
+    kept = windows[1:] or windows
+    secs, steps, tokens = (sum(w[key] for w in kept) for key in ("secs", "steps", "tgt_tokens"))
+    return dict(s_per_step=secs / steps, tok_per_s=tokens / secs, tokens_per_step=tokens / steps, windows=len(kept))
+
+
+# ------------------------------------------------------------------------------------------- the Trainer child
+def trainer_child(a) -> None:
+    """`hf-rnn-seq2seq train` (hf_rnn_seq2seq.training.main) with a timing callback; windows to OUT/windows.json."""
+    import cProfile
+    import io
+    import pstats
+
+    from transformers import TrainerCallback
+
+    from hf_rnn_seq2seq.training import run
+
+    out = Path(a.out)
+    tokens: list[int] = []  # target tokens of each batch, in the order the collator made them
+
+    def counting(make_collator):
+        def make(*args, **kwargs):
+            collator = make_collator(*args, **kwargs)
+
+            def collate(features):
+                batch = collator(features)
+                tokens.append(int((batch["labels"] != ours.IGNORE).sum()))
+                return batch
+
+            return collate
+
+        return make
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+            self.profiler = cProfile.Profile() if a.profile_steps else None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+            if self.profiler is None:
+                return
+            if state.global_step == a.steps - a.profile_steps:
+                self.profiler.enable()
+            elif state.global_step == a.steps:
+                self.profiler.disable()
+                text = io.StringIO()
+                for order in ("cumulative", "tottime"):
+                    pstats.Stats(self.profiler, stream=text).sort_stats(order).print_stats(PROFILE_ROWS)
+                self.profiler.dump_stats(out / "profile.pstats")
+                (out / "profile.txt").write_text(
+                    f"cProfile over steps {a.steps - a.profile_steps + 1}-{a.steps}\n{text.getvalue()}"
+                )
+
+    clock = StepClock()
+
+    class TimedTrainer(run.TranslationTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.add_callback(clock)
+
+    run.TranslationTrainer, run.make_collator = TimedTrainer, counting(run.make_collator)
+    arguments = [
+        f"--train_file={a.data}/train",
+        "--source_lang=src",
+        "--target_lang=tgt",
+        f"--tokenizer_name={a.tokenizer}",
+        f"--output_dir={out}",
+        f"--max_steps={a.steps}",
+        f"--per_device_train_batch_size={a.batch_size}",
+        f"--max_source_length={a.max_len}",
+        f"--max_target_length={a.max_len}",
+        f"--seed={SEED}",
+        "--eval_strategy=no",
+        "--save_strategy=no",
+        "--load_best_model_at_end=false",
+        "--early_stopping_patience=0",
+        "--show_examples=0",
+        *a.trainer_args,
+    ]
+    run.main(arguments)
+    ends = clock.ends
+    windows = [
+        dict(steps=LOG_EVERY, secs=ends[w + LOG_EVERY] - ends[w], tgt_tokens=sum(tokens[w : w + LOG_EVERY]))
+        for w in range(0, len(ends) - LOG_EVERY, LOG_EVERY)
+    ]
+    (out / "windows.json").write_text(json.dumps(windows, indent=1))
+
+
+# ------------------------------------------------------------------------------------------- the parent
+def child_command(path: str, a, data: Path, tokenizer: Path, out: Path) -> list[str]:
+    if path == "ours":
+        return [
+            sys.executable, str(BENCH / "ours.py"), "train",
+            "--train-src", str(data / "train.src"), "--train-tgt", str(data / "train.tgt"), "--out", str(out),
+            "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--log-every", str(LOG_EVERY),
+            "--threads", str(a.threads), "--seed", str(SEED), "--max-len", str(a.max_len - 1),
+        ]  # fmt: skip
+    return [
+        sys.executable, __file__, "_trainer", "--data", str(data), "--tokenizer", str(tokenizer), "--out", str(out),
+        "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--max-len", str(a.max_len),
+        "--profile-steps", str(a.profile_steps), "--", *a.trainer_args,
+    ]  # fmt: skip
+
+
+def read_windows(path: str, out: Path) -> list[dict]:
+    if path == "trainer":
+        return json.loads((out / "windows.json").read_text())
+    records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    previous = 0
+    windows = []
+    for r in records:
+        windows.append(dict(steps=r["step"] - previous, secs=r["secs"], tgt_tokens=r["tgt_tokens"]))
+        previous = r["step"]
+    return windows
+
+
+def save_word_level_tokenizers(data: Path, into: Path) -> None:
+    """The vocabularies ours.py builds over the pieces, saved as the Trainer path's --tokenizer_name."""
+    from hf_rnn_seq2seq.tokenization import save_tokenizers
+
+    src, tgt = (ours.read_lines(data / f"train.{side}") for side in ("src", "tgt"))
+    save_tokenizers(*(ours.word_level_tokenizer(ours.build_vocab(lines)) for lines in (src, tgt)), into)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(versus_peers.DATASETS), default="multi30k")
+    p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
+    p.add_argument("--steps", type=int, default=60, help="training steps a run (a multiple of 10)")
+    p.add_argument("--reps", type=int, default=2, help="runs of each path, alternating")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--train-limit", type=int, default=0, help="first N training pairs (0: all; for smoke runs)")
+    p.add_argument("--profile-steps", type=int, default=0, help="cProfile the Trainer path's last N steps")
+    p.add_argument("--out", default=str(BENCH / "out" / "trainer_path"))
+    p.add_argument("trainer_args", nargs="*", help="after --: more flags for the Trainer path")
+    a = p.parse_args(argv)
+    paths = a.paths.split(",")
+    if unknown := set(paths) - set(PATHS):
+        sys.exit(f"trainer_path.py: unknown --paths {', '.join(sorted(unknown))}; choose from {', '.join(PATHS)}")
+    if a.steps < 2 * LOG_EVERY or a.steps % LOG_EVERY:
+        sys.exit(f"trainer_path.py: --steps must be a multiple of {LOG_EVERY}, at least {2 * LOG_EVERY}")
+    if a.profile_steps >= a.steps:
+        sys.exit("trainer_path.py: --profile-steps must be fewer than --steps")
+    out = Path(a.out)
+    # versus_peers' prep with the benchmark's settings: 8,000 Unigram pieces, pairs of at most 98 pieces
+    prep = argparse.Namespace(sp_vocab=8000, train_limit=a.train_limit, test_limit=0, max_len=100, dev_lines=100)
+    a.max_len = prep.max_len  # pieces + </s>: the prepared pairs all fit, so neither path drops any
+    data = Path(versus_peers.prepare(a.dataset, prep, BENCH / "out")["dir"])
+    tokenizer = out / "tokenizer"
+    if not tokenizer.exists():
+        save_word_level_tokenizers(data, tokenizer)
+    env = versus_peers.child_env(a.threads)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH.parent), env.get("PYTHONPATH")]))  # this checkout's
+
+    runs = []
+    for rep in range(a.reps):
+        for path in paths:
+            run_out = out / f"{path}-{rep}"
+            cmd = child_command(path, a, data, tokenizer, run_out)
+            versus_peers.say(f"{path} run {rep + 1}/{a.reps}: {a.steps} steps")
+            result = versus_peers.run(cmd, out / f"{path}-{rep}.log", env)
+            if result["rc"]:
+                sys.exit(
+                    f"trainer_path.py: the {path} run failed; see {result['log']}:\n{versus_peers.tail(result['log'])}"
+                )
+            runs.append(dict(path=path, rep=rep, **steady(read_windows(path, run_out)), **result))
+
+    rows = {}
+    for path in paths:
+        mine = [r for r in runs if r["path"] == path]
+        rows[path] = {
+            key: statistics.median(r[key] for r in mine) for key in ("s_per_step", "tok_per_s", "tokens_per_step")
+        }
+    ratio = None
+    if set(PATHS) <= set(rows):
+        ratio = dict(
+            s_per_step=rows["trainer"]["s_per_step"] / rows["ours"]["s_per_step"],
+            tok_per_s=rows["trainer"]["tok_per_s"] / rows["ours"]["tok_per_s"],
+        )
+    cpu = cpu_description()
+    report = dict(
+        settings=vars(a) | {"data": str(data)},
+        cpu=cpu,
+        load_end=versus_peers.load_snapshot(),
+        rows=rows,
+        trainer_over_ours=ratio,
+        runs=runs,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "trainer_path.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(
+        f"\n{a.dataset}, batch {a.batch_size}, {a.steps} steps a run (first window of {LOG_EVERY} left out), "
+        f"{a.reps} run(s) of each, {a.threads} thread(s); CPU {cpu['model']} ({cpu['cpus']} CPUs, "
+        f"{' '.join(cpu['matmul_flags']) or 'no AVX2'}), torch CPU capability {cpu['torch_cpu_capability']}"
+    )
+    print("| path | s/step | tgt tokens/step | tgt tok/s |\n|---|---|---|---|")
+    for path, r in rows.items():
+        print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {r['tok_per_s']:.0f} |")
+    if ratio:
+        print(
+            f"trainer / ours: {ratio['s_per_step']:.2f}x the seconds per step, {ratio['tok_per_s']:.2f}x the tokens/s"
+        )
+    print(f"-> {out / 'trainer_path.json'}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_trainer"]:
+        child = argparse.ArgumentParser(prog="trainer_path.py _trainer")
+        for flag in ("--data", "--tokenizer", "--out"):
+            child.add_argument(flag, required=True)
+        for flag in ("--steps", "--batch-size", "--max-len", "--profile-steps"):
+            child.add_argument(flag, type=int, required=True)
+        child.add_argument("trainer_args", nargs="*")
+        trainer_child(child.parse_args(sys.argv[2:]))
+    else:
+        main()

@@ -27,6 +27,7 @@ count: profile in a run of its own.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -40,7 +41,9 @@ import ours  # noqa: E402
 import versus_peers  # noqa: E402
 
 LOG_EVERY = 10  # steps per timing window, as ours.py logs
-PATHS = ("ours", "trainer")
+# trainer-by-source: the Trainer path grouping batches by source length alone, as transformers does (and as the
+# training command did before it grouped by target length first): the before/after of that change in one run
+PATHS = ("ours", "trainer", "trainer-by-source")
 SEED = 1234
 PROFILE_ROWS = 80  # functions listed in profile.txt, by cumulative and by own time (all in profile.pstats)
 
@@ -58,7 +61,14 @@ def steady(windows: list[dict]) -> dict:
     """Seconds per step and target tokens/s over every window but the first (warm-up)."""
     kept = windows[1:] or windows
     secs, steps, tokens = (sum(w[key] for w in kept) for key in ("secs", "steps", "tgt_tokens"))
-    return dict(s_per_step=secs / steps, tok_per_s=tokens / secs, tokens_per_step=tokens / steps, windows=len(kept))
+    padded = sum(w.get("tgt_positions", math.nan) for w in kept)  # the Trainer's collator counts them
+    return dict(
+        s_per_step=secs / steps,
+        tok_per_s=tokens / secs,
+        tokens_per_step=tokens / steps,
+        tgt_padding=1 - tokens / padded,
+        windows=len(kept),
+    )
 
 
 # ------------------------------------------------------------------------------------------- the Trainer child
@@ -71,9 +81,10 @@ def trainer_child(a) -> None:
     from transformers import TrainerCallback
 
     from hf_rnn_seq2seq.training import run
+    from hf_rnn_seq2seq.training import trainer as trainer_module
 
     out = Path(a.out)
-    tokens: list[int] = []  # target tokens of each batch, in the order the collator made them
+    tokens: list[tuple[int, int]] = []  # (target tokens, padded target positions) of each batch, in collator order
 
     def counting(make_collator):
         def make(*args, **kwargs):
@@ -81,7 +92,7 @@ def trainer_child(a) -> None:
 
             def collate(features):
                 batch = collator(features)
-                tokens.append(int((batch["labels"] != ours.IGNORE).sum()))
+                tokens.append((int((batch["labels"] != ours.IGNORE).sum()), batch["labels"].numel()))
                 return batch
 
             return collate
@@ -120,6 +131,8 @@ def trainer_child(a) -> None:
             self.add_callback(clock)
 
     run.TranslationTrainer, run.make_collator = TimedTrainer, counting(run.make_collator)
+    if a.group_by_source:
+        trainer_module.target_first_lengths = lambda dataset: [len(ids) for ids in dataset["input_ids"]]
     arguments = [
         f"--train_file={a.data}/train",
         "--source_lang=src",
@@ -141,7 +154,12 @@ def trainer_child(a) -> None:
     run.main(arguments)
     ends = clock.ends
     windows = [
-        dict(steps=LOG_EVERY, secs=ends[w + LOG_EVERY] - ends[w], tgt_tokens=sum(tokens[w : w + LOG_EVERY]))
+        dict(
+            steps=LOG_EVERY,
+            secs=ends[w + LOG_EVERY] - ends[w],
+            tgt_tokens=sum(real for real, _ in tokens[w : w + LOG_EVERY]),
+            tgt_positions=sum(padded for _, padded in tokens[w : w + LOG_EVERY]),
+        )
         for w in range(0, len(ends) - LOG_EVERY, LOG_EVERY)
     ]
     (out / "windows.json").write_text(json.dumps(windows, indent=1))
@@ -155,16 +173,18 @@ def child_command(path: str, a, data: Path, tokenizer: Path, out: Path) -> list[
             "--train-src", str(data / "train.src"), "--train-tgt", str(data / "train.tgt"), "--out", str(out),
             "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--log-every", str(LOG_EVERY),
             "--threads", str(a.threads), "--seed", str(SEED), "--max-len", str(a.max_len - 1),
+            "--emb", str(a.emb), "--hid", str(a.hid),
         ]  # fmt: skip
     return [
         sys.executable, __file__, "_trainer", "--data", str(data), "--tokenizer", str(tokenizer), "--out", str(out),
         "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--max-len", str(a.max_len),
-        "--profile-steps", str(a.profile_steps), "--", *a.trainer_args,
+        "--profile-steps", str(a.profile_steps), *(["--group-by-source"] if path == "trainer-by-source" else []), "--",
+        f"--embedding_size={a.emb}", f"--hidden_size={a.hid}", *a.trainer_args,
     ]  # fmt: skip
 
 
 def read_windows(path: str, out: Path) -> list[dict]:
-    if path == "trainer":
+    if path != "ours":
         return json.loads((out / "windows.json").read_text())
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     previous = 0
@@ -186,12 +206,17 @@ def save_word_level_tokenizers(data: Path, into: Path) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=sorted(versus_peers.DATASETS), default="multi30k")
-    p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
+    p.add_argument("--paths", default="ours,trainer", help=f"comma-separated, of {', '.join(PATHS)}")
     p.add_argument("--steps", type=int, default=60, help="training steps a run (a multiple of 10)")
     p.add_argument("--reps", type=int, default=2, help="runs of each path, alternating")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--emb", type=int, default=256)
+    p.add_argument("--hid", type=int, default=512)
     p.add_argument("--train-limit", type=int, default=0, help="first N training pairs (0: all; for smoke runs)")
+    p.add_argument(
+        "--data", help="a folder with train.src and train.tgt of space-separated pieces, instead of --dataset's"
+    )
     p.add_argument("--profile-steps", type=int, default=0, help="cProfile the Trainer path's last N steps")
     p.add_argument("--out", default=str(BENCH / "out" / "trainer_path"))
     p.add_argument("trainer_args", nargs="*", help="after --: more flags for the Trainer path")
@@ -207,7 +232,7 @@ def main(argv=None) -> None:
     # versus_peers' prep with the benchmark's settings: 8,000 Unigram pieces, pairs of at most 98 pieces
     prep = argparse.Namespace(sp_vocab=8000, train_limit=a.train_limit, test_limit=0, max_len=100, dev_lines=100)
     a.max_len = prep.max_len  # pieces + </s>: the prepared pairs all fit, so neither path drops any
-    data = Path(versus_peers.prepare(a.dataset, prep, BENCH / "out")["dir"])
+    data = Path(a.data or versus_peers.prepare(a.dataset, prep, BENCH / "out")["dir"])
     tokenizer = out / "tokenizer"
     if not tokenizer.exists():
         save_word_level_tokenizers(data, tokenizer)
@@ -230,38 +255,39 @@ def main(argv=None) -> None:
     rows = {}
     for path in paths:
         mine = [r for r in runs if r["path"] == path]
-        rows[path] = {
-            key: statistics.median(r[key] for r in mine) for key in ("s_per_step", "tok_per_s", "tokens_per_step")
-        }
-    ratio = None
-    if set(PATHS) <= set(rows):
-        ratio = dict(
-            s_per_step=rows["trainer"]["s_per_step"] / rows["ours"]["s_per_step"],
-            tok_per_s=rows["trainer"]["tok_per_s"] / rows["ours"]["tok_per_s"],
+        keys = ("s_per_step", "tok_per_s", "tokens_per_step", "tgt_padding")
+        rows[path] = {key: statistics.median(r[key] for r in mine) for key in keys}
+    ratios = {
+        f"{path} / ours": dict(
+            s_per_step=rows[path]["s_per_step"] / rows["ours"]["s_per_step"],
+            tok_per_s=rows[path]["tok_per_s"] / rows["ours"]["tok_per_s"],
         )
+        for path in rows
+        if path != "ours" and "ours" in rows
+    }
     cpu = cpu_description()
     report = dict(
         settings=vars(a) | {"data": str(data)},
         cpu=cpu,
         load_end=versus_peers.load_snapshot(),
         rows=rows,
-        trainer_over_ours=ratio,
+        ratios=ratios,
         runs=runs,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "trainer_path.json").write_text(json.dumps(report, indent=1) + "\n")
     print(
-        f"\n{a.dataset}, batch {a.batch_size}, {a.steps} steps a run (first window of {LOG_EVERY} left out), "
+        f"\n{a.data or a.dataset}, emb {a.emb}, hid {a.hid}, batch {a.batch_size}, {a.steps} steps a run "
+        f"(first window of {LOG_EVERY} left out), "
         f"{a.reps} run(s) of each, {a.threads} thread(s); CPU {cpu['model']} ({cpu['cpus']} CPUs, "
         f"{' '.join(cpu['matmul_flags']) or 'no AVX2'}), torch CPU capability {cpu['torch_cpu_capability']}"
     )
-    print("| path | s/step | tgt tokens/step | tgt tok/s |\n|---|---|---|---|")
+    print("| path | s/step | tgt tokens/step | tgt padding | tgt tok/s |\n|---|---|---|---|---|")
     for path, r in rows.items():
-        print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {r['tok_per_s']:.0f} |")
-    if ratio:
-        print(
-            f"trainer / ours: {ratio['s_per_step']:.2f}x the seconds per step, {ratio['tok_per_s']:.2f}x the tokens/s"
-        )
+        padding = "-" if math.isnan(r["tgt_padding"]) else f"{100 * r['tgt_padding']:.0f}%"
+        print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {padding} | {r['tok_per_s']:.0f} |")
+    for pair, ratio in ratios.items():
+        print(f"{pair}: {ratio['s_per_step']:.2f}x the seconds per step, {ratio['tok_per_s']:.2f}x the tokens/s")
     print(f"-> {out / 'trainer_path.json'}")
 
 
@@ -272,6 +298,7 @@ if __name__ == "__main__":
             child.add_argument(flag, required=True)
         for flag in ("--steps", "--batch-size", "--max-len", "--profile-steps"):
             child.add_argument(flag, type=int, required=True)
+        child.add_argument("--group-by-source", action="store_true")
         child.add_argument("trainer_args", nargs="*")
         trainer_child(child.parse_args(sys.argv[2:]))
     else:

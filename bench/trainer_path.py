@@ -29,13 +29,14 @@ import argparse
 import json
 import math
 import os
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # ours.py, versus_peers.py, and this checkout's hf_rnn_seq2seq
 
 import ours  # noqa: E402
 import versus_peers  # noqa: E402
@@ -195,6 +196,43 @@ def read_windows(path: str, out: Path) -> list[dict]:
     return windows
 
 
+def epoch_padding(data: Path, a) -> dict[str, dict[str, float]]:
+    """The share of padding among the source and target positions of one epoch's batches, as each path forms
+    them: ours.py's sort of the whole corpus, the Trainer's length-grouped sampler with the training command's
+    keys (target length first) and with transformers' (source length); and the epoch's matmul TFLOPs as the
+    kernels run them (`ours.step_flops`, padded shapes). Counts, the same on every machine."""
+    from datasets import Dataset
+
+    from hf_rnn_seq2seq.training.trainer import EpochSeededLengthGroupedSampler, target_first_lengths
+
+    lines = {side: ours.read_lines(data / f"train.{side}") for side in ("src", "tgt")}
+    src, tgt = ([len(line.split()) + 1 for line in lines[side]] for side in ("src", "tgt"))
+    shape = dict(emb=a.emb, hid=a.hid, tgt_vocab=len(ours.build_vocab(lines["tgt"])), layers=1)
+    batch_size = a.batch_size
+    positions = Dataset.from_dict({"input_ids": [[0] * n for n in src], "labels": [[0] * n for n in tgt]})
+    grouped = {"trainer": target_first_lengths(positions), "trainer-by-source": src}
+    batches = {"ours": ours.make_batches(len(src), [range(n) for n in src], [range(n) for n in tgt], batch_size, 0,
+                                         random.Random(SEED))}  # fmt: skip
+    for path, keys in grouped.items():
+        order = list(EpochSeededLengthGroupedSampler(batch_size, keys, SEED))
+        batches[path] = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def padding(lengths: list[int], path: str) -> float:
+        return 1 - sum(lengths) / sum(len(b) * max(lengths[i] for i in b) for b in batches[path])
+
+    def tflops(path: str) -> float:
+        return sum(
+            ours.step_flops(shape, len(b), max(src[i] for i in b), max(tgt[i] for i in b), [src[i] for i in b],
+                            [tgt[i] for i in b])[0]
+            for b in batches[path]
+        ) / 1e12  # fmt: skip
+
+    return {
+        path: dict(src_padding=padding(src, path), tgt_padding=padding(tgt, path), tflops_executed=tflops(path))
+        for path in batches
+    }
+
+
 def save_word_level_tokenizers(data: Path, into: Path) -> None:
     """The vocabularies ours.py builds over the pieces, saved as the Trainer path's --tokenizer_name."""
     from hf_rnn_seq2seq.tokenization import save_tokenizers
@@ -266,7 +304,9 @@ def main(argv=None) -> None:
         if path != "ours" and "ours" in rows
     }
     cpu = cpu_description()
+    padding = epoch_padding(data, a)
     report = dict(
+        epoch_padding=padding,
         settings=vars(a) | {"data": str(data)},
         cpu=cpu,
         load_end=versus_peers.load_snapshot(),
@@ -286,6 +326,13 @@ def main(argv=None) -> None:
     for path, r in rows.items():
         padding = "-" if math.isnan(r["tgt_padding"]) else f"{100 * r['tgt_padding']:.0f}%"
         print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {padding} | {r['tok_per_s']:.0f} |")
+    print(
+        "one epoch's batches, padding of target / source positions and executed matmul TFLOPs: "
+        + ", ".join(
+            f"{p} {100 * r['tgt_padding']:.1f}% / {100 * r['src_padding']:.1f}% {r['tflops_executed']:.1f}"
+            for p, r in padding.items()
+        )
+    )
     for pair, ratio in ratios.items():
         print(f"{pair}: {ratio['s_per_step']:.2f}x the seconds per step, {ratio['tok_per_s']:.2f}x the tokens/s")
     print(f"-> {out / 'trainer_path.json'}")

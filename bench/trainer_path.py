@@ -324,8 +324,8 @@ def main(argv=None) -> None:
     )
     print("| path | s/step | tgt tokens/step | tgt padding | tgt tok/s |\n|---|---|---|---|---|")
     for path, r in rows.items():
-        padding = "-" if math.isnan(r["tgt_padding"]) else f"{100 * r['tgt_padding']:.0f}%"
-        print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {padding} | {r['tok_per_s']:.0f} |")
+        padded = "-" if math.isnan(r["tgt_padding"]) else f"{100 * r['tgt_padding']:.0f}%"
+        print(f"| {path} | {r['s_per_step']:.3f} | {r['tokens_per_step']:.0f} | {padded} | {r['tok_per_s']:.0f} |")
     print(
         "one epoch's batches, padding of target / source positions and executed matmul TFLOPs: "
         + ", ".join(

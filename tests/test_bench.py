@@ -301,6 +301,7 @@ def test_trainer_path_times_the_training_command_against_ours(tmp_path):
     for row in result["rows"].values():
         assert row["s_per_step"] > 0 and 0 < row["tokens_per_step"] <= 8 * 6  # 8 pairs of at most 5 words + </s>
     assert result["cpu"]["torch_cpu_capability"] in report and "| trainer |" in report
+    assert set(result["epoch_padding"]) == {"ours", "trainer", "trainer-by-source"}
 
 
 CUDA_CHECK_ON_A_CPU = ["--device", "cpu", "--emb", 8, "--hid", 16, "--vocab", 12, "--batch", 8, "--length", 3]

@@ -2,9 +2,9 @@
 on translations.
 
 `TranslationTrainer` is transformers' Seq2SeqTrainer with four changes: the model smooths labels in its own loss,
-length-grouped batches are grouped by target length first and shuffled reproducibly (a resumed run sees the
-batches an unbroken one would), evaluation
-translates in dataset order, and a NaN loss stops training while the last checkpoint is still good.
+length-grouped batches go by target length first and are shuffled reproducibly (a resumed run sees the batches an
+unbroken one would), evaluation translates in dataset order, and a NaN loss stops training while the last
+checkpoint is still good.
 """
 
 import time

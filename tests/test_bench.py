@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_models import save_tiny_translator
 
 from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
@@ -299,3 +300,45 @@ def test_report_writes_the_table_again_from_the_json_alone(tmp_path):
     md = (tmp_path / "mine" / "RESULTS.md").read_text()
     assert "Package code: abc1234" in md and "the command" in md
     assert "| multi30k | train tgt tok/s (steady, median) | 1,100 | 950 | >= 1.3x | 1.16x (onmt): NO |" in md
+
+
+def test_trainer_path_times_the_training_command_against_ours(tmp_path):
+    """bench/trainer_path.py runs `hf-rnn-seq2seq train`'s Trainer and ours.py's loop on the same toy files and
+    reports both, their ratio and the CPU."""
+    words = "the a cat dog sees runs big small".split()
+    src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
+    (tmp_path / "train.src").write_text("\n".join(src) + "\n")
+    (tmp_path / "train.tgt").write_text("\n".join(" ".join(reversed(line.split())) for line in src) + "\n")
+    out = tmp_path / "out"
+    report = bench(
+        "trainer_path.py", "--data", tmp_path, "--emb", 8, "--hid", 16, "--batch-size", 8, "--steps", 20,
+        "--reps", 1, "--threads", 1, "--out", out, "--", "--report_to", "none", "--disable_tqdm", "true",
+    )  # fmt: skip
+    result = json.loads((out / "trainer_path.json").read_text())
+    assert set(result["rows"]) == {"ours", "trainer"} and result["ratios"]["trainer / ours"]["tok_per_s"] > 0
+    for row in result["rows"].values():
+        assert row["s_per_step"] > 0 and 0 < row["tokens_per_step"] <= 8 * 6  # 8 pairs of at most 5 words + </s>
+    assert result["cpu"]["torch_cpu_capability"] in report and "| trainer |" in report
+    assert set(result["epoch_padding"]) == {"ours", "trainer", "trainer-by-source"}
+
+
+CUDA_CHECK_ON_A_CPU = ["--device", "cpu", "--emb", 8, "--hid", 16, "--vocab", 12, "--batch", 8, "--length", 3]
+
+
+def test_cuda_check_passes_with_the_cpu_as_its_device(tmp_path):
+    """The GPU script's smoke test: every check runs, the device (here the CPU) agrees with the CPU."""
+    out = tmp_path / "check.json"
+    report = bench("cuda_check.py", *CUDA_CHECK_ON_A_CPU, "--learn-steps", 60, "--lr", 0.03, "--out", out)
+    assert report.rstrip().endswith("PASS: every check")
+    rows = {row["check"]: row["result"] for row in json.loads(out.read_text())["rows"]}
+    assert rows["greedy: device = CPU"] == rows["beam 5: device = CPU"] == "PASS"
+    assert rows["training step: loss and gradients ~ CPU"] == rows["float16 autocast training learns"] == "PASS"
+    assert rows["bfloat16 autocast training learns"] == ("PASS" if cpu_runs_bfloat16() else "SKIP")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the script would run in full")
+def test_cuda_check_without_a_gpu_says_so_in_one_line(tmp_path):
+    command = [sys.executable, str(OURS.with_name("cuda_check.py")), "--device", "cuda", "--out", tmp_path / "x"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip() == "cuda_check.py: no CUDA device here; run it on a GPU machine, or with --device cpu"

@@ -2,10 +2,10 @@
 metrics it computes on translations.
 
 `TranslationTrainer` is transformers' Seq2SeqTrainer with six changes: the model smooths labels in its own loss,
-length-grouped batches are shuffled reproducibly (a resumed run sees the batches an unbroken one would), batches
-can hold a number of tokens rather than of pairs, evaluation translates in dataset order, a NaN loss stops
-training while the last checkpoint is still good, and with `--ema_decay` a moving average of the weights is what
-gets evaluated and saved (`ema`).
+length-grouped batches go by target length first and are shuffled reproducibly (a resumed run sees the batches an
+unbroken one would), batches can hold a number of tokens rather than of pairs, evaluation translates in dataset
+order, a NaN loss stops training while the last checkpoint is still good, and with `--ema_decay` a moving average of
+the weights is what gets evaluated and saved (`ema`).
 """
 
 import math
@@ -134,6 +134,18 @@ def make_compute_metrics(
         return score_texts(hypotheses, references, metrics, rouge_tokenizer)[0]
 
     return compute_metrics
+
+
+def target_first_lengths(dataset: Dataset) -> list[int]:
+    """Sort keys for length-grouped batches: each pair's target length, then its source length to break ties.
+
+    transformers groups by the source length alone (`input_ids`), but the Decoder steps through, and the Generator
+    scores, every padded target position of a batch, while the Encoder packs its sources: grouped by source length,
+    32% of Multi30k's target positions in a batch of 64 are padding, against 3% grouped this way
+    (bench/DESIGN.md)."""
+    source_lengths = [len(ids) for ids in dataset["input_ids"]]
+    stride = max(source_lengths, default=0) + 1
+    return [len(labels) * stride + length for labels, length in zip(dataset["labels"], source_lengths)]
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -277,7 +289,11 @@ class TranslationTrainer(Seq2SeqTrainer):
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            lengths = sampler.lengths
+            if self.args.length_column_name not in dataset.column_names and "labels" in dataset.column_names:
+                lengths = target_first_lengths(dataset)
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, lengths, seed)
         return sampler
 
     def get_resumed_dataloader(self, dataloader, num_batches: int):

@@ -150,7 +150,11 @@ def test_bad_metric_for_best_model(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "config, task, best",
-    [("aeslc_cpu.json", "summarization", "rougeL"), ("chatbot_ko_cpu.json", "dialogue", "bleu")],
+    [
+        ("aeslc_cpu.json", "summarization", "rougeL"),
+        ("aeslc_pointer_cpu.json", "summarization", "rougeL"),
+        ("chatbot_ko_cpu.json", "dialogue", "bleu"),
+    ],
 )
 def test_recipes_parse(config, task, best):
     model_args, data_args, training_args = parse_arguments([str(CONFIGS / config)])

@@ -153,7 +153,7 @@ def test_bad_metric_for_best_model(tmp_path, capsys):
     [
         ("aeslc_cpu.json", "summarization", "rougeL"),
         ("aeslc_pointer_cpu.json", "summarization", "rougeL"),
-        ("chatbot_ko_cpu.json", "dialogue", "bleu"),
+        ("chatbot_ko_cpu.json", "dialogue", "loss"),
     ],
 )
 def test_recipes_parse(config, task, best):

@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -121,6 +121,9 @@ class ScoredTranslation:
     text: str
     score: float  # what the search ranked by (see the module docstring)
     alignment: list[tuple[int, int]] | None  # (source piece, target piece) pairs; None unless asked for
+    # The target tokens the search produced, through end-of-sentence (what `score` scored): tokenizing `text` again
+    # may segment it otherwise.
+    ids: list[int] = field(default_factory=list)
 
 
 def request_config(translator: RNNTranslationPipeline, generate_kwargs: dict) -> GenerationConfig:
@@ -198,7 +201,7 @@ def _n_best_batch(
         if alignment:
             n_source = pieces(repeated["input_ids"][row][repeated["attention_mask"][row].bool()].tolist(), eos_token_id)
             pairs = hard_alignment(target.attention, n_source, pieces(target.ids, eos_token_id))
-        entries.append(ScoredTranslation(translations[row], score, pairs))
+        entries.append(ScoredTranslation(translations[row], score, pairs, target.ids))
     return [sorted(entries[i : i + n_best], key=lambda entry: -entry.score) for i in range(0, len(entries), n_best)]
 
 

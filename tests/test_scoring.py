@@ -9,7 +9,7 @@ from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write
 
 from hf_rnn_seq2seq.loading import load_translator
 from hf_rnn_seq2seq.plotting import align_translation
-from hf_rnn_seq2seq.scoring import hard_alignment, score_lines
+from hf_rnn_seq2seq.scoring import hard_alignment, score_lines, score_targets
 from hf_rnn_seq2seq.translate import translate_lines, translate_lines_n_best
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
@@ -220,8 +220,10 @@ def test_n_best_scores_with_gnmt_penalties(trained):
             length_penalty_type="wu",
             coverage_penalty=beta,
         )
+    source = trained.tokenizer([KOREAN[2]], return_tensors="pt")
     for entry in n_best:
-        [scored] = score_lines(trained, [KOREAN[2]], [entry.text])
+        # The search's own tokens: the text tokenized again may be segmented otherwise.
+        [scored] = score_targets(trained.model, dict(source), [entry.ids])
         generated = torch.tensor([[trained.model.config.decoder_start_token_id, *scored.ids]])
         weights = align_translation(trained.model, trained.tokenizer, trained.target_tokenizer, KOREAN[2], generated)
         coverage = weights.weights.sum(axis=0)  # (source tokens,): over every target token, EOS included

@@ -19,6 +19,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
+from .modeling.generator import SHORTLIST_FILE
 from .modeling.pipeline import TEXT2TEXT_TASK, RNNText2TextPipeline, RNNTranslationPipeline
 from .onnx_runtime import QUANTIZATION_FILE, OnnxTranslator, require_onnxruntime
 from .tokenization import check_vocabularies, load_tokenizers
@@ -34,7 +35,7 @@ QUANTIZED_DTYPES = ("int8",)
 # Where `int8_graphs` keeps a model's int8 graphs, inside the model directory.
 INT8_DIR = "onnx-int8"
 # The files of a model directory the int8 graphs are made from: a change to any of them makes them again.
-SOURCE_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json")
+SOURCE_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", SHORTLIST_FILE)
 HASH_CHUNK_BYTES = 1 << 20
 
 logger = logging.getLogger(__name__)

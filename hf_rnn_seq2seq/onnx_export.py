@@ -5,10 +5,15 @@
                           (hidden [, cell] [, input_feed]) and, with attention, attention_keys
     decoder_step.onnx  input_ids (batch, 1): the previous token, encoder_hidden_states, attention_mask,
                        the state and attention_keys
-                       and k (1,): how many best continuations to return
-                       -> logits (batch, |V|), the next state (next_hidden [, next_cell] [, next_input_feed]),
-                          with attention attention_weights (batch, src_len), and the k best continuations
-                          top_log_probs, top_tokens (batch, k) that beam search ranks
+                       -> h_dec (batch, hidden): the Decoder's output, the next state (next_hidden [, next_cell]
+                          [, next_input_feed]), with attention attention_weights (batch, src_len)
+    generator.onnx     h_dec, and k (1,): how many best continuations to return
+                       -> logits (batch, |V|) and the k best continuations top_log_probs, top_tokens (batch, k)
+                          that beam search ranks
+
+The Generator is a graph of its own so that a lexical shortlist can replace it: a model with one also gets its
+`shortlist.npz` and the Generator's float32 weights (`generator.npz`), from which the runner computes only the
+shortlisted columns (onnxruntime runs every node of a graph, whichever outputs are asked for).
 
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
 The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
@@ -25,6 +30,7 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper
@@ -35,7 +41,15 @@ from transformers import PreTrainedModel
 from .loading import load_model
 from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
-from .onnx_runtime import DECODER_STEP_FILE, ENCODER_FILE, QUANTIZATION_FILE, require_onnxruntime, state_names
+from .onnx_runtime import (
+    DECODER_STEP_FILE,
+    ENCODER_FILE,
+    GENERATOR_FILE,
+    GENERATOR_WEIGHTS_FILE,
+    QUANTIZATION_FILE,
+    require_onnxruntime,
+    state_names,
+)
 from .tokenization import load_tokenizers, save_tokenizers
 
 DEFAULT_OPSET = 17
@@ -73,7 +87,7 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderStepGraph(nn.Module):
-    """One Decoder step + the Generator, through the model's own forward with an explicit recurrent state."""
+    """One Decoder step, through the model's own forward with an explicit recurrent state: h_dec, not logits."""
 
     def __init__(self, model: PreTrainedModel):
         super().__init__()
@@ -84,7 +98,7 @@ class DecoderStepGraph(nn.Module):
     ) -> tuple[torch.Tensor, ...]:
         config = self.model.config
         names = state_names(config) + source_names(config)
-        output = self.model(
+        output = self.model.model(
             encoder_outputs=EncoderOutput(last_hidden_state=encoder_hidden_states),
             attention_mask=attention_mask,
             decoder_input_ids=input_ids,
@@ -92,11 +106,22 @@ class DecoderStepGraph(nn.Module):
             use_cache=True,
             output_attentions=True,
         )
-        outputs = [output.logits[:, -1]]
+        outputs = [output.last_hidden_state[:, -1]]  # (batch, hidden)
         outputs += [getattr(output.cache, name) for name in state_names(config)]
         if config.attention is not None:
             outputs.append(output.cross_attentions[0][:, 0, -1])  # (batch, heads=1, 1, src_len) -> (batch, src_len)
         return tuple(outputs)
+
+
+class GeneratorGraph(nn.Module):
+    """The Generator over the whole vocabulary: logits (batch, |V|) of h_dec (batch, hidden)."""
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        self.generator = model.generator
+
+    def forward(self, h_dec: torch.Tensor) -> torch.Tensor:
+        return self.generator(h_dec)
 
 
 @symbolic_helper.parse_args("v", "b", "i", "b")
@@ -135,8 +160,9 @@ def check_exportable(config) -> None:
 def export_onnx(
     model: PreTrainedModel, output_dir: str | os.PathLike, opset: int = DEFAULT_OPSET, quantize: str | None = None
 ) -> list[Path]:
-    """Write `encoder.onnx` and `decoder_step.onnx` for `model` into `output_dir`, with the model's config and
-    generation config (which the runner reads); returns the paths of the graphs. `quantize` ("int8", a key of
+    """Write `encoder.onnx`, `decoder_step.onnx` and `generator.onnx` for `model` into `output_dir`, with the
+    model's config and generation config (which the runner reads), and its shortlist if it has one; returns the
+    paths of the graphs. `quantize` ("int8", a key of
     `QUANTIZATIONS`) quantizes them (`quantize_graphs`).
 
     The model is put in eval mode (dropout off), which is how it translates.
@@ -148,7 +174,7 @@ def export_onnx(
     output_dir.mkdir(parents=True, exist_ok=True)
     config = model.config
     model.eval()
-    encoder, step = EncoderGraph(model).eval(), DecoderStepGraph(model).eval()
+    encoder, step, generator = EncoderGraph(model).eval(), DecoderStepGraph(model).eval(), GeneratorGraph(model)
 
     input_ids = torch.full((EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH), config.eos_token_id)
     attention_mask = torch.ones_like(input_ids)
@@ -157,18 +183,21 @@ def export_onnx(
     names, source_side = state_names(config), source_names(config)
     encoder_outputs = ["encoder_hidden_states", *names, *source_side]
     step_inputs = ["input_ids", "encoder_hidden_states", "attention_mask", *names, *source_side]
-    step_outputs = ["logits", *(f"next_{name}" for name in names)] + (["attention_weights"] if source_side else [])
+    step_outputs = ["h_dec", *(f"next_{name}" for name in names)] + (["attention_weights"] if source_side else [])
 
     source_axes = {0: "batch", 1: "src_len"}
     axes = {"input_ids": source_axes, "attention_mask": source_axes, "encoder_hidden_states": source_axes}
     axes |= {"attention_keys": source_axes, "input_feed": {0: "batch"}, "next_input_feed": {0: "batch"}}
     axes |= {name: {1: "batch"} for name in ("hidden", "cell", "next_hidden", "next_cell")}
-    axes |= {"logits": {0: "batch"}, "attention_weights": source_axes}
+    axes |= {"h_dec": {0: "batch"}, "logits": {0: "batch"}, "attention_weights": source_axes}
 
     start = torch.full((EXAMPLE_BATCH, 1), config.decoder_start_token_id)
+    with torch.no_grad():
+        h_dec = step(start, encoded[0], attention_mask, *encoded[1:])[0]
     exports = [
         (encoder, (input_ids, attention_mask), ["input_ids", "attention_mask"], encoder_outputs, ENCODER_FILE),
         (step, (start, encoded[0], attention_mask, *encoded[1:]), step_inputs, step_outputs, DECODER_STEP_FILE),
+        (generator, (h_dec,), ["h_dec"], ["logits"], GENERATOR_FILE),
     ]
     torch.onnx.register_custom_op_symbolic("aten::argsort", _argsort, opset)
     try:
@@ -189,9 +218,16 @@ def export_onnx(
                 )
     finally:
         torch.onnx.unregister_custom_op_symbolic("aten::argsort", opset)
-    _add_top_k(output_dir / DECODER_STEP_FILE)
+    _add_top_k(output_dir / GENERATOR_FILE)
     model.config.save_pretrained(output_dir)
     model.generation_config.save_pretrained(output_dir)
+    if model.shortlist is not None:
+        model.shortlist.save(output_dir)
+        weights = {"weight": model.generator.proj.weight, "bias": model.generator.proj.bias}
+        np.savez(
+            output_dir / GENERATOR_WEIGHTS_FILE,
+            **{name: value.detach().float().numpy() for name, value in weights.items()},
+        )
     paths = [output_dir / file_name for *_, file_name in exports]
     if quantize is not None:
         quantize_graphs(paths, quantize)
@@ -236,13 +272,13 @@ def quantize_graphs(paths: list[Path], quantize: str = "int8") -> None:
     (paths[0].parent / QUANTIZATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
-def _add_top_k(step_path: Path) -> None:
-    """Append log-softmax + TopK to the decoder step: `top_log_probs`, `top_tokens` (batch, k) for an input `k`.
+def _add_top_k(generator_path: Path) -> None:
+    """Append log-softmax + TopK to the Generator: `top_log_probs`, `top_tokens` (batch, k) for an input `k`.
 
     Beam search needs only each beam's best 2 * num_beams continuations (the best of a sentence are among
     them), and onnxruntime picks those several times faster than numpy sorts the whole vocabulary.
     """
-    graph_model = onnx.load(step_path)
+    graph_model = onnx.load(generator_path)
     graph = graph_model.graph
     graph.input.append(helper.make_tensor_value_info("k", TensorProto.INT64, [1]))
     graph.node.extend(
@@ -258,7 +294,7 @@ def _add_top_k(step_path: Path) -> None:
         ]
     )
     onnx.checker.check_model(graph_model)
-    onnx.save(graph_model, step_path)
+    onnx.save(graph_model, generator_path)
 
 
 def export_model_dir(

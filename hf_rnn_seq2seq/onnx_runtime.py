@@ -15,7 +15,8 @@ import torch
 from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
-from .modeling.modeling_rnn_seq2seq import read_generate_options
+from .modeling.generator import SHORTLIST_FILE, Shortlist
+from .modeling.modeling_rnn_seq2seq import USE_SHORTLIST, read_generate_options
 from .modeling.search import source_relative_max_lengths
 from .tokenization import load_tokenizers
 
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
+GENERATOR_FILE = "generator.onnx"
+# Beside the graphs of a model with a shortlist: the Generator's float32 weight (|V|, hidden) and bias (|V|), whose
+# shortlisted rows the runner multiplies itself.
+GENERATOR_WEIGHTS_FILE = "generator.npz"
 QUANTIZATION_FILE = "quantization.json"  # beside quantized graphs: their weight type and settings (onnx_export)
 ONNX_EXTRA = "onnx"  # the extra that installs onnx and onnxruntime: pip install 'hf-rnn-seq2seq[onnx]'
 PROVIDERS = ["CPUExecutionProvider"]
@@ -87,7 +92,7 @@ class OnnxTranslator:
 
     def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
         onnx_dir = Path(onnx_dir)
-        for file_name in (ENCODER_FILE, DECODER_STEP_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
+        for file_name in (ENCODER_FILE, DECODER_STEP_FILE, GENERATOR_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
             if not (onnx_dir / file_name).is_file():
                 raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
         # Imported here, not with the module: the exporter reads this module's file names and state layout and
@@ -100,6 +105,12 @@ class OnnxTranslator:
             options.intra_op_num_threads = num_threads
         self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
+        self.generator = onnxruntime.InferenceSession(onnx_dir / GENERATOR_FILE, options, providers=PROVIDERS)
+        self.shortlist, self.generator_weights = None, None
+        if (onnx_dir / SHORTLIST_FILE).is_file() and (onnx_dir / GENERATOR_WEIGHTS_FILE).is_file():
+            self.shortlist = Shortlist.load(onnx_dir / SHORTLIST_FILE)
+            with np.load(onnx_dir / GENERATOR_WEIGHTS_FILE, allow_pickle=False) as arrays:
+                self.generator_weights = arrays["weight"], arrays["bias"]
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
         read_generate_options(self.generation_config, onnx_dir / GENERATION_CONFIG_NAME)  # max_len_a, ...
@@ -125,17 +136,48 @@ class OnnxTranslator:
         return dict(zip(names, outputs)) | {"attention_mask": attention_mask}
 
     def decode_step(
-        self, tokens: np.ndarray, inputs: dict[str, np.ndarray], k: int = 1
+        self, tokens: np.ndarray, inputs: dict[str, np.ndarray], k: int = 1, vocabulary: np.ndarray | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """One decoder step for `tokens` (batch,). Returns the step's outputs by name (`logits` (batch, |V|), the
-        `k` best `top_log_probs` and `top_tokens`, `attention_weights`, ...) and the inputs of the next step."""
+        """One decoder step for `tokens` (batch,). Returns the step's outputs by name (`h_dec`, the `k` best
+        `top_log_probs` and `top_tokens`, `attention_weights`, ...) and the inputs of the next step. The Generator
+        scores the whole vocabulary (`logits` (batch, |V|) among the outputs), or only the target ids `vocabulary`
+        (ascending), its log-softmax normalised over them, as generate(use_shortlist=True) does."""
         feeds = {name: value for name, value in inputs.items() if name in self.step_inputs}
         feeds["input_ids"] = tokens[:, None]
-        feeds["k"] = np.array([k], dtype=np.int64)
         names = [node.name for node in self.step.get_outputs()]
         outputs = dict(zip(names, self.step.run(None, feeds)))
+        if vocabulary is None:
+            names = [node.name for node in self.generator.get_outputs()]
+            feeds = {"h_dec": outputs["h_dec"], "k": np.array([k], dtype=np.int64)}
+            outputs |= dict(zip(names, self.generator.run(None, feeds)))
+        else:
+            outputs |= self._shortlisted_top_k(outputs["h_dec"], vocabulary, k)
         next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
         return outputs, next_inputs
+
+    def _shortlisted_top_k(self, h_dec: np.ndarray, vocabulary: tuple[np.ndarray, ...], k: int) -> dict:
+        """The Generator's `k` best tokens over `vocabulary` (ids, weight rows, bias), as the generator graph's
+        TopK gives them: best first, ties to the lower id."""
+        ids, weight, bias = vocabulary
+        logits = h_dec @ weight.T + bias  # (batch, shortlisted)
+        peak = logits.max(axis=-1, keepdims=True)
+        log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
+        top = np.argsort(-log_probs, axis=-1, kind="stable")[:, :k]
+        return {"top_log_probs": np.take_along_axis(log_probs, top, axis=-1), "top_tokens": ids[top]}
+
+    def _shortlisted_vocabulary(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The batch's shortlisted target ids with the end-of-sentence token, and the Generator's rows for them."""
+        if self.shortlist is None:
+            raise ValueError(
+                f"{self._onnx_dir}: these graphs were exported from a model without a shortlist: build one "
+                "(hf-rnn-seq2seq shortlist MODEL_DIR TRAINING_DATA), then export (or translate with --dtype int8) again"
+            )
+        eos = self.generation_config.eos_token_id
+        eos = self.config.eos_token_id if eos is None else eos
+        source, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+        ids = self.shortlist.target_ids(source, mask, also=[eos] if isinstance(eos, int) else eos).numpy()
+        weight, bias = self.generator_weights
+        return ids, weight[ids], bias[ids]
 
     def generate(
         self,
@@ -151,12 +193,9 @@ class OnnxTranslator:
     ) -> np.ndarray:
         """Greedy (`num_beams=1`) or beam search; unset options come from the saved generation config.
         `max_len_a` / `max_len_b` limit each sentence to `int(a * source_length + b)` new tokens as the model's
-        generate() does (source_length: its tokens in `attention_mask`); `max_new_tokens` still applies. The
-        graphs compute every column of the Generator: `use_shortlist` is refused."""
-        if use_shortlist:
-            raise ValueError(
-                "the ONNX graphs (and --dtype int8) have no lexical shortlist: decode with PyTorch to use --shortlist"
-            )
+        generate() does (source_length: its tokens in `attention_mask`); `max_new_tokens` still applies.
+        `use_shortlist` scores only the batch's shortlisted tokens, as the model's generate() does (from the
+        shortlist the graphs were exported with)."""
         num_beams = num_beams or self._setting("num_beams")
         if max_new_tokens is None:
             # max_length counts the decoder start token, as generate() counts it for encoder-decoder models.
@@ -173,23 +212,26 @@ class OnnxTranslator:
         if max_len_a is not None or max_len_b is not None:
             source_lengths = torch.from_numpy(attention_mask.sum(axis=-1))
             limits = np.minimum(limits, source_relative_max_lengths(source_lengths, max_len_a, max_len_b, 0).numpy())
+        if use_shortlist is None:
+            use_shortlist = getattr(self.generation_config, USE_SHORTLIST, None)
+        vocabulary = self._shortlisted_vocabulary(input_ids, attention_mask) if use_shortlist else None
         inputs = self.encode(input_ids, attention_mask)
         if num_beams == 1:
-            return self._greedy(inputs, limits)
-        return self._beam_search(inputs, num_beams, limits, length_penalty, early_stopping)
+            return self._greedy(inputs, limits, vocabulary)
+        return self._beam_search(inputs, num_beams, limits, length_penalty, early_stopping, vocabulary)
 
     def _setting(self, name: str):
         value = getattr(self.generation_config, name)
         return self.generation_defaults[name] if value is None else value
 
-    def _greedy(self, inputs: dict[str, np.ndarray], limits: np.ndarray) -> np.ndarray:
-        """`limits` (batch,): the new tokens each sentence may have."""
+    def _greedy(self, inputs: dict[str, np.ndarray], limits: np.ndarray, vocabulary: tuple | None) -> np.ndarray:
+        """`limits` (batch,): the new tokens each sentence may have; `vocabulary`: a shortlist (`decode_step`)."""
         config = self.config
         sequences = np.full((len(limits), 1), config.decoder_start_token_id, dtype=np.int64)
         finished = np.zeros(len(limits), dtype=bool)
         for generated in range(1, limits.max() + 1):
-            outputs, inputs = self.decode_step(sequences[:, -1], inputs)
-            tokens = np.where(finished, config.pad_token_id, outputs["logits"].argmax(axis=-1))
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs, vocabulary=vocabulary)
+            tokens = np.where(finished, config.pad_token_id, outputs["top_tokens"][:, 0])
             sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
             finished |= (tokens == config.eos_token_id) | (generated >= limits)
             if finished.all():
@@ -203,6 +245,7 @@ class OnnxTranslator:
         limits: np.ndarray,
         length_penalty: float,
         early_stopping: bool | str,
+        vocabulary: tuple | None,
     ) -> np.ndarray:
         """transformers' beam search: each step keeps the best `2 * num_beams` continuations of a sentence's
         beams; those among the first `num_beams` that end (EOS, or the sentence's length limit: `limits` (batch,) new
@@ -212,15 +255,16 @@ class OnnxTranslator:
         config = self.config
         batch = len(limits)
         n_candidates = 2 * num_beams  # continuations kept per sentence and step, as in transformers
-        if n_candidates > config.decoder_vocab_size:
-            raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {n_candidates} tokens")
+        if n_candidates > (config.decoder_vocab_size if vocabulary is None else len(vocabulary[0])):
+            vocabulary_kind = "vocabulary" if vocabulary is None else "shortlist (for this batch)"
+            raise ValueError(f"num_beams={num_beams} needs a {vocabulary_kind} of at least {n_candidates} tokens")
         sentences = [SentenceBeams() for _ in range(batch)]
         # Before the first step each sentence has one beam (its start token); afterwards num_beams, in rows
         # b * num_beams ... (b + 1) * num_beams - 1.
         sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         scores = np.zeros((batch, 1), dtype=np.float32)
         for generated in range(1, limits.max() + 1):
-            outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates)
+            outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates, vocabulary=vocabulary)
             beams_per_sentence = scores.shape[1]
             # Each beam's best continuations, scored by the whole beam; then the sentence's best, best first.
             candidates = scores[:, :, None] + outputs["top_log_probs"].reshape(batch, beams_per_sentence, -1)
@@ -332,6 +376,8 @@ class OnnxTranslator:
 __all__ = [
     "DECODER_STEP_FILE",
     "ENCODER_FILE",
+    "GENERATOR_FILE",
+    "GENERATOR_WEIGHTS_FILE",
     "ONNX_EXTRA",
     "QUANTIZATION_FILE",
     "OnnxTranslator",

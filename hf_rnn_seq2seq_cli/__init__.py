@@ -594,8 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="export a model to ONNX (encoder + one decoder step)",
-        description="Write encoder.onnx and decoder_step.onnx, with the config and tokenizer(s), for "
+        help="export a model to ONNX (encoder, one decoder step, Generator)",
+        description="Write encoder.onnx, decoder_step.onnx and generator.onnx, with the config and tokenizer(s) "
+        "(and the model's shortlist), for "
         "hf_rnn_seq2seq.onnx_runtime.OnnxTranslator (greedy and beam search in onnxruntime). Needs the onnx extra: "
         f"pip install '{PROG}[onnx]'.",
     )

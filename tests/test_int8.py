@@ -18,7 +18,8 @@ from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write
 
 from hf_rnn_seq2seq.loading import INT8_DIR, int8_graphs, load_model, load_translator
 from hf_rnn_seq2seq.onnx_export import export_onnx
-from hf_rnn_seq2seq.onnx_runtime import DECODER_STEP_FILE, QUANTIZATION_FILE, OnnxTranslator
+from hf_rnn_seq2seq.onnx_runtime import DECODER_STEP_FILE, GENERATOR_FILE, QUANTIZATION_FILE, OnnxTranslator
+from hf_rnn_seq2seq.shortlist import build_model_shortlist
 from hf_rnn_seq2seq.translate import translate_lines
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
 
@@ -33,6 +34,8 @@ MIN_UNCHANGED = 0.9
 MAX_PROBABILITY_ERROR = 0.1  # on the float32 model's own (teacher-forced) steps
 SENTENCES, REFERENCES = KOREAN[::5], ENGLISH[::5]  # 64 of tiny_models.PAIRS, every word among them
 N_TEST = 12
+# A shortlist that leaves out most of the tiny vocabulary from each batch of 4, yet holds what the model picks.
+SHORTLIST_TOP_K, SHORTLIST_FREQUENT = 10, 20
 MISSING_ENGINE = "onnxruntime is not installed: --dtype int8 needs the onnx extra: pip install 'hf-rnn-seq2seq[onnx]'"
 
 
@@ -48,18 +51,19 @@ def int8_translator(trained_dir):
         return load_translator(trained_dir, dtype="int8")
 
 
-def test_graphs_multiply_in_int8(trained_dir, int8_translator):
+@pytest.mark.parametrize("graph_file", [DECODER_STEP_FILE, GENERATOR_FILE])
+def test_graphs_multiply_in_int8(trained_dir, int8_translator, graph_file):
     graphs = trained_dir / INT8_DIR
-    step = onnx.load(graphs / DECODER_STEP_FILE)
-    operators = {node.op_type for node in step.graph.node}
+    graph = onnx.load(graphs / graph_file).graph
+    operators = {node.op_type for node in graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators
     # Every product with a weight matrix is an integer one; what float MatMuls remain multiply two activations
     # (attention scores and context).
-    weights = {initializer.name for initializer in step.graph.initializer}
-    assert not [node.name for node in step.graph.node if node.op_type == "MatMul" and weights & set(node.input)]
+    weights = {initializer.name for initializer in graph.initializer}
+    assert not [node.name for node in graph.node if node.op_type == "MatMul" and weights & set(node.input)]
     record = json.loads((graphs / QUANTIZATION_FILE).read_text())
     assert record["dtype"] == "int8" and record["weight_type"] == "QInt8"
-    matrices = {initializer.data_type for initializer in step.graph.initializer if len(initializer.dims) == 2}
+    matrices = {initializer.data_type for initializer in graph.initializer if len(initializer.dims) == 2}
     assert onnx.TensorProto.INT8 in matrices
 
 
@@ -150,6 +154,36 @@ def test_commands_translate_evaluate_and_export_in_int8(tmp_path, capsys, traine
         # An exported int8 directory translates as the model directory's own int8 graphs do.
         assert main(["translate", str(exported), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out2"), *argv]) == 0
         assert (tmp_path / "out2").read_text(encoding="utf-8").splitlines() == expected
+    capsys.readouterr()
+
+
+def test_int8_with_a_shortlist_agrees_with_float32_with_it(tmp_path, capsys, trained_dir):
+    """int8 graphs with the model's shortlist: the Generator scores the shortlisted tokens only; translations agree
+    with the float32 model's own shortlist translations as the full ones do, from Python and from the command."""
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(INT8_DIR, "float32-*"))
+    pairs = tmp_path / "pairs"
+    for lang, lines in (("ko", KOREAN), ("en", ENGLISH)):
+        (pairs.parent / f"pairs.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_model_shortlist(model_dir, str(pairs), top_k=SHORTLIST_TOP_K, frequent=SHORTLIST_FREQUENT)
+    float32 = load_translator(model_dir)
+    with one_thread():
+        int8 = load_translator(model_dir, dtype="int8")
+        assert int8.shortlist is not None  # the int8 graphs were made again, with the new shortlist
+        source = int8.tokenizer(SENTENCES[:4], padding=True, return_tensors="np")
+        shortlisted = int8._shortlisted_vocabulary(source["input_ids"], source["attention_mask"])[0]
+        assert len(shortlisted) < int8.config.decoder_vocab_size / 2
+        for num_beams in (1, BEAMS):
+            options = dict(num_beams=num_beams, use_shortlist=True, batch_size=4)
+            expected = [result["translation_text"] for result in float32(SENTENCES, **options)]
+            translated = [result["translation_text"] for result in int8(SENTENCES, **options)]
+            unchanged = sum(a == b for a, b in zip(translated, expected)) / len(expected)
+            assert unchanged >= MIN_UNCHANGED, num_beams
+        source = tmp_path / "source.ko"
+        source.write_text("\n".join(SENTENCES[:8]) + "\n", encoding="utf-8")
+        argv = ["translate", str(model_dir), "-i", str(source), "-o", str(tmp_path / "out"), "--dtype", "int8"]
+        assert main([*argv, "--shortlist", "--batch-size", "4"]) == 0
+        expected = [result["translation_text"] for result in int8(SENTENCES[:8], use_shortlist=True, batch_size=4)]
+    assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
     capsys.readouterr()
 
 

@@ -7,10 +7,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
-from tiny_models import EOS, KOREAN, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
+from tiny_models import EOS, KOREAN, VOCAB, one_thread, reverse_batch, save_tiny_translator, train_reverse_model
 
 from hf_rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from hf_rnn_seq2seq.loading import load_translator
+from hf_rnn_seq2seq.modeling.generator import Shortlist
 from hf_rnn_seq2seq.onnx_export import export_model_dir, export_onnx
 from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator, state_names
 
@@ -20,6 +21,7 @@ TOLERANCE = 1e-4
 # A batch and a source length unlike the example the graphs were traced with, with right- and left-padded rows.
 SOURCE = torch.tensor([[5, 9, 13, 7, 11, 2], [0, 0, 8, 4, 2, 0], [6, 2, 0, 0, 0, 0], [0, 3, 3, 3, 3, 2]])
 MASK = (SOURCE != 0).long()
+SOURCE_AND_MASK = (SOURCE, MASK)
 DECODER_TOKENS = [1, 7, 12, 2]  # fed one step at a time, as generate() would
 MAX_NEW_TOKENS = 9
 SHORT = 3  # fewer tokens than most reversed sequences need
@@ -112,7 +114,7 @@ def test_greedy_and_beam_search_equal_generate(tmp_path, options):
 def test_exported_directory_translates_text_like_the_pipeline(tmp_path):
     model_dir = save_tiny_translator(tmp_path / "model")
     paths = export_model_dir(model_dir, tmp_path / "onnx")
-    assert [path.name for path in paths] == ["encoder.onnx", "decoder_step.onnx"]
+    assert [path.name for path in paths] == ["encoder.onnx", "decoder_step.onnx", "generator.onnx"]
     runner = OnnxTranslator(tmp_path / "onnx")
     translator = load_translator(model_dir)
     for num_beams in (1, BEAMS):
@@ -156,3 +158,40 @@ def test_source_relative_limits_equal_generate(tmp_path):
         expected = model.generate(source, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS)
     runner = OnnxTranslator(tmp_path / "with-limits")
     assert runner.generate(source.numpy(), mask.numpy(), max_new_tokens=MAX_NEW_TOKENS).tolist() == expected.tolist()
+
+
+def test_shortlist_equals_generate(tmp_path):
+    """With the model's shortlist the runner scores the batch's shortlisted tokens only, normalised over them, and
+    translates as generate(use_shortlist=True) does; graphs of a model without one refuse in one line."""
+    model = train_reverse_model(**TRAINED["lstm-additive-feed"])
+    with one_thread():
+        export_onnx(model, tmp_path / "full")
+    with pytest.raises(ValueError, match="exported from a model without a shortlist"):
+        OnnxTranslator(tmp_path / "full").generate(*(x.numpy() for x in SOURCE_AND_MASK), use_shortlist=True)
+    # Each word may become itself or one of the next two: a union much smaller than the vocabulary per sentence.
+    words = torch.arange(VOCAB)
+    model.shortlist = Shortlist(
+        torch.stack([words, (words + 1) % VOCAB, (words + 2) % VOCAB], dim=1), torch.tensor([0])
+    )
+    with one_thread():
+        export_onnx(model, tmp_path / "shortlist")
+    runner = OnnxTranslator(tmp_path / "shortlist")
+    source, mask, _ = reverse_batch(16, torch.Generator().manual_seed(4))
+    searches = [(2, dict(num_beams=1)), (2, dict(num_beams=2)), (16, dict(num_beams=BEAMS, length_penalty=0.5))]
+    for batch, search in searches:
+        search |= dict(max_new_tokens=MAX_NEW_TOKENS, use_shortlist=True)
+        for start in range(0, len(source), batch):
+            rows = slice(start, start + batch)
+            with one_thread():
+                expected = model.generate(source[rows], attention_mask=mask[rows], **search)
+            output = runner.generate(source[rows].numpy(), mask[rows].numpy(), **search)
+            assert output.tolist() == expected.tolist(), (start, search)
+
+    ids = model.shortlist.target_ids(source[:1], mask[:1], also=[EOS]).numpy()
+    vocabulary = runner._shortlisted_vocabulary(source[:1].numpy(), mask[:1].numpy())
+    assert vocabulary[0].tolist() == ids.tolist()
+    outputs, _ = runner.decode_step(
+        np.array([1]), runner.encode(source[:1].numpy(), mask[:1].numpy()), len(ids), vocabulary
+    )
+    assert set(outputs["top_tokens"][0].tolist()) == set(ids.tolist())
+    assert abs(np.exp(outputs["top_log_probs"]).sum() - 1) < TOLERANCE

@@ -12,6 +12,7 @@ batch's sources, with the Generator's rows for those tokens.
 """
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +74,14 @@ class Shortlist:
     candidates: torch.Tensor  # (source_vocab, top_k) target ids, best first, NO_CANDIDATE after the last
     always: torch.Tensor  # (n,) target ids: the most frequent target tokens and the special tokens
 
-    def target_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(k,) ascending: the target tokens a batch of sources (batch, src_len) may be translated into."""
+    def target_ids(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, also: Iterable[int] = ()
+    ) -> torch.Tensor:
+        """(k,) ascending: the target tokens a batch of sources (batch, src_len) may be translated into, and `also`
+        (the end-of-sentence token(s))."""
         source = input_ids if attention_mask is None else input_ids[attention_mask.bool()]
-        ids = torch.cat([self.always, self.candidates[source.flatten().cpu()].flatten()])
+        also = torch.tensor(list(also), dtype=torch.long)
+        ids = torch.cat([self.always, also, self.candidates[source.flatten().cpu()].flatten()])
         return ids[ids != NO_CANDIDATE].unique()  # unique() sorts
 
     def check(self, config: RNNSeq2SeqConfig, where: str) -> None:

@@ -467,9 +467,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         if source is None:
             raise ValueError("use_shortlist needs the source: pass input_ids (not only encoder_outputs) to generate()")
         eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
-        eos = torch.tensor([eos] if isinstance(eos, int) else list(eos or []), dtype=torch.long)
         mask = None if attention_mask is None else attention_mask.cpu()
-        ids = torch.cat([self.shortlist.target_ids(source.cpu(), mask), eos]).unique()
+        ids = self.shortlist.target_ids(source.cpu(), mask, also=[eos] if isinstance(eos, int) else eos or [])
         return self.generator.output_vocabulary(ids.to(self.generator.proj.weight.device))
 
 

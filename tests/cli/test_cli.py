@@ -153,7 +153,7 @@ def test_export(tmp_path, capsys, model_dir, translator):
 
     assert main(["export", str(model_dir), str(tmp_path / "onnx")]) == 0
     assert capsys.readouterr().out.split() == [
-        str(tmp_path / "onnx" / name) for name in ("encoder.onnx", "decoder_step.onnx")
+        str(tmp_path / "onnx" / name) for name in ("encoder.onnx", "decoder_step.onnx", "generator.onnx")
     ]
     expected = [r["translation_text"] for r in translator(KOREAN[:2])]
     assert OnnxTranslator(tmp_path / "onnx").translate(KOREAN[:2]) == expected

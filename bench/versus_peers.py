@@ -25,6 +25,10 @@ Phases (all by default; --phases picks some):
 Toolkits: `ours` (float32, as the peers) and `ours-bf16` (the same model with bfloat16 matrix products: what
 `--bf16 true` / `--dtype bfloat16` give a user whose CPU has bfloat16 units; the peers offer no bfloat16 on a
 CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with the best peer.
+Decoding variants, for CPUs without bfloat16: `ours-shortlist` (ours's float32 model with its lexical shortlist,
+built by the quality phase from the training files), `ours-int8` (int8 graphs in onnxruntime) and
+`ours-int8-shortlist` (both). They train nothing; the quality and decode phases translate ours's model with them,
+and two more rows compare each with ours itself: BLEU (within VARIANT_BLEU_TOLERANCE) and decoding peak RSS.
 
 The full run (every toolkit, the benchmark's settings, no label) keeps its results in bench/RESULTS.json and
 bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions:
@@ -59,8 +63,21 @@ PEERS_DIR = SHARED / "peers"
 DATA_ROOT = SHARED / "data"
 PEERS_HOME = Path(os.environ.get("PEERS_HOME", Path.home() / ".cache" / "rnn-peers"))
 PEERS = ("onmt", "joey", "fairseq")
-OURS = {"ours": "float32", "ours-bf16": "bfloat16"}  # our variants and the --dtype bench/ours.py runs them in
-ALL_TOOLKITS = tuple(OURS) + PEERS
+OURS = {"ours": "float32", "ours-bf16": "bfloat16"}  # our trained variants and the --dtype bench/ours.py runs them in
+# What a user without bfloat16 units can decode with: `ours`'s float32 model translated with a lexical shortlist
+# and/or int8 graphs, as (--dtype, --shortlist) of bench/ours.py translate. They train nothing: the quality phase
+# builds the shortlist of `ours`'s model from the training files and decodes that model.
+DECODE_VARIANTS = {
+    "ours-shortlist": ("float32", True),
+    "ours-int8": ("int8", False),
+    "ours-int8-shortlist": ("int8", True),
+}
+OURS_ALL = tuple(OURS) + tuple(DECODE_VARIANTS)
+ALL_TOOLKITS = OURS_ALL + PEERS
+# Decode-loop speed each of ours must reach against the best peer (the default, and those with their own)
+DECODE_TARGET, DECODE_TARGETS = 1.5, {"ours-int8-shortlist": 3.0}
+# A decoding variant's BLEU may differ from ours (float32, full vocabulary) by at most this much
+VARIANT_BLEU_TOLERANCE = 0.3
 PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
 # What makes a run (or a part of) the full run, besides every toolkit and the benchmark's architecture: anything
 # less (fewer repetitions, a shorter budget, shorter throughput runs, a label) writes its own results.
@@ -72,6 +89,7 @@ MODES = {"greedy": 1, "beam5": 5}
 TRAIN_PROC = {"onmt": "onmt.bin.train", "joey": "joeynmt train", "fairseq": "fairseq_cli.train"} | {
     tk: "ours.py train" for tk in OURS
 }
+DECODE_PROC = "ours.py translate"  # the process whose peak RSS is ours's decoding (the peers' is not measured)
 
 DATASETS = {
     "multi30k": dict(
@@ -432,7 +450,8 @@ def do_train(tk, data, out, steps, a, env) -> dict:
 
 
 def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
-    if tk in OURS:
+    if tk in OURS_ALL:
+        dtype, shortlist = DECODE_VARIANTS.get(tk, (OURS.get(tk), False))
         return [
             sys.executable,
             str(BENCH / "ours.py"),
@@ -452,8 +471,8 @@ def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
             "--threads",
             str(a.threads),
             "--dtype",
-            OURS[tk],
-        ]
+            dtype,
+        ] + (["--shortlist"] if shortlist else [])
     return [
         str(PEERS_DIR / f"{tk}_translate.sh"),
         "--model",
@@ -477,11 +496,12 @@ def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
 
 def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
     d = Path(data["dir"])
-    r = run(decode_cmd(tk, model, d / "test.src", hyp, beam, a), hyp.with_suffix(".log"), env)
+    rss_match = DECODE_PROC if tk in OURS_ALL else None
+    r = run(decode_cmd(tk, model, d / "test.src", hyp, beam, a), hyp.with_suffix(".log"), env, rss_match=rss_match)
     if r["rc"] != 0:
         raise RuntimeError(f"{tk} decoding failed (rc {r['rc']}), see {r['log']}:\n{tail(r['log'])}")
     n = data["test_sentences"]
-    if tk in OURS:
+    if tk in OURS_ALL:
         j = json.loads(Path(str(hyp) + ".json").read_text())
         loop = j["sents_per_s_reported"]
     else:
@@ -497,10 +517,19 @@ def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:
     return r
 
 
+def build_shortlist(model: str, data: dict, log: Path, env: dict) -> None:
+    """Build the lexical shortlist of our model from the segmented training files (bench/ours.py shortlist)."""
+    d = Path(data["dir"])
+    cmd = [sys.executable, str(BENCH / "ours.py"), "shortlist", "--model", model]
+    r = run(cmd + ["--train-src", str(d / "train.src"), "--train-tgt", str(d / "train.tgt")], log, env)
+    if r["rc"] != 0:
+        raise RuntimeError(f"building the shortlist failed (rc {r['rc']}), see {log}:\n{tail(log)}")
+
+
 def interleave(toolkits: list[str]) -> list[str]:
     """The order of one repetition: our variants before each peer (ours, ours-bf16, p1, ours, ours-bf16, p2, ...),
     so that every peer's run sits between runs of ours."""
-    ours, peers = [t for t in toolkits if t in OURS], [t for t in toolkits if t not in OURS]
+    ours, peers = [t for t in toolkits if t in OURS_ALL], [t for t in toolkits if t not in OURS_ALL]
     return [x for p in peers for x in ours + [p]] or ours
 
 
@@ -513,17 +542,22 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
     ours its ratio (or difference) to that peer and whether it meets the target."""
     rows = []
 
-    def add(ds, key, label, per_tk, better, target=None, diff=False, compare=True):
+    def add(ds, key, label, per_tk, better, target=None, diff=False, compare=True, targets=None):
+        """`targets`: the variants of ours with a target of their own (same kind as `target`)."""
+        targets = targets or {}
         row = dict(dataset=ds, key=key, figure=label, better=better, values={tk: per_tk.get(tk) for tk in toolkits})
-        peers = {tk: v for tk, v in per_tk.items() if tk not in OURS and v is not None}
+        peers = {tk: v for tk, v in per_tk.items() if tk not in OURS_ALL and v is not None}
         if compare and peers:
             best_tk = (max if better == HIGHER else min)(peers, key=peers.get)
             best = peers[best_tk]
             row.update(best_peer=best_tk, vs_best={})
             if target is not None:
-                kind, val = target
-                row["target"] = {"ratio>=": f">= {val}x", "ratio<=": f"<= {val}x", "diff>=": f">= best +{val}"}[kind]
-            for tk in OURS:
+                kind, default = target
+                text = {"ratio>=": ">= {}x", "ratio<=": "<= {}x", "diff>=": ">= best +{}"}[kind]
+                row["target"] = text.format(default) + "".join(
+                    f" ({tk}: {text.format(v)})" for tk, v in targets.items() if tk in toolkits
+                )
+            for tk in OURS_ALL:
                 ours = per_tk.get(tk)
                 if ours is None:
                     continue
@@ -533,8 +567,23 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 if diff:
                     c["diff"] = ours - best
                 if target is not None:
-                    x = c["diff"] if kind == "diff>=" else c["ratio"]
+                    x, val = c["diff"] if kind == "diff>=" else c["ratio"], targets.get(tk, default)
                     c["met"] = x is not None and (x <= val if kind == "ratio<=" else x >= val)
+        rows.append(row)
+
+    def add_versus_ours(ds, key, label, per_tk, kind, val):
+        """A row comparing each decoding variant with ours (float32, full vocabulary), not with the peers."""
+        base = per_tk.get("ours")
+        row = dict(dataset=ds, key=key, figure=label, values={tk: per_tk.get(tk) for tk in toolkits})
+        variants = {tk: per_tk[tk] for tk in DECODE_VARIANTS if per_tk.get(tk) is not None}
+        if base is None or not variants:
+            return
+        row.update(best_peer="ours", target=f"|diff| <= {val}" if kind == "diff" else f"<= {val}x", vs_best={})
+        for tk, v in variants.items():
+            if kind == "diff":
+                row["vs_best"][tk] = dict(diff=v - base, met=abs(v - base) <= val)
+            else:
+                row["vs_best"][tk] = dict(ratio=v / base if base else None, met=bool(base) and v / base <= val)
         rows.append(row)
 
     for ds, per in R.get("train_throughput", {}).items():
@@ -562,7 +611,8 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 f"{mode} sent/s, decode loop",
                 {tk: v.get(mode, {}).get("median_loop") for tk, v in per.items()},
                 HIGHER,
-                ("ratio>=", 1.5),
+                ("ratio>=", DECODE_TARGET),
+                targets=DECODE_TARGETS,
             )
             add(
                 ds,
@@ -578,6 +628,14 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 {tk: v.get(mode, {}).get("out_at_cap") for tk, v in per.items()},
                 LOWER,
                 compare=False,
+            )
+            add_versus_ours(
+                ds,
+                f"{mode}_decode_rss",
+                f"{mode} decode peak RSS MB (median) vs ours",
+                {tk: v.get(mode, {}).get("median_peak_rss_mb") for tk, v in per.items()},
+                "ratio",
+                1.0,
             )
     for ds, per in R.get("quality", {}).items():
         for mode in MODES:
@@ -597,6 +655,14 @@ def figure_rows(R: dict, toolkits: list[str]) -> list[dict]:
                 {tk: v.get(mode, {}).get("chrf") for tk, v in per.items()},
                 HIGHER,
                 diff=True,
+            )
+            add_versus_ours(
+                ds,
+                f"bleu_{mode}_vs_ours",
+                f"BLEU {mode}: decoding variant vs ours",
+                {tk: v.get(mode, {}).get("bleu") for tk, v in per.items()},
+                "diff",
+                VARIANT_BLEU_TOLERANCE,
             )
     return rows
 
@@ -628,7 +694,7 @@ def versus_best(row: dict, tk: str) -> str:
 def render_table(R: dict, toolkits: list[str]) -> str:
     rows = figure_rows(R, toolkits)
     R["figures"] = rows
-    ours = [t for t in toolkits if t in OURS]
+    ours = [t for t in toolkits if t in OURS_ALL]
     compared = ours if len(ours) < len(toolkits) else []  # no peer, no comparison columns
     head = (
         ["dataset", "figure"] + toolkits + (["target"] + [f"{tk} / best peer" for tk in compared] if compared else [])
@@ -697,6 +763,7 @@ def summarise(R: dict) -> None:
                     v[mode]["median_loop"] = median(r.get("sents_per_s_loop") for r in v[mode]["runs"])
                     v[mode]["median_wall"] = median(r.get("sents_per_s_wall") for r in v[mode]["runs"])
                     v[mode]["out_at_cap"] = median(r.get("out_at_cap") for r in v[mode]["runs"])
+                    v[mode]["median_peak_rss_mb"] = median(r.get("peak_rss_mb") for r in v[mode]["runs"])
     # our GFLOP/s on each dataset against the best matmul rate the run measured in the same precision
     R["ours_gflops"] = {}
     for (ds, per), (tk, dtype) in itertools.product(R.get("train_throughput", {}).items(), OURS.items()):
@@ -821,6 +888,8 @@ def parse_args(argv=None):
     )
     if bad:
         p.error(f"unknown toolkit/dataset/phase: {bad}")
+    if set(a.toolkits) & set(DECODE_VARIANTS) and "ours" not in a.toolkits:
+        p.error(f"{', '.join(DECODE_VARIANTS)} decode the model of ours: add ours to --toolkits")
     # any phases and datasets: a part of the full run merges into bench/RESULTS.json and refreshes bench/RESULTS.md
     a.full = (
         not q
@@ -905,14 +974,15 @@ def main(argv=None) -> None:
         R = json.loads(json_path.read_text())
         report(R, argparse.Namespace(**R["settings"]), json_path, run_dir)
         return
-    peers = [t for t in a.toolkits if t not in OURS]
+    peers = [t for t in a.toolkits if t not in OURS_ALL]
     missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
     if missing:
         sys.exit(
             f"peer toolkit(s) {missing} not installed in {PEERS_HOME}: run {PEERS_DIR}/setup.sh {' '.join(missing)}"
         )
     env = child_env(a.threads)
-    ours = [t for t in a.toolkits if t in OURS]
+    ours = [t for t in a.toolkits if t in OURS]  # what trains (our decoding variants only decode)
+    trained = [t for t in a.toolkits if t not in DECODE_VARIANTS]
 
     # A run of some phases (or, in a full run, some datasets) merges into the results of the runs before it.
     fresh = set(a.phases) == set(PHASES) and (not a.full or set(a.datasets) == set(DATASETS))
@@ -1004,9 +1074,9 @@ def main(argv=None) -> None:
     # ---- training throughput
     if "train" in a.phases:
         for ds in a.datasets:
-            per = R.setdefault("train_throughput", {})[ds] = {tk: {"runs": []} for tk in a.toolkits}
+            per = R.setdefault("train_throughput", {})[ds] = {tk: {"runs": []} for tk in trained}
             for rep in range(a.reps):
-                for i, tk in enumerate(interleave(a.toolkits)):
+                for i, tk in enumerate(interleave(trained)):
                     out = run_dir / "train" / ds / f"{tk}-r{rep}-{i}"
                     r = do_train(tk, data[ds], out, a.tp_steps, a, env)
                     per[tk]["runs"].append(r)
@@ -1024,6 +1094,8 @@ def main(argv=None) -> None:
             quality = R.setdefault("quality", {})[ds] = {}
             budget = R.setdefault("quality_budget", {})[ds] = {}
             for tk in a.toolkits:
+                if tk in DECODE_VARIANTS:
+                    continue  # after ours's model is trained, below
                 if a.quality_steps:
                     steps = a.quality_steps
                 else:
@@ -1052,6 +1124,18 @@ def main(argv=None) -> None:
                         f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f} chrF "
                         f"{d.get('chrf', float('nan')):.2f}"
                     )
+                save()
+            variants = [tk for tk in a.toolkits if tk in DECODE_VARIANTS]
+            if any(DECODE_VARIANTS[tk][1] for tk in variants):
+                log = run_dir / "quality" / ds / "ours-shortlist.log"
+                build_shortlist(quality["ours"]["model"], data[ds], log, env)
+            for tk in variants:
+                q = quality[tk] = dict(model=quality["ours"]["model"])
+                for mode, beam in MODES.items():
+                    hyp = run_dir / "quality" / ds / f"{tk}.{mode}.hyp"
+                    d = do_decode(tk, q["model"], data[ds], hyp, beam, a, env)
+                    q[mode] = dict(bleu=d.get("bleu"), chrf=d.get("chrf"), hyp=str(hyp), decode=d)
+                    say(f"quality {ds} {tk} {mode}: BLEU {d.get('bleu', float('nan')):.2f}")
                 save()
 
     def models(ds: str) -> dict:

@@ -342,3 +342,33 @@ def test_cuda_check_without_a_gpu_says_so_in_one_line(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode != 0
     assert result.stderr.strip() == "cuda_check.py: no CUDA device here; run it on a GPU machine, or with --device cpu"
+
+
+def test_decoding_variants_are_compared_with_the_best_peer_and_with_ours():
+    """int8 and shortlist decoding of ours's model: decode speed against the best peer (int8 + shortlist with its
+    own, higher target), BLEU and decoding peak RSS against ours itself; they train nothing."""
+    vp = versus_peers()
+    loop = {"ours": 300, "ours-shortlist": 460, "ours-int8": 500, "ours-int8-shortlist": 700, "onmt": 250, "joey": 100}
+    bleu = {"ours": 30.0, "ours-shortlist": 29.8, "ours-int8": 29.5, "ours-int8-shortlist": 29.9, "onmt": 29.0}
+    rss = {"ours": 500, "ours-shortlist": 480, "ours-int8": 520, "ours-int8-shortlist": 400}
+    R = {
+        "settings": {"max_out": 100},
+        "decode": {
+            "m": {tk: {"beam5": {"median_loop": v, "median_peak_rss_mb": rss.get(tk)}} for tk, v in loop.items()}
+        },
+        "quality": {"m": {tk: {"beam5": {"bleu": v}} for tk, v in bleu.items()}},
+    }
+    rows = {r["key"]: r for r in vp.figure_rows(R, list(vp.ALL_TOOLKITS))}
+    speed = rows["beam5_loop"]
+    assert speed["best_peer"] == "onmt" and "(ours-int8-shortlist: >= 3.0x)" in speed["target"]
+    assert (
+        speed["vs_best"]["ours-shortlist"]["met"] and not speed["vs_best"]["ours-int8-shortlist"]["met"]
+    )  # 1.84x >= 1.5x; 2.8x < 3x
+    assert speed["vs_best"]["ours-int8-shortlist"]["ratio"] == pytest.approx(700 / 250)
+    quality = rows["bleu_beam5_vs_ours"]["vs_best"]
+    assert quality["ours-shortlist"]["met"] and not quality["ours-int8"]["met"]  # -0.2, -0.5
+    memory = rows["beam5_decode_rss"]["vs_best"]
+    assert memory["ours-int8-shortlist"]["met"] and not memory["ours-int8"]["met"]
+    assert vp.interleave(["ours", "ours-int8", "onmt"]) == ["ours", "ours-int8", "onmt"]
+    with pytest.raises(SystemExit):
+        vp.parse_args(["--toolkits", "ours-int8,onmt"])  # the variants need ours's model

@@ -225,18 +225,22 @@ class OnnxTranslator:
         return self.generation_defaults[name] if value is None else value
 
     def _greedy(self, inputs: dict[str, np.ndarray], limits: np.ndarray, vocabulary: tuple | None) -> np.ndarray:
-        """`limits` (batch,): the new tokens each sentence may have; `vocabulary`: a shortlist (`decode_step`)."""
+        """`limits` (batch,): the new tokens each sentence may have; `vocabulary`: a shortlist (`decode_step`).
+        A sentence that ends (EOS or its limit) leaves the rows the next steps compute."""
         config = self.config
-        sequences = np.full((len(limits), 1), config.decoder_start_token_id, dtype=np.int64)
-        finished = np.zeros(len(limits), dtype=bool)
+        sequences = np.full((len(limits), limits.max() + 1), config.pad_token_id, dtype=np.int64)
+        sequences[:, 0] = config.decoder_start_token_id
+        active = np.arange(len(limits))  # the sentences still decoding, one row of `inputs` each
         for generated in range(1, limits.max() + 1):
-            outputs, inputs = self.decode_step(sequences[:, -1], inputs, vocabulary=vocabulary)
-            tokens = np.where(finished, config.pad_token_id, outputs["top_tokens"][:, 0])
-            sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
-            finished |= (tokens == config.eos_token_id) | (generated >= limits)
-            if finished.all():
+            outputs, inputs = self.decode_step(sequences[active, generated - 1], inputs, vocabulary=vocabulary)
+            tokens = outputs["top_tokens"][:, 0]
+            sequences[active, generated] = tokens
+            running = (tokens != config.eos_token_id) & (generated < limits[active])
+            if not running.any():
                 break
-        return sequences
+            if not running.all():
+                active, inputs = active[running], self._take_rows(inputs, np.flatnonzero(running))
+        return sequences[:, : generated + 1]
 
     def _beam_search(
         self,
@@ -261,19 +265,21 @@ class OnnxTranslator:
         sentences = [SentenceBeams() for _ in range(batch)]
         # Before the first step each sentence has one beam (its start token); afterwards num_beams, in rows
         # b * num_beams ... (b + 1) * num_beams - 1.
+        # A sentence that is done leaves the rows the next steps compute: `alive` holds those still searching.
+        alive = np.arange(batch)
         sequences = np.full((batch, 1), config.decoder_start_token_id, dtype=np.int64)
         scores = np.zeros((batch, 1), dtype=np.float32)
         for generated in range(1, limits.max() + 1):
             outputs, inputs = self.decode_step(sequences[:, -1], inputs, k=n_candidates, vocabulary=vocabulary)
-            beams_per_sentence = scores.shape[1]
+            n, beams_per_sentence = scores.shape
             # Each beam's best continuations, scored by the whole beam; then the sentence's best, best first.
-            candidates = scores[:, :, None] + outputs["top_log_probs"].reshape(batch, beams_per_sentence, -1)
-            candidates = candidates.reshape(batch, -1)  # (batch, beams * n_candidates)
+            candidates = scores[:, :, None] + outputs["top_log_probs"].reshape(n, beams_per_sentence, -1)
+            candidates = candidates.reshape(n, -1)  # (alive sentences, beams * n_candidates)
             top = np.argsort(-candidates, axis=1, kind="stable")[:, :n_candidates]
             top_scores = np.take_along_axis(candidates, top, axis=1)
-            top_rows = np.arange(batch)[:, None] * beams_per_sentence + top // n_candidates  # the beam each extends
-            top_tokens = np.take_along_axis(outputs["top_tokens"].reshape(batch, -1), top, axis=1)
-            ends = (top_tokens == config.eos_token_id) | (generated >= limits)[:, None]
+            top_rows = np.arange(n)[:, None] * beams_per_sentence + top // n_candidates  # the beam each extends
+            top_tokens = np.take_along_axis(outputs["top_tokens"].reshape(n, -1), top, axis=1)
+            ends = (top_tokens == config.eos_token_id) | (generated >= limits[alive])[:, None]
             # The first num_beams candidates that do not end run on; a stable sort puts them first, in order. Each
             # beam has one EOS candidate at most, so there are num_beams of them until the length limit.
             running = np.argsort(ends, axis=1, kind="stable")[:, :num_beams]
@@ -282,23 +288,28 @@ class OnnxTranslator:
             scores = np.take_along_axis(top_scores, running, axis=1)
 
             ending_beams = ends[:, :num_beams].any(axis=1)
-            for b, sentence in enumerate(sentences):
-                if sentence.done:  # its rows still run (the batch keeps its shape), and are ignored
-                    continue
+            for row, b in enumerate(alive):
+                sentence = sentences[b]
                 full = len(sentence.finished) == num_beams
-                if ending_beams[b] and sentence.can_improve and not (early_stopping is True and full):
-                    for i in np.flatnonzero(ends[b, :num_beams]):
-                        hypothesis = [*sequences[top_rows[b, i]].tolist(), int(top_tokens[b, i])]
-                        sentence.finished.append((float(top_scores[b, i]) / generated**length_penalty, hypothesis))
+                if ending_beams[row] and sentence.can_improve and not (early_stopping is True and full):
+                    for i in np.flatnonzero(ends[row, :num_beams]):
+                        hypothesis = [*sequences[top_rows[row, i]].tolist(), int(top_tokens[row, i])]
+                        score = float(top_scores[row, i]) / generated**length_penalty
+                        sentence.finished.append((score, hypothesis))
                     sentence.finished = sorted(sentence.finished, key=lambda h: -h[0])[:num_beams]
-                best_running = None if generated >= limits[b] else float(scores[b, 0])
+                best_running = None if generated >= limits[b] else float(scores[row, 0])
                 self._update_done(
                     sentence, best_running, generated, num_beams, int(limits[b]), length_penalty, early_stopping
                 )
-            if all(sentence.done for sentence in sentences):
+            searching = np.array([not sentences[b].done for b in alive])
+            if not searching.any():
                 break
             sequences = np.concatenate([sequences[rows], tokens[:, None]], axis=1)
             inputs = self._select_rows(inputs, rows, expand=beams_per_sentence == 1, num_beams=num_beams)
+            if not searching.all():
+                kept_rows = np.flatnonzero(np.repeat(searching, num_beams))
+                alive, scores, sequences = alive[searching], scores[searching], sequences[kept_rows]
+                inputs = self._take_rows(inputs, kept_rows)
         # generate() fills beam-search output with `pad_token_id or eos_token_id`: EOS when the pad id is 0.
         fill = config.pad_token_id or config.eos_token_id
         return self._pad([sentence.finished[0][1] for sentence in sentences], fill)
@@ -331,6 +342,10 @@ class OnnxTranslator:
                 if name in inputs:
                     selected[name] = inputs[name].repeat(num_beams, axis=0)
         return selected
+
+    def _take_rows(self, inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every step input (state and source side) of the batch rows `rows` only."""
+        return {name: value.take(rows, axis=1 if name in ("hidden", "cell") else 0) for name, value in inputs.items()}
 
     @staticmethod
     def _pad(sequences: list[list[int]], fill: int) -> np.ndarray:

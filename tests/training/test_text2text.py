@@ -168,3 +168,9 @@ def test_model_task_defaults_to_translation_where_no_card_says_otherwise(tmp_pat
     assert model_task(tmp_path / "missing") == ModelTask()  # loading the model will say what is wrong
     (tmp_path / "README.md").write_text("---\nlanguage: [ko, en]\ntags: [translation]\n---\n", encoding="utf-8")
     assert model_task(tmp_path) == ModelTask("translation", ("ko", "en"))
+
+
+@pytest.mark.parametrize("config", sorted(path.name for path in CONFIGS.glob("*.json")))
+def test_every_recipe_parses(config):
+    """Every recipe in training/configs names only flags that exist, with values the checks accept."""
+    check_arguments(*parse_arguments([str(CONFIGS / config)]))

@@ -16,8 +16,8 @@ from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME
 
 from .modeling.generator import SHORTLIST_FILE, Shortlist
+from .modeling.length_limits import source_relative_max_lengths
 from .modeling.modeling_rnn_seq2seq import USE_SHORTLIST, read_generate_options
-from .modeling.search import source_relative_max_lengths
 from .tokenization import load_tokenizers
 
 logger = logging.getLogger(__name__)

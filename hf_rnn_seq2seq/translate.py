@@ -37,8 +37,8 @@ from tqdm import tqdm
 from transformers import GenerationConfig
 
 from .ensemble import load_ensemble_translator
+from .modeling.penalties import BEAM_PENALTY_OPTIONS, BeamPenalties
 from .modeling.pipeline import RNNTranslationPipeline
-from .modeling.search import BEAM_PENALTY_OPTIONS, BeamPenalties
 from .onnx_runtime import OnnxTranslator
 from .scoring import (
     DEFAULT_BATCH_SIZE,

@@ -30,17 +30,10 @@ from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from .decoder import Decoder, RecurrentState, ScheduledSampling
 from .encoder import Encoder, EncoderOutput, check_token_ids
 from .generator import SHORTLIST_FILE, Generator, OutputVocabulary, Shortlist, pointer_mixture
+from .length_limits import SourceLengthCriteria, source_relative_max_lengths
 from .loss import IGNORE_INDEX, coverage_loss, generator_cross_entropy, log_probability_cross_entropy
-from .search import (
-    BEAM_PENALTY_OPTIONS,
-    BeamPenalties,
-    SourceLengthCriteria,
-    beam_search,
-    check_beam_penalties,
-    greedy_search,
-    plain_request,
-    source_relative_max_lengths,
-)
+from .penalties import BEAM_PENALTY_OPTIONS, BeamPenalties, check_beam_penalties
+from .search import beam_search, greedy_search, plain_request
 
 # generate() and the output classes call the Decoder's state `cache` since transformers 5.24 (`past_key_values`
 # before), and this file uses that name.

@@ -40,7 +40,6 @@ from transformers.generation.logits_process import LogitsProcessorList
 from transformers.generation.stopping_criteria import (
     EosTokenCriteria,
     MaxLengthCriteria,
-    StoppingCriteria,
     StoppingCriteriaList,
 )
 from transformers.utils import logging
@@ -48,6 +47,8 @@ from transformers.utils import logging
 from .attention import float32_for_decoding
 from .encoder import EncoderOutput, check_token_ids
 from .generator import pointer_mixture
+from .length_limits import SourceLengthCriteria, sentence_max_lengths
+from .penalties import BeamPenalties
 
 # What generate() passes on to its decoding loop for a request with nothing but a source and its mask (and, with a
 # shortlist, the Generator's columns).
@@ -147,59 +148,8 @@ def accepts(model_class: type[GenerationMixin], method: PrivateMethod) -> bool:
     return True
 
 
-class SourceLengthCriteria(StoppingCriteria):
-    """Stops each sentence at its own length `max_lengths[i]` (the decoder prompt included, as MaxLengthCriteria
-    counts): generate()'s `max_len_a * source_length + max_len_b` new tokens.
-
-    transformers' loops call it with the rows of every sentence, `rows // sentences` consecutive rows each (beams,
-    candidates, returned sequences: generate() expands a batch with `repeat_interleave`). search.py's loops drop
-    sentences, so they read `max_lengths` for the sentences still open (`sentence_max_lengths`) instead of calling it.
-    """
-
-    def __init__(self, max_lengths: torch.Tensor):  # (sentences,)
-        self.max_lengths = max_lengths
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None, **kwargs) -> torch.Tensor:
-        rows_per_sentence = input_ids.shape[0] // self.max_lengths.shape[0]
-        limits = self.max_lengths.to(input_ids.device).repeat_interleave(rows_per_sentence)  # (rows,)
-        return input_ids.shape[-1] >= limits
-
-
 # The stopping criteria search.py's loops follow: length (the request's and each sentence's) and EOS.
 PLAIN_CRITERIA = (MaxLengthCriteria, EosTokenCriteria, SourceLengthCriteria)
-# A sentence gets at least this many new tokens whatever its source-relative limit: the step that may end it.
-MIN_SOURCE_RELATIVE_TOKENS = 1
-
-
-def source_relative_max_lengths(
-    source_lengths: torch.Tensor,  # (sentences,): non-pad source tokens
-    max_len_a: float | None,
-    max_len_b: int | None,
-    prompt_len: int,
-) -> torch.Tensor:
-    """(sentences,) each sentence's length limit, prompt included: `prompt_len + int(a * source_length + b)` (at
-    least MIN_SOURCE_RELATIVE_TOKENS new tokens), rounded down as fairseq's `max_len_a`/`max_len_b` are; an unset
-    `a` or `b` counts as 0."""
-    a, b = (0 if value is None else value for value in (max_len_a, max_len_b))
-    if not (isinstance(a, (int, float)) and a >= 0 and isinstance(b, int) and b >= 0):
-        raise ValueError(f"max_len_a must be a number >= 0 and max_len_b an integer >= 0, got {a!r} and {b!r}")
-    new_tokens = (a * source_lengths.double() + b).floor().long()
-    return prompt_len + new_tokens.clamp(min=MIN_SOURCE_RELATIVE_TOKENS)
-
-
-def sentence_max_lengths(
-    stopping_criteria: StoppingCriteriaList, max_length: int, batch: int, device: torch.device
-) -> tuple[StoppingCriteriaList, torch.Tensor | None]:
-    """The criteria other than SourceLengthCriteria, and (batch,) each sentence's length limit: the request's
-    `max_length` or, where smaller, the sentence's own (None when the request sets no source-relative limit)."""
-    others = StoppingCriteriaList(c for c in stopping_criteria if not isinstance(c, SourceLengthCriteria))
-    if len(others) == len(stopping_criteria):
-        return others, None
-    limits = torch.full((batch,), max_length, dtype=torch.long, device=device)
-    for criterion in stopping_criteria:
-        if isinstance(criterion, SourceLengthCriteria):
-            limits = torch.minimum(limits, criterion.max_lengths.to(device))
-    return others, limits
 
 
 def plain_request(
@@ -232,83 +182,6 @@ def plain_request(
         and runs_with_this_transformers(model, generation_config)
         and generation_config_tensor(generation_config, "pad") is not None  # what ended rows are filled with
     )
-
-
-# GNMT's length and coverage penalties (Wu et al. 2016, section 7; OpenNMT-py's `-length_penalty wu
-# -coverage_penalty wu`), beside transformers' `length ** length_penalty`. A beam search's hypothesis Y of a source
-# X then scores  log P(Y|X) / lp(Y) + cp(X; Y)  with  lp(Y) = (5 + |Y|)^α / (5 + 1)^α  and
-# cp(X; Y) = β Σ_i log(min(Σ_j a_ij, 1)),  a_ij the attention target token j paid source token i, over the real
-# source tokens and every target token (end-of-sentence included). α is `length_penalty`; β `coverage_penalty`.
-LENGTH_PENALTY_TYPES = ("power", "wu")  # transformers' `|Y| ** α`, GNMT's
-# The generate() options that choose them, which transformers' GenerationConfig does not have.
-BEAM_PENALTY_OPTIONS = ("length_penalty_type", "coverage_penalty")
-GNMT_LENGTH_OFFSET = 5.0  # the 5 of lp(Y)
-# A source token whose attention weights all underflowed to 0 would make log(coverage) minus infinity, and every
-# hypothesis of the sentence tie there; floored at the smallest float32, they still rank by the rest of the score.
-MIN_COVERAGE = torch.finfo(torch.float32).tiny
-
-
-@dataclass(frozen=True)
-class BeamPenalties:
-    """How a beam search scores a finished hypothesis: transformers' `length ** alpha` (`length_penalty_type`
-    "power", no coverage penalty: transformers' own rule), or GNMT's penalties (see above)."""
-
-    length_penalty_type: str
-    alpha: float
-    beta: float
-
-    @classmethod
-    def of(cls, generation_config: GenerationConfig) -> "BeamPenalties":
-        """The request's penalties: generate()'s `length_penalty`, and our `length_penalty_type` and
-        `coverage_penalty` (checked in `check_beam_penalties`), unset in configs saved before them."""
-        length_penalty_type = getattr(generation_config, "length_penalty_type", None) or LENGTH_PENALTY_TYPES[0]
-        beta = getattr(generation_config, "coverage_penalty", None) or 0.0
-        return cls(length_penalty_type, generation_config.length_penalty, float(beta))
-
-    @property
-    def gnmt(self) -> bool:
-        """Whether scoring differs from transformers' (which its beam search cannot do)."""
-        return self.length_penalty_type != LENGTH_PENALTY_TYPES[0] or self.beta != 0.0
-
-    def length_divisor(self, length: int) -> float:
-        """lp(Y) of a hypothesis of `length` tokens (end-of-sentence included)."""
-        if self.length_penalty_type == "wu":
-            return ((GNMT_LENGTH_OFFSET + length) / (GNMT_LENGTH_OFFSET + 1)) ** self.alpha
-        return length**self.alpha
-
-    def coverage_penalty(self, coverage: torch.Tensor, source_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """cp over (..., src_len) attention sums per source token (`source_mask` True on real tokens) -> (...)."""
-        log_coverage = coverage.clamp(MIN_COVERAGE, 1.0).log()
-        if source_mask is not None:
-            log_coverage = log_coverage.masked_fill(~source_mask, 0.0)
-        return self.beta * log_coverage.sum(dim=-1)
-
-    def score(
-        self,
-        sum_log_probs: torch.Tensor,
-        length: int,
-        coverage: torch.Tensor | None = None,  # (..., src_len); needed when beta is not 0
-        source_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The score a finished hypothesis of `length` tokens ranks by."""
-        score = sum_log_probs / self.length_divisor(length)
-        if self.beta != 0.0:
-            score = score + self.coverage_penalty(coverage, source_mask)
-        return score
-
-
-def check_beam_penalties(generation_config: GenerationConfig, has_attention: bool) -> None:
-    """Refuse penalties that are not ours to apply: an unknown type, a negative β, β without attention."""
-    length_penalty_type = getattr(generation_config, "length_penalty_type", None)
-    if length_penalty_type is not None and length_penalty_type not in LENGTH_PENALTY_TYPES:
-        raise ValueError(
-            f"length_penalty_type must be one of {', '.join(LENGTH_PENALTY_TYPES)}, got {length_penalty_type!r}"
-        )
-    beta = getattr(generation_config, "coverage_penalty", None) or 0.0
-    if beta < 0:
-        raise ValueError(f"coverage_penalty must be at least 0 (it rewards covering the source), got {beta}")
-    if beta and not has_attention:
-        raise ValueError("coverage_penalty needs attention weights, and this model has no attention")
 
 
 class OpenRows:

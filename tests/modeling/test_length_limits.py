@@ -7,7 +7,7 @@ import torch
 from tiny_models import EOS, PAD, one_thread, reverse_batch, train_reverse_model, until_eos
 from transformers import GenerationConfig
 
-from hf_rnn_seq2seq.modeling.search import source_relative_max_lengths
+from hf_rnn_seq2seq.modeling.length_limits import source_relative_max_lengths
 
 SEARCHES = {
     "greedy": dict(num_beams=1),

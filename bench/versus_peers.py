@@ -30,9 +30,10 @@ built by the quality phase from the training files), `ours-int8` (int8 graphs in
 `ours-int8-shortlist` (both). They train nothing; the quality and decode phases translate ours's model with them,
 and two more rows compare each with ours itself: BLEU (within VARIANT_BLEU_TOLERANCE) and decoding peak RSS.
 
-The full run (every toolkit, the benchmark's settings, no label) keeps its results in bench/RESULTS.json and
-bench/RESULTS.md, both in git, so that it can be taken in parts (some phases, some datasets) across sessions:
-each part merges its figures into the JSON, after checking that it measures the same package code
+The full run (every toolkit, the benchmark's settings, no label) keeps its results per kind of CPU in
+bench/results/<cpu>.json and .md, in git, and gathers every CPU's table in bench/RESULTS.md, so that a run on a
+new kind of CPU keeps the others' and can be taken in parts (some phases, some datasets) across sessions: each
+part merges its figures into its CPU's JSON, after checking that it measures the same package code
 (FULL_RUN_CODE) and the same segmented data on the same kind of CPU (cpu_identity) as the parts before it.
 A part that decodes or measures the per-token cost needs the models of the quality phase, which stay in
 bench/out/: run quality, decode and flat of one dataset in one part.
@@ -82,7 +83,8 @@ PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
 # What makes a run (or a part of) the full run, besides every toolkit and the benchmark's architecture: anything
 # less (fewer repetitions, a shorter budget, shorter throughput runs, a label) writes its own results.
 FULL_RUN = {"budget_minutes": 12.0, "reps": 3, "tp_steps": 200}
-FULL_RUN_JSON, FULL_RUN_MD = BENCH / "RESULTS.json", BENCH / "RESULTS.md"
+# A full run's results, one JSON and one table per kind of CPU (`cpu_slug`), in git; RESULTS.md gathers the tables
+FULL_RUN_DIR, FULL_RUN_MD = BENCH / "results", BENCH / "RESULTS.md"
 FULL_RUN_CODE = ("hf_rnn_seq2seq", "bench/ours.py")  # what the parts of a full run must share (git objects)
 MODES = {"greedy": 1, "beam5": 5}
 # the process whose peak RSS is "the training process" (the peer scripts also run vocab/binarisation steps)
@@ -167,6 +169,16 @@ def cpu_identity() -> dict:
     except OSError:  # not Linux: the model name alone
         pass
     return dict(model=model, cpus=os.cpu_count(), matmul_flags=[f for f in MATMUL_FLAGS if f in flags])
+
+
+def cpu_slug(cpu: dict) -> str:
+    """A file name for a kind of CPU: model, CPU count and MATMUL_FLAGS, e.g. `amd-epyc-2cpu-avx2-avx512f`."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"\((r|tm)\)", "", cpu["model"].lower()))
+    return "-".join([*words, f"{cpu['cpus']}cpu", *cpu["matmul_flags"]]).replace("_", "")
+
+
+def full_run_json(cpu: dict) -> Path:
+    return FULL_RUN_DIR / f"{cpu_slug(cpu)}.json"
 
 
 def child_env(threads: int) -> dict:
@@ -890,7 +902,7 @@ def parse_args(argv=None):
         p.error(f"unknown toolkit/dataset/phase: {bad}")
     if set(a.toolkits) & set(DECODE_VARIANTS) and "ours" not in a.toolkits:
         p.error(f"{', '.join(DECODE_VARIANTS)} decode the model of ours: add ours to --toolkits")
-    # any phases and datasets: a part of the full run merges into bench/RESULTS.json and refreshes bench/RESULTS.md
+    # any phases and datasets: a part of the full run merges into bench/results/<cpu>.json, refreshes bench/RESULTS.md
     a.full = (
         not q
         and not a.train_limit
@@ -920,23 +932,21 @@ def code_revision() -> dict:
 def same_run(R: dict, code: dict, cpu: dict) -> str | None:
     """Why a part cannot join the full run in R (None if it can): every part measures the same package code on
     the same kind of CPU (the quality phase trains for the steps the train phase's rates buy in the budget)."""
+    path = os.path.relpath(full_run_json(cpu), REPO)
 
     def restart(where: str) -> str:
-        return (
-            f"Finish that run {where}, or delete the file (and {os.path.relpath(FULL_RUN_MD, REPO)}) "
-            "to start a new one here"
-        )
+        return f"Finish that run {where}, or delete {path} (and its .md) to start a new one here"
 
     if R.get("parts") and R.get("cpu") != cpu:
         return (
-            f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run measured on "
+            f"{path} holds a full run measured on "
             f"{R.get('cpu', 'a CPU it did not record')}; this machine is {cpu}. {restart('there')}"
         )
     if code["changed"]:
         return f"uncommitted changes to {', '.join(FULL_RUN_CODE)}:\n{code['changed']}\ncommit them first"
     if R.get("code") and R["code"]["objects"] != code["objects"]:
         return (
-            f"{os.path.relpath(FULL_RUN_JSON, REPO)} holds a full run of the package code at {R['code']['commit']}; "
+            f"{path} holds a full run of the package code at {R['code']['commit']}; "
             f"this checkout's differs ({code['commit']}). {restart('on its commit')}"
         )
     return None
@@ -967,12 +977,15 @@ def main(argv=None) -> None:
     out_root = Path(a.out)
     run_dir = out_root / a.label
     run_dir.mkdir(parents=True, exist_ok=True)
-    json_path = FULL_RUN_JSON if a.full else out_root / f"versus_peers.{a.label}.json"
-    if a.report:
-        if not json_path.exists():
+    code, cpu = code_revision(), cpu_identity()
+    json_path = full_run_json(cpu) if a.full else out_root / f"versus_peers.{a.label}.json"
+    if a.report:  # a full run's: every CPU's
+        paths = sorted(FULL_RUN_DIR.glob("*.json")) if a.full else [json_path]
+        if not paths or not paths[0].exists():
             sys.exit(f"--report: no results at {json_path}: run the benchmark with the same options first")
-        R = json.loads(json_path.read_text())
-        report(R, argparse.Namespace(**R["settings"]), json_path, run_dir)
+        for path in paths:
+            R = json.loads(path.read_text())
+            report(R, argparse.Namespace(**R["settings"]), path, run_dir)
         return
     peers = [t for t in a.toolkits if t not in OURS_ALL]
     missing = [t for t in peers if not (PEERS_HOME / t / "bin" / "python").exists()]
@@ -987,7 +1000,6 @@ def main(argv=None) -> None:
     # A run of some phases (or, in a full run, some datasets) merges into the results of the runs before it.
     fresh = set(a.phases) == set(PHASES) and (not a.full or set(a.datasets) == set(DATASETS))
     R = json.loads(json_path.read_text()) if json_path.exists() and not fresh else {}
-    code, cpu = code_revision(), cpu_identity()
     if a.full and (why := same_run(R, code, cpu)):
         sys.exit(f"this part cannot join the full run: {why}")
     part = dict(
@@ -1223,7 +1235,9 @@ def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
     table = render_table(R, a.toolkits)
     write_json(R, json_path)
     print("\n" + table + "\n")
-    md_path = Path(a.results_md) if a.results_md else (FULL_RUN_MD if a.full else run_dir / "RESULTS.md")
+    md_path = (
+        Path(a.results_md) if a.results_md else (json_path.with_suffix(".md") if a.full else run_dir / "RESULTS.md")
+    )
     todo = missing_parts(R) if a.full else []
     kind = (
         ("full run" + (f", in parts; not measured yet: {', '.join(todo)}" if todo else ""))
@@ -1231,7 +1245,7 @@ def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
         else f"NOT a full run ({a.label}): settings differ from the benchmark's"
     )
     md = [
-        f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq: {kind}",
+        f"# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq on {R['cpu']['model']} ({R['cpu']['cpus']} CPUs): {kind}",
         "",
         f"Package code: {R['code']['commit']} ({', '.join(FULL_RUN_CODE)}: the same git objects in every part). "
         f"Parts ({R['cpu']['cpus']} CPUs: {R['cpu']['model']}, "
@@ -1266,6 +1280,18 @@ def report(R: dict, a, json_path: Path, run_dir: Path) -> None:
     ]
     md_path.write_text("\n".join(md))
     say(f"wrote {json_path} and {md_path}")
+    if a.full and not a.results_md:
+        write_index()
+
+
+def write_index() -> None:
+    """RESULTS.md: the full run's table on every kind of CPU it was taken on, one section each."""
+    sections = ["#" + path.read_text() for path in sorted(FULL_RUN_DIR.glob("*.md"))]  # each title one level down
+    FULL_RUN_MD.write_text(
+        "# RNN seq2seq vs OpenNMT-py / JoeyNMT / fairseq, by CPU\n\n"
+        f"One full run per kind of CPU, each kept in {os.path.relpath(FULL_RUN_DIR, REPO)}/ (its JSON and this table); "
+        "written by bench/versus_peers.py.\n\n" + "\n".join("\n" + section.lstrip("\n") for section in sections)
+    )
 
 
 if __name__ == "__main__":

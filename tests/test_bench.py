@@ -236,7 +236,7 @@ def test_parts_of_a_full_run_measure_the_same_code_on_the_same_cpu():
     # the train phase's rates set the quality phase's steps: a part on another kind of CPU starts a new run
     amx = dict(cpu, matmul_flags=list(vp.MATMUL_FLAGS))
     no_amx = dict(cpu, matmul_flags=["avx2", "avx512f"])
-    assert "delete the file" in vp.same_run(dict(started, cpu=no_amx), clean, amx)
+    assert "or delete bench/results/" in vp.same_run(dict(started, cpu=no_amx), clean, amx)
     assert "did not record" in vp.same_run({"parts": [{}], "code": clean}, clean, cpu)
 
 
@@ -372,3 +372,20 @@ def test_decoding_variants_are_compared_with_the_best_peer_and_with_ours():
     assert vp.interleave(["ours", "ours-int8", "onmt"]) == ["ours", "ours-int8", "onmt"]
     with pytest.raises(SystemExit):
         vp.parse_args(["--toolkits", "ours-int8,onmt"])  # the variants need ours's model
+
+
+def test_full_runs_on_each_kind_of_cpu_keep_their_own_results(tmp_path, monkeypatch):
+    """One JSON and table per kind of CPU (a run on a new machine keeps the others'), gathered in RESULTS.md."""
+    vp = versus_peers()
+    xeon = {"model": "Intel(R) Xeon(R) Processor", "cpus": 2, "matmul_flags": ["avx2", "avx512f", "amx_bf16"]}
+    epyc = {"model": "AMD EPYC", "cpus": 2, "matmul_flags": ["avx2"]}
+    assert vp.cpu_slug(xeon) == "intel-xeon-processor-2cpu-avx2-avx512f-amxbf16"
+    assert vp.full_run_json(epyc).name == "amd-epyc-2cpu-avx2.json"
+    monkeypatch.setattr(vp, "FULL_RUN_DIR", tmp_path / "results")
+    monkeypatch.setattr(vp, "FULL_RUN_MD", tmp_path / "RESULTS.md")
+    vp.FULL_RUN_DIR.mkdir()
+    for cpu in (xeon, epyc):
+        vp.full_run_json(cpu).with_suffix(".md").write_text(f"# a table on {cpu['model']}\n\n| figure |\n")
+    vp.write_index()
+    index = vp.FULL_RUN_MD.read_text()
+    assert "## a table on AMD EPYC" in index and "## a table on Intel(R) Xeon(R) Processor" in index

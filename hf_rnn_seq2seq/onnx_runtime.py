@@ -162,7 +162,11 @@ class OnnxTranslator:
         logits = h_dec @ weight.T + bias  # (batch, shortlisted)
         peak = logits.max(axis=-1, keepdims=True)
         log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
-        top = np.argsort(-log_probs, axis=-1, kind="stable")[:, :k]
+        top = np.arange(len(ids))[None].repeat(len(logits), 0)
+        if k < len(ids):  # the k best in linear time, then only those sorted
+            top = np.argpartition(-log_probs, k - 1, axis=-1)[:, :k]
+        best_first = np.lexsort((top, -np.take_along_axis(log_probs, top, axis=-1)), axis=-1)
+        top = np.take_along_axis(top, best_first, axis=-1)
         return {"top_log_probs": np.take_along_axis(log_probs, top, axis=-1), "top_tokens": ids[top]}
 
     def _shortlisted_vocabulary(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, ...]:

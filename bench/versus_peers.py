@@ -462,48 +462,16 @@ def do_train(tk, data, out, steps, a, env) -> dict:
 
 
 def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
+    options = dict(model=model, src=src, out=hyp, beam=beam, tbatch=a.tbatch, threads=a.threads) | {
+        "max-out": a.max_out
+    }
+    common = [arg for name, value in options.items() for arg in (f"--{name}", str(value))]  # every script's flags
     if tk in OURS_ALL:
         dtype, shortlist = DECODE_VARIANTS.get(tk, (OURS.get(tk), False))
-        return [
-            sys.executable,
-            str(BENCH / "ours.py"),
-            "translate",
-            "--model",
-            model,
-            "--src",
-            str(src),
-            "--out",
-            str(hyp),
-            "--beam",
-            str(beam),
-            "--tbatch",
-            str(a.tbatch),
-            "--max-out",
-            str(a.max_out),
-            "--threads",
-            str(a.threads),
-            "--dtype",
-            dtype,
-        ] + (["--shortlist"] if shortlist else [])
-    return [
-        str(PEERS_DIR / f"{tk}_translate.sh"),
-        "--model",
-        model,
-        "--src",
-        str(src),
-        "--out",
-        str(hyp),
-        "--beam",
-        str(beam),
-        "--tbatch",
-        str(a.tbatch),
-        "--max-out",
-        str(a.max_out),
-        "--alpha",
-        "0",
-        "--threads",
-        str(a.threads),
-    ]
+        return [sys.executable, str(BENCH / "ours.py"), "translate", *common, "--dtype", dtype] + (
+            ["--shortlist"] if shortlist else []
+        )
+    return [str(PEERS_DIR / f"{tk}_translate.sh"), *common, "--alpha", "0"]  # no length penalty
 
 
 def do_decode(tk, model, data, hyp: Path, beam, a, env) -> dict:

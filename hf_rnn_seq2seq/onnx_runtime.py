@@ -9,6 +9,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -68,6 +69,14 @@ def state_names(config) -> list[str]:
     if config.input_feeding:
         names.append("input_feed")
     return names
+
+
+class ShortlistedGenerator(NamedTuple):
+    """The Generator restricted to one batch's shortlisted target tokens."""
+
+    ids: np.ndarray  # (k,) target ids, ascending
+    weight: np.ndarray  # (k, hidden)
+    bias: np.ndarray  # (k,)
 
 
 @dataclass
@@ -136,12 +145,16 @@ class OnnxTranslator:
         return dict(zip(names, outputs)) | {"attention_mask": attention_mask}
 
     def decode_step(
-        self, tokens: np.ndarray, inputs: dict[str, np.ndarray], k: int = 1, vocabulary: np.ndarray | None = None
+        self,
+        tokens: np.ndarray,
+        inputs: dict[str, np.ndarray],
+        k: int = 1,
+        vocabulary: ShortlistedGenerator | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One decoder step for `tokens` (batch,). Returns the step's outputs by name (`h_dec`, the `k` best
         `top_log_probs` and `top_tokens`, `attention_weights`, ...) and the inputs of the next step. The Generator
-        scores the whole vocabulary (`logits` (batch, |V|) among the outputs), or only the target ids `vocabulary`
-        (ascending), its log-softmax normalised over them, as generate(use_shortlist=True) does."""
+        scores the whole vocabulary (`logits` (batch, |V|) among the outputs), or only a shortlist's tokens
+        (`vocabulary`), its log-softmax normalised over them, as generate(use_shortlist=True) does."""
         feeds = {name: value for name, value in inputs.items() if name in self.step_inputs}
         feeds["input_ids"] = tokens[:, None]
         names = [node.name for node in self.step.get_outputs()]
@@ -155,21 +168,22 @@ class OnnxTranslator:
         next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
         return outputs, next_inputs
 
-    def _shortlisted_top_k(self, h_dec: np.ndarray, vocabulary: tuple[np.ndarray, ...], k: int) -> dict:
-        """The Generator's `k` best tokens over `vocabulary` (ids, weight rows, bias), as the generator graph's
-        TopK gives them: best first, ties to the lower id."""
-        ids, weight, bias = vocabulary
-        logits = h_dec @ weight.T + bias  # (batch, shortlisted)
+    @staticmethod
+    def _shortlisted_top_k(h_dec: np.ndarray, vocabulary: ShortlistedGenerator, k: int) -> dict:
+        """The Generator's `k` best tokens over the shortlist, as the generator graph's TopK gives them: best first,
+        ties to the lower id."""
+        logits = h_dec @ vocabulary.weight.T + vocabulary.bias  # (batch, shortlisted)
         peak = logits.max(axis=-1, keepdims=True)
         log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
-        top = np.arange(len(ids))[None].repeat(len(logits), 0)
-        if k < len(ids):  # the k best in linear time, then only those sorted
+        if k < len(vocabulary.ids):  # the k best in linear time, then only those sorted
             top = np.argpartition(-log_probs, k - 1, axis=-1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(len(vocabulary.ids)), log_probs.shape)
         best_first = np.lexsort((top, -np.take_along_axis(log_probs, top, axis=-1)), axis=-1)
         top = np.take_along_axis(top, best_first, axis=-1)
-        return {"top_log_probs": np.take_along_axis(log_probs, top, axis=-1), "top_tokens": ids[top]}
+        return {"top_log_probs": np.take_along_axis(log_probs, top, axis=-1), "top_tokens": vocabulary.ids[top]}
 
-    def _shortlisted_vocabulary(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _shortlisted_vocabulary(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> ShortlistedGenerator:
         """The batch's shortlisted target ids with the end-of-sentence token, and the Generator's rows for them."""
         if self.shortlist is None:
             raise ValueError(
@@ -181,7 +195,7 @@ class OnnxTranslator:
         source, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
         ids = self.shortlist.target_ids(source, mask, also=[eos] if isinstance(eos, int) else eos).numpy()
         weight, bias = self.generator_weights
-        return ids, weight[ids], bias[ids]
+        return ShortlistedGenerator(ids, weight[ids], bias[ids])
 
     def generate(
         self,
@@ -228,7 +242,9 @@ class OnnxTranslator:
         value = getattr(self.generation_config, name)
         return self.generation_defaults[name] if value is None else value
 
-    def _greedy(self, inputs: dict[str, np.ndarray], limits: np.ndarray, vocabulary: tuple | None) -> np.ndarray:
+    def _greedy(
+        self, inputs: dict[str, np.ndarray], limits: np.ndarray, vocabulary: ShortlistedGenerator | None
+    ) -> np.ndarray:
         """`limits` (batch,): the new tokens each sentence may have; `vocabulary`: a shortlist (`decode_step`).
         A sentence that ends (EOS or its limit) leaves the rows the next steps compute."""
         config = self.config
@@ -253,7 +269,7 @@ class OnnxTranslator:
         limits: np.ndarray,
         length_penalty: float,
         early_stopping: bool | str,
-        vocabulary: tuple | None,
+        vocabulary: ShortlistedGenerator | None,
     ) -> np.ndarray:
         """transformers' beam search: each step keeps the best `2 * num_beams` continuations of a sentence's
         beams; those among the first `num_beams` that end (EOS, or the sentence's length limit: `limits` (batch,) new
@@ -263,7 +279,7 @@ class OnnxTranslator:
         config = self.config
         batch = len(limits)
         n_candidates = 2 * num_beams  # continuations kept per sentence and step, as in transformers
-        if n_candidates > (config.decoder_vocab_size if vocabulary is None else len(vocabulary[0])):
+        if n_candidates > (config.decoder_vocab_size if vocabulary is None else len(vocabulary.ids)):
             vocabulary_kind = "vocabulary" if vocabulary is None else "shortlist (for this batch)"
             raise ValueError(f"num_beams={num_beams} needs a {vocabulary_kind} of at least {n_candidates} tokens")
         sentences = [SentenceBeams() for _ in range(batch)]

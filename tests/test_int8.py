@@ -170,7 +170,7 @@ def test_int8_with_a_shortlist_agrees_with_float32_with_it(tmp_path, capsys, tra
         int8 = load_translator(model_dir, dtype="int8")
         assert int8.shortlist is not None  # the int8 graphs were made again, with the new shortlist
         source = int8.tokenizer(SENTENCES[:4], padding=True, return_tensors="np")
-        shortlisted = int8._shortlisted_vocabulary(source["input_ids"], source["attention_mask"])[0]
+        shortlisted = int8._shortlisted_vocabulary(source["input_ids"], source["attention_mask"]).ids
         assert len(shortlisted) < int8.config.decoder_vocab_size / 2
         for num_beams in (1, BEAMS):
             options = dict(num_beams=num_beams, use_shortlist=True, batch_size=4)

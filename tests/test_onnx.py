@@ -189,7 +189,7 @@ def test_shortlist_equals_generate(tmp_path):
 
     ids = model.shortlist.target_ids(source[:1], mask[:1], also=[EOS]).numpy()
     vocabulary = runner._shortlisted_vocabulary(source[:1].numpy(), mask[:1].numpy())
-    assert vocabulary[0].tolist() == ids.tolist()
+    assert vocabulary.ids.tolist() == ids.tolist()
     outputs, _ = runner.decode_step(
         np.array([1]), runner.encode(source[:1].numpy(), mask[:1].numpy()), len(ids), vocabulary
     )

@@ -35,6 +35,9 @@ QUANTIZED_DTYPES = ("int8",)
 # Where `int8_graphs` keeps a model's int8 graphs, inside the model directory.
 INT8_DIR = "onnx-int8"
 # The files of a model directory the int8 graphs are made from: a change to any of them makes them again.
+# The graphs' layout (which files, inputs and outputs onnx_export writes), recorded with graphs made on first use:
+# graphs an earlier version of this package made are made again. 2: the Generator a graph of its own.
+GRAPH_LAYOUT = 2
 SOURCE_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", SHORTLIST_FILE)
 HASH_CHUNK_BYTES = 1 << 20
 
@@ -105,7 +108,8 @@ def load_translator(
 def int8_graphs(model_dir: str | os.PathLike) -> Path:
     """The directory of int8 graphs for the model in `model_dir`: `model_dir/onnx-int8`, exported and quantized
     (`onnx_export.export_model_dir(..., quantize="int8")`, seconds to a minute) when missing or made from other
-    weights, config or generation config than the directory's own. `model_dir` may also be a directory that
+    weights, config, generation config or shortlist than the directory's own, or by an earlier layout of the graphs
+    (GRAPH_LAYOUT). `model_dir` may also be a directory that
     `hf-rnn-seq2seq export --quantize int8` wrote: its graphs are used as they are."""
     path = Path(model_dir)
     if _quantization(path) is not None:
@@ -121,7 +125,7 @@ def int8_graphs(model_dir: str | os.PathLike) -> Path:
     graphs = path / INT8_DIR
     fingerprint = _fingerprint(path)
     record = _quantization(graphs)
-    if record is not None and record.get("source") == fingerprint:
+    if record is not None and record.get("source") == fingerprint and record.get("layout") == GRAPH_LAYOUT:
         return graphs
     from .onnx_export import export_model_dir  # imports onnx and torch.onnx: only when there is work for them
 
@@ -137,7 +141,7 @@ def int8_graphs(model_dir: str | os.PathLike) -> Path:
     try:
         export_model_dir(path, partial, quantize="int8")
         record_path = partial / QUANTIZATION_FILE
-        record = json.loads(record_path.read_text(encoding="utf-8")) | {"source": fingerprint}
+        record = json.loads(record_path.read_text(encoding="utf-8")) | {"source": fingerprint, "layout": GRAPH_LAYOUT}
         record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if graphs.exists():
             shutil.rmtree(graphs)

@@ -13,7 +13,9 @@
 
 The Generator is a graph of its own so that a lexical shortlist can replace it: a model with one also gets its
 `shortlist.npz` and the Generator's float32 weights (`generator.npz`), from which the runner computes only the
-shortlisted columns (onnxruntime runs every node of a graph, whichever outputs are asked for).
+shortlisted columns (onnxruntime runs every node of a graph, whichever outputs are asked for). Quantized to int8,
+it also gets those weights in int8 (one scale per row) and `generator_shortlist.onnx`, a graph without weights
+that multiplies the rows the runner gathers for a batch in integers, as the quantized Generator would.
 
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
 The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
@@ -47,6 +49,7 @@ from .onnx_runtime import (
     GENERATOR_FILE,
     GENERATOR_WEIGHTS_FILE,
     QUANTIZATION_FILE,
+    SHORTLISTED_GENERATOR_FILE,
     require_onnxruntime,
     state_names,
 )
@@ -60,6 +63,7 @@ EXAMPLE_BATCH, EXAMPLE_SOURCE_LENGTH = 3, 7
 # Weight types the graphs can be quantized to (`quantize=`), with onnxruntime's quantize_dynamic settings: int8
 # weights, one scale per output column (bench/DESIGN.md, "int8 decoding", has the measurements behind the choice).
 QUANTIZATIONS = {"int8": {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}}
+INT8_MAX = 127  # symmetric int8 weights: -127..127
 
 
 def source_names(config) -> list[str]:
@@ -224,10 +228,11 @@ def export_onnx(
     if model.shortlist is not None:
         model.shortlist.save(output_dir)
         weights = {"weight": model.generator.proj.weight, "bias": model.generator.proj.bias}
-        np.savez(
-            output_dir / GENERATOR_WEIGHTS_FILE,
-            **{name: value.detach().float().numpy() for name, value in weights.items()},
-        )
+        weights = {name: value.detach().float().numpy() for name, value in weights.items()}
+        if quantize is not None:
+            weights |= _int8_rows(weights["weight"])
+            _write_shortlisted_generator(output_dir / SHORTLISTED_GENERATOR_FILE, opset)
+        np.savez(output_dir / GENERATOR_WEIGHTS_FILE, **weights)
     paths = [output_dir / file_name for *_, file_name in exports]
     if quantize is not None:
         quantize_graphs(paths, quantize)
@@ -270,6 +275,48 @@ def quantize_graphs(paths: list[Path], quantize: str = "int8") -> None:
         logging.getLogger().removeFilter(advice)
     record = {"dtype": quantize, "engine": "onnxruntime.quantization.quantize_dynamic", **settings}
     (paths[0].parent / QUANTIZATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _int8_rows(weight: np.ndarray) -> dict[str, np.ndarray]:
+    """`weight` (|V|, hidden) in int8 with one scale per row (symmetric, as quantize_dynamic's per-channel int8):
+    `weight_int8` transposed to (hidden, |V|), whose columns the runner gathers, and `scale` (|V|,)."""
+    scale = np.abs(weight).max(axis=1) / INT8_MAX
+    scale[scale == 0] = 1.0  # an all-zero row: any scale gives zeros
+    quantized = np.clip(np.rint(weight / scale[:, None]), -INT8_MAX, INT8_MAX).astype(np.int8)
+    return {"weight_int8": np.ascontiguousarray(quantized.T), "scale": scale.astype(np.float32)}
+
+
+def _write_shortlisted_generator(path: Path, opset: int) -> None:
+    """The int8 Generator over one batch's shortlisted tokens, their weights given as inputs: h_dec (batch, hidden)
+    quantized to uint8 on the fly, times `weight` (hidden, shortlisted) int8 in integers, rescaled by `scale`
+    (shortlisted,) and the activations' scale, plus `bias`; log-softmax and the `k` best (`top_log_probs`,
+    `top_positions` into the shortlisted tokens)."""
+    shortlisted = ["shortlisted"]
+    inputs = [
+        helper.make_tensor_value_info("h_dec", TensorProto.FLOAT, ["batch", "hidden"]),
+        helper.make_tensor_value_info("weight", TensorProto.INT8, ["hidden", *shortlisted]),
+        helper.make_tensor_value_info("scale", TensorProto.FLOAT, shortlisted),
+        helper.make_tensor_value_info("bias", TensorProto.FLOAT, shortlisted),
+        helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+    ]
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["h_dec"], ["h_quantized", "h_scale", "h_zero_point"]),
+        helper.make_node("MatMulInteger", ["h_quantized", "weight", "h_zero_point"], ["products"]),
+        helper.make_node("Cast", ["products"], ["products_float"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["h_scale", "scale"], ["scales"]),
+        helper.make_node("Mul", ["products_float", "scales"], ["unbiased"]),
+        helper.make_node("Add", ["unbiased", "bias"], ["logits"]),
+        helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1),
+        helper.make_node("TopK", ["log_probs", "k"], ["top_log_probs", "top_positions"], axis=-1, largest=1, sorted=1),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("top_log_probs", TensorProto.FLOAT, ["batch", "k"]),
+        helper.make_tensor_value_info("top_positions", TensorProto.INT64, ["batch", "k"]),
+    ]
+    graph = helper.make_graph(nodes, "shortlisted_generator", inputs, outputs)
+    graph_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, path)
 
 
 def _add_top_k(generator_path: Path) -> None:

@@ -29,6 +29,8 @@ GENERATOR_FILE = "generator.onnx"
 # Beside the graphs of a model with a shortlist: the Generator's float32 weight (|V|, hidden) and bias (|V|), whose
 # shortlisted rows the runner multiplies itself.
 GENERATOR_WEIGHTS_FILE = "generator.npz"
+# Beside int8 graphs of a model with a shortlist: the Generator over a batch's shortlisted rows, in int8 (onnx_export)
+SHORTLISTED_GENERATOR_FILE = "generator_shortlist.onnx"
 QUANTIZATION_FILE = "quantization.json"  # beside quantized graphs: their weight type and settings (onnx_export)
 ONNX_EXTRA = "onnx"  # the extra that installs onnx and onnxruntime: pip install 'hf-rnn-seq2seq[onnx]'
 PROVIDERS = ["CPUExecutionProvider"]
@@ -77,6 +79,8 @@ class ShortlistedGenerator(NamedTuple):
     ids: np.ndarray  # (k,) target ids, ascending
     weight: np.ndarray  # (k, hidden)
     bias: np.ndarray  # (k,)
+    weight_int8: np.ndarray | None = None  # (hidden, k), with int8 graphs
+    scale: np.ndarray | None = None  # (k,) of weight_int8's columns
 
 
 @dataclass
@@ -115,11 +119,14 @@ class OnnxTranslator:
         self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.generator = onnxruntime.InferenceSession(onnx_dir / GENERATOR_FILE, options, providers=PROVIDERS)
-        self.shortlist, self.generator_weights = None, None
+        self.shortlist, self.generator_weights, self.shortlisted_generator = None, {}, None
         if (onnx_dir / SHORTLIST_FILE).is_file() and (onnx_dir / GENERATOR_WEIGHTS_FILE).is_file():
             self.shortlist = Shortlist.load(onnx_dir / SHORTLIST_FILE)
             with np.load(onnx_dir / GENERATOR_WEIGHTS_FILE, allow_pickle=False) as arrays:
-                self.generator_weights = arrays["weight"], arrays["bias"]
+                self.generator_weights = dict(arrays)  # weight, bias [, weight_int8, scale]
+            if (onnx_dir / SHORTLISTED_GENERATOR_FILE).is_file():
+                path = onnx_dir / SHORTLISTED_GENERATOR_FILE
+                self.shortlisted_generator = onnxruntime.InferenceSession(path, options, providers=PROVIDERS)
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
         read_generate_options(self.generation_config, onnx_dir / GENERATION_CONFIG_NAME)  # max_len_a, ...
@@ -163,6 +170,11 @@ class OnnxTranslator:
             names = [node.name for node in self.generator.get_outputs()]
             feeds = {"h_dec": outputs["h_dec"], "k": np.array([k], dtype=np.int64)}
             outputs |= dict(zip(names, self.generator.run(None, feeds)))
+        elif vocabulary.weight_int8 is not None:
+            feeds = {"h_dec": outputs["h_dec"], "weight": vocabulary.weight_int8, "scale": vocabulary.scale}
+            feeds |= {"bias": vocabulary.bias, "k": np.array([k], dtype=np.int64)}
+            top_log_probs, top_positions = self.shortlisted_generator.run(None, feeds)
+            outputs |= {"top_log_probs": top_log_probs, "top_tokens": vocabulary.ids[top_positions]}
         else:
             outputs |= self._shortlisted_top_k(outputs["h_dec"], vocabulary, k)
         next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
@@ -194,8 +206,14 @@ class OnnxTranslator:
         eos = self.config.eos_token_id if eos is None else eos
         source, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
         ids = self.shortlist.target_ids(source, mask, also=[eos] if isinstance(eos, int) else eos).numpy()
-        weight, bias = self.generator_weights
-        return ShortlistedGenerator(ids, weight[ids], bias[ids])
+        weights = self.generator_weights
+        if self.shortlisted_generator is None:
+            return ShortlistedGenerator(ids, weights["weight"][ids], weights["bias"][ids])
+        # int8 graphs: the rows in int8 as well, for the shortlisted generator graph
+        weight_int8 = np.ascontiguousarray(weights["weight_int8"][:, ids])
+        return ShortlistedGenerator(
+            ids, weights["weight"][ids], weights["bias"][ids], weight_int8, weights["scale"][ids]
+        )
 
     def generate(
         self,
@@ -415,6 +433,7 @@ __all__ = [
     "GENERATOR_WEIGHTS_FILE",
     "ONNX_EXTRA",
     "QUANTIZATION_FILE",
+    "SHORTLISTED_GENERATOR_FILE",
     "OnnxTranslator",
     "require_onnxruntime",
     "state_names",

@@ -16,7 +16,7 @@ import pytest
 import torch
 from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write_test_set
 
-from hf_rnn_seq2seq.loading import INT8_DIR, int8_graphs, load_model, load_translator
+from hf_rnn_seq2seq.loading import GRAPH_LAYOUT, INT8_DIR, int8_graphs, load_model, load_translator
 from hf_rnn_seq2seq.onnx_export import export_onnx
 from hf_rnn_seq2seq.onnx_runtime import DECODER_STEP_FILE, GENERATOR_FILE, QUANTIZATION_FILE, OnnxTranslator
 from hf_rnn_seq2seq.shortlist import build_model_shortlist
@@ -124,6 +124,14 @@ def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained
         assert int8_graphs(model_dir) == graphs
     assert OnnxTranslator(graphs).generation_config.max_new_tokens == 3  # made again from the new files
 
+    # Graphs of an earlier layout (an older version of the package made them) are made again as well.
+    record = json.loads((graphs / QUANTIZATION_FILE).read_text())
+    (graphs / QUANTIZATION_FILE).write_text(json.dumps(record | {"layout": GRAPH_LAYOUT - 1}))
+    (graphs / GENERATOR_FILE).unlink()  # as graphs made before the Generator had a graph of its own
+    with one_thread():
+        assert int8_graphs(model_dir) == graphs
+    assert (graphs / GENERATOR_FILE).is_file()
+
 
 def test_translate_lines_takes_the_int8_translator(int8_translator):
     lines = [KOREAN[0], "", KOREAN[1], KOREAN[2]]
@@ -169,6 +177,7 @@ def test_int8_with_a_shortlist_agrees_with_float32_with_it(tmp_path, capsys, tra
     with one_thread():
         int8 = load_translator(model_dir, dtype="int8")
         assert int8.shortlist is not None  # the int8 graphs were made again, with the new shortlist
+        assert int8.shortlisted_generator is not None  # whose rows are multiplied in int8 too
         source = int8.tokenizer(SENTENCES[:4], padding=True, return_tensors="np")
         shortlisted = int8._shortlisted_vocabulary(source["input_ids"], source["attention_mask"]).ids
         assert len(shortlisted) < int8.config.decoder_vocab_size / 2

@@ -294,7 +294,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     import hf_rnn_seq2seq_cli as command
     from hf_rnn_seq2seq import evaluation, loading, onnx_export, onnx_runtime, shortlist, tokenization, translate
     from hf_rnn_seq2seq.metrics.rouge import rouge
-    from hf_rnn_seq2seq.modeling import search
+    from hf_rnn_seq2seq.modeling import penalties
 
     assert command.DTYPES == tuple(loading.DTYPES)
     assert command.QUANTIZED_DTYPES == loading.QUANTIZED_DTYPES
@@ -305,7 +305,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
     assert command.DEFAULT_BATCH_SIZE == translate.DEFAULT_BATCH_SIZE
     assert command.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
     assert command.DEFAULT_BOOTSTRAP_SAMPLES == evaluation.DEFAULT_BOOTSTRAP_SAMPLES
-    assert command.LENGTH_PENALTY_TYPES == search.LENGTH_PENALTY_TYPES
+    assert command.LENGTH_PENALTY_TYPES == penalties.LENGTH_PENALTY_TYPES
     assert command.SCORE_DECIMALS == translate.SCORE_DECIMALS
     assert command.ROUGE_TOKENIZERS == rouge.TOKENIZERS
     assert command.DEFAULT_SHORTLIST_TOP_K == shortlist.DEFAULT_TOP_K

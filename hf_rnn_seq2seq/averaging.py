@@ -25,7 +25,7 @@ from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from .loading import check_model_dir, load_model
 from .modeling.pipeline import RNNTranslationPipeline
-from .tokenization import check_vocabularies, load_tokenizers, same_ids
+from .tokenization import TARGET_TOKENIZER_DIR, check_vocabularies, load_tokenizers, same_ids
 from .training.checkpoints import checkpoint_step, is_complete
 
 MIN_CHECKPOINTS = 2
@@ -131,18 +131,20 @@ def check_same_architecture(first: Path, first_config: PretrainedConfig, other: 
 def checkpoint_tokenizers(
     checkpoint: Path, config: PretrainedConfig
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase]:
-    """The (source, target) tokenizers a checkpoint was trained with. The Trainer saves one tokenizer into its
-    checkpoints, so a checkpoint of a model with a separate target vocabulary lacks the target one: then both come
-    from the training output directory above it, where training saved them."""
+    """The (source, target) tokenizers a checkpoint was trained with. Checkpoints written before training saved
+    the target tokenizer into them lack a separate target vocabulary's: then both come from the training output
+    directory above the checkpoint, where training saved them (the source one alone would pass the vocabulary
+    check wherever the two vocabularies have the same size, and decode target ids as source pieces)."""
     fix = f"save the tokenizer the model was trained with beside {checkpoint}"
+    missing_target = not (checkpoint / TARGET_TOKENIZER_DIR).is_dir()
+    if (
+        checkpoint_step(checkpoint) is not None
+        and missing_target
+        and (checkpoint.parent / TARGET_TOKENIZER_DIR).is_dir()
+    ):
+        checkpoint = checkpoint.parent
     tokenizers = load_tokenizers(checkpoint)
-    try:
-        check_vocabularies(config, *tokenizers, fix)
-    except ValueError:
-        if checkpoint_step(checkpoint) is None:
-            raise
-        tokenizers = load_tokenizers(checkpoint.parent)
-        check_vocabularies(config, *tokenizers, fix)
+    check_vocabularies(config, *tokenizers, fix)
     return tokenizers
 
 

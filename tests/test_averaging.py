@@ -83,8 +83,8 @@ def test_averaged_directory_holds_the_mean_and_translates(two_models, tmp_path):
 
 @pytest.fixture(scope="module")
 def training_run(tmp_path_factory) -> Path:
-    """A training output directory with checkpoints 5, 10 and 15 of a model with separate vocabularies (so the
-    checkpoints hold only the source tokenizer), and a checkpoint-20 a crash left half-written."""
+    """A training output directory with checkpoints 5, 10 and 15 of a model with separate vocabularies, and a
+    checkpoint-20 a crash left half-written."""
     folder = tmp_path_factory.mktemp("run")
     run_dir = folder / "run"
     with one_thread():
@@ -115,8 +115,11 @@ def test_command_averages_the_last_n_checkpoints_of_a_run(training_run, tmp_path
     checkpoints = [training_run / "checkpoint-10", training_run / "checkpoint-15"]
     assert last_checkpoints(training_run, 2) == checkpoints  # checkpoint-20 is not complete
     assert_same_weights(load_file(output_dir / WEIGHTS), mean(*(load_file(path / WEIGHTS) for path in checkpoints)))
-    # The target tokenizer came from the run's folder: the checkpoints hold only the source one.
-    assert (output_dir / TARGET_TOKENIZER_DIR / "tokenizer.json").is_file()
+    # Every checkpoint holds the target tokenizer beside the source one, and so does the average.
+    target = (training_run / TARGET_TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8")
+    for checkpoint in checkpoints:
+        assert (checkpoint / TARGET_TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8") == target
+    assert (output_dir / TARGET_TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8") == target
     assert json.loads((output_dir / "config.json").read_text())["use_cache"] is True
     with one_thread():
         translation = load_translator(output_dir)("삼 일 사")[0]["translation_text"]
@@ -125,6 +128,18 @@ def test_command_averages_the_last_n_checkpoints_of_a_run(training_run, tmp_path
     explicit = tmp_path / "explicit"
     assert command(["average", *map(str, checkpoints), "-o", str(explicit)]) == 0
     assert_same_weights(load_file(explicit / WEIGHTS), load_file(output_dir / WEIGHTS))
+
+
+def test_checkpoints_without_the_target_tokenizer_take_the_runs(training_run, tmp_path, capsys):
+    """Checkpoints an earlier version wrote held the source tokenizer alone: the average takes both from the run's
+    folder, even where the two vocabularies have one size (the source one would then pass for the target)."""
+    run = shutil.copytree(training_run, tmp_path / "run")
+    for checkpoint in run.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint / TARGET_TOKENIZER_DIR, ignore_errors=True)
+    assert command(["average", "--last", "2", str(run), "-o", str(tmp_path / "averaged")]) == 0
+    target = (run / TARGET_TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8")
+    assert (tmp_path / "averaged" / TARGET_TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8") == target
+    capsys.readouterr()
 
 
 def edited_tokenizer(model_dir: Path, copy: Path, edit: Callable[[dict], None]) -> Path:

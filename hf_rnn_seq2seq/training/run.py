@@ -302,6 +302,7 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             compute_metrics=make_compute_metrics(target_tokenizer, data_args.metric_names, data_args.rouge_tokenizer),
             callbacks=callbacks,
             max_tokens_per_batch=training_args.max_tokens_per_batch,
+            target_tokenizer=target_tokenizer,
         )
     except (ValueError, OSError) as err:  # DataError is a ValueError
         sys.exit(f"error: {err}")

@@ -29,7 +29,7 @@ from transformers.trainer_pt_utils import BatchRebalanceSampler, LengthGroupedSa
 from ..errors import DataError
 from ..metrics import TASK_METRICS, score_texts
 from ..modeling.loss import IGNORE_INDEX
-from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE
+from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE, save_tokenizers
 from .ema import ExponentialMovingAverage, check_resumable
 
 
@@ -254,8 +254,17 @@ class TranslationTrainer(Seq2SeqTrainer):
     `max_tokens_per_batch`), translates evaluation data in order, stops on a NaN loss, averages the weights if
     asked and leaves the model card to `model_card`."""
 
-    def __init__(self, *args, max_tokens_per_batch: int | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        max_tokens_per_batch: int | None = None,
+        target_tokenizer: PreTrainedTokenizerBase | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        # A separate target vocabulary goes into every checkpoint beside the source one (`processing_class`, which
+        # the Trainer saves), so that a checkpoint, or an average of checkpoints, decodes with the right one.
+        self.target_tokenizer = target_tokenizer or self.processing_class
         # With `label_smoothing_factor` the Trainer takes the labels away from the model and smooths over the
         # returned logits: a float32 log-softmax of the whole batch kept for backward, and a mean per batch
         # even under gradient accumulation. The model's own loss smooths by the same formula without keeping
@@ -317,6 +326,11 @@ class TranslationTrainer(Seq2SeqTrainer):
         # with the sources. `gather_for_metrics` (the Trainer's own choice) drops them.
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.processing_class is not None:
+            save_tokenizers(self.processing_class, self.target_tokenizer, output_dir or self.args.output_dir)
 
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)

@@ -77,7 +77,7 @@ class ShortlistedGenerator(NamedTuple):
     """The Generator restricted to one batch's shortlisted target tokens."""
 
     ids: np.ndarray  # (k,) target ids, ascending
-    weight: np.ndarray  # (k, hidden)
+    weight: np.ndarray | None  # (k, hidden) float32; None with int8 graphs, which multiply weight_int8
     bias: np.ndarray  # (k,)
     weight_int8: np.ndarray | None = None  # (hidden, k), with int8 graphs
     scale: np.ndarray | None = None  # (k,) of weight_int8's columns
@@ -211,9 +211,7 @@ class OnnxTranslator:
             return ShortlistedGenerator(ids, weights["weight"][ids], weights["bias"][ids])
         # int8 graphs: the rows in int8 as well, for the shortlisted generator graph
         weight_int8 = np.ascontiguousarray(weights["weight_int8"][:, ids])
-        return ShortlistedGenerator(
-            ids, weights["weight"][ids], weights["bias"][ids], weight_int8, weights["scale"][ids]
-        )
+        return ShortlistedGenerator(ids, None, weights["bias"][ids], weight_int8, weights["scale"][ids])
 
     def generate(
         self,

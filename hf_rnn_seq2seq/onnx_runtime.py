@@ -205,7 +205,7 @@ class OnnxTranslator:
         eos = self.generation_config.eos_token_id
         eos = self.config.eos_token_id if eos is None else eos
         source, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
-        ids = self.shortlist.target_ids(source, mask, also=[eos] if isinstance(eos, int) else eos).numpy()
+        ids = self.shortlist.target_ids(source, mask, also=eos).numpy()
         weights = self.generator_weights
         if self.shortlisted_generator is None:
             return ShortlistedGenerator(ids, weights["weight"][ids], weights["bias"][ids])

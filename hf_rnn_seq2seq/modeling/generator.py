@@ -75,12 +75,15 @@ class Shortlist:
     always: torch.Tensor  # (n,) target ids: the most frequent target tokens and the special tokens
 
     def target_ids(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, also: Iterable[int] = ()
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        also: int | Iterable[int] | None = None,
     ) -> torch.Tensor:
         """(k,) ascending: the target tokens a batch of sources (batch, src_len) may be translated into, and `also`
-        (the end-of-sentence token(s))."""
+        (the end-of-sentence token id or ids, as a generation config holds them)."""
         source = input_ids if attention_mask is None else input_ids[attention_mask.bool()]
-        also = torch.tensor(list(also), dtype=torch.long)
+        also = torch.tensor([also] if isinstance(also, int) else list(also or ()), dtype=torch.long)
         ids = torch.cat([self.always, also, self.candidates[source.flatten().cpu()].flatten()])
         return ids[ids != NO_CANDIDATE].unique()  # unique() sorts
 

@@ -461,7 +461,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             raise ValueError("use_shortlist needs the source: pass input_ids (not only encoder_outputs) to generate()")
         eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
         mask = None if attention_mask is None else attention_mask.cpu()
-        ids = self.shortlist.target_ids(source.cpu(), mask, also=[eos] if isinstance(eos, int) else eos or [])
+        ids = self.shortlist.target_ids(source.cpu(), mask, also=eos)
         return self.generator.output_vocabulary(ids.to(self.generator.proj.weight.device))
 
 

@@ -14,7 +14,7 @@
 The Generator is a graph of its own so that a lexical shortlist can replace it: a model with one also gets its
 `shortlist.npz` and the Generator's float32 weights (`generator.npz`), from which the runner computes only the
 shortlisted columns (onnxruntime runs every node of a graph, whichever outputs are asked for). Quantized to int8,
-it also gets those weights in int8 (one scale per row) and `generator_shortlist.onnx`, a graph without weights
+it gets those weights in int8 instead (one scale per row) and `generator_shortlist.onnx`, a graph without weights
 that multiplies the rows the runner gathers for a batch in integers, as the quantized Generator would.
 
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
@@ -229,8 +229,8 @@ def export_onnx(
         model.shortlist.save(output_dir)
         weights = {"weight": model.generator.proj.weight, "bias": model.generator.proj.bias}
         weights = {name: value.detach().float().numpy() for name, value in weights.items()}
-        if quantize is not None:
-            weights |= _int8_rows(weights["weight"])
+        if quantize is not None:  # the int8 rows replace the float32 ones: the runner reads one or the other
+            weights |= _int8_rows(weights.pop("weight"))
             _write_shortlisted_generator(output_dir / SHORTLISTED_GENERATOR_FILE, opset)
         np.savez(output_dir / GENERATOR_WEIGHTS_FILE, **weights)
     paths = [output_dir / file_name for *_, file_name in exports]

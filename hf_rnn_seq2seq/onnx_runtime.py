@@ -123,7 +123,7 @@ class OnnxTranslator:
         if (onnx_dir / SHORTLIST_FILE).is_file() and (onnx_dir / GENERATOR_WEIGHTS_FILE).is_file():
             self.shortlist = Shortlist.load(onnx_dir / SHORTLIST_FILE)
             with np.load(onnx_dir / GENERATOR_WEIGHTS_FILE, allow_pickle=False) as arrays:
-                self.generator_weights = dict(arrays)  # weight, bias [, weight_int8, scale]
+                self.generator_weights = dict(arrays)  # bias, and weight or (int8 graphs) weight_int8, scale
             if (onnx_dir / SHORTLISTED_GENERATOR_FILE).is_file():
                 path = onnx_dir / SHORTLISTED_GENERATOR_FILE
                 self.shortlisted_generator = onnxruntime.InferenceSession(path, options, providers=PROVIDERS)

@@ -179,6 +179,7 @@ def test_int8_with_a_shortlist_agrees_with_float32_with_it(tmp_path, capsys, tra
         int8 = load_translator(model_dir, dtype="int8")
         assert int8.shortlist is not None  # the int8 graphs were made again, with the new shortlist
         assert int8.shortlisted_generator is not None  # whose rows are multiplied in int8 too
+        assert set(int8.generator_weights) == {"weight_int8", "scale", "bias"}  # not the float32 rows as well
         source = int8.tokenizer(SENTENCES[:4], padding=True, return_tensors="np")
         shortlisted = int8._shortlisted_vocabulary(source["input_ids"], source["attention_mask"]).ids
         assert len(shortlisted) < int8.config.decoder_vocab_size / 2

@@ -291,7 +291,7 @@ def test_app_takes_a_model_or_a_space_to_write(capsys, argv):
 def test_the_commands_defaults_and_choices_are_the_packages():
     """The command states its defaults and choices itself (so that `--help` imports no torch): they must be the
     ones the package uses."""
-    import hf_rnn_seq2seq_cli as command
+    import hf_rnn_seq2seq_cli.options as command
     from hf_rnn_seq2seq import evaluation, loading, onnx_export, onnx_runtime, shortlist, tokenization, translate
     from hf_rnn_seq2seq.metrics.rouge import rouge
     from hf_rnn_seq2seq.modeling import penalties

@@ -241,6 +241,14 @@ def save_tokenizers(
     earlier separate-vocabulary save is removed, since `load_tokenizers` would otherwise pick it up.
     """
     source_tokenizer.save_pretrained(model_dir)
+    save_target_tokenizer(source_tokenizer, target_tokenizer, model_dir)
+
+
+def save_target_tokenizer(
+    source_tokenizer: PreTrainedTokenizerBase, target_tokenizer: PreTrainedTokenizerBase, model_dir: str | os.PathLike
+) -> None:
+    """The target side of `save_tokenizers`, for a folder that already holds the source tokenizer (a Trainer
+    checkpoint): `target_tokenizer/` for a separate vocabulary; for a joint one nothing, and a stale folder removed."""
     target_dir = Path(model_dir) / TARGET_TOKENIZER_DIR
     if target_tokenizer is source_tokenizer:
         if target_dir.exists():

@@ -29,7 +29,7 @@ from transformers.trainer_pt_utils import BatchRebalanceSampler, LengthGroupedSa
 from ..errors import DataError
 from ..metrics import TASK_METRICS, score_texts
 from ..modeling.loss import IGNORE_INDEX
-from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE, save_tokenizers
+from ..tokenization import MIXED_PRECISION_PAD_MULTIPLE, save_target_tokenizer
 from .ema import ExponentialMovingAverage, check_resumable
 
 
@@ -328,9 +328,9 @@ class TranslationTrainer(Seq2SeqTrainer):
         return super().evaluation_loop(*args, **kwargs)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        super()._save(output_dir, state_dict)
-        if self.processing_class is not None:
-            save_tokenizers(self.processing_class, self.target_tokenizer, output_dir or self.args.output_dir)
+        super()._save(output_dir, state_dict)  # the model and the source tokenizer, on the process that writes
+        if self.args.should_save and self.processing_class is not None:
+            save_target_tokenizer(self.processing_class, self.target_tokenizer, output_dir or self.args.output_dir)
 
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)

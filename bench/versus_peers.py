@@ -1008,6 +1008,9 @@ def main(argv=None) -> None:
                 "the full run's parts must train and decode the same files"
             )
         data[ds] = stats
+    if set(a.phases) == {"prep"}:  # segmenting measures nothing: the results stay as they were
+        say(f"prep only: the segmented files are under {out_root / 'data'}; no results written")
+        return
     save()
 
     # ---- machine: the matmul rate in each precision ours runs in

@@ -389,3 +389,11 @@ def test_full_runs_on_each_kind_of_cpu_keep_their_own_results(tmp_path, monkeypa
     vp.write_index()
     index = vp.FULL_RUN_MD.read_text()
     assert "## a table on AMD EPYC" in index and "## a table on Intel(R) Xeon(R) Processor" in index
+
+
+def test_a_part_that_only_segments_writes_no_results(tmp_path, monkeypatch):
+    """`--phases prep` measures nothing: it leaves the results (and RESULTS.md) as they were."""
+    vp = versus_peers()
+    monkeypatch.setattr(vp, "prepare", lambda name, a, out_root: {"dir": str(out_root / "data" / name)})
+    vp.main(["--quick", "--phases", "prep", "--out", str(tmp_path)])
+    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("RESULTS.md"))

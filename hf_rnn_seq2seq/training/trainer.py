@@ -347,6 +347,14 @@ class TranslationTrainer(Seq2SeqTrainer):
         if self.weight_average is not None:
             self.weight_average.load(checkpoint, self.model)
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # A tied Generator weight is not saved (it is the Decoder embedding, which is): the Trainer would report it
+        # as missing from every checkpoint it loads (the best one at the end, one to resume from), though nothing is
+        # lost. transformers#27972: it compares with `_keys_to_ignore_on_save`, not with the tied weights.
+        tied = getattr(self.model, "all_tied_weights_keys", None) or {}
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
         # The Trainer would go on (its `logging_nan_inf_filter` even hides the NaN from the logs) and the

@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from safetensors import safe_open
 from tiny_models import NO_EVALUATION, TINY_MODEL, write_digit_corpus
 
 from hf_rnn_seq2seq.demo import demo_settings
+from hf_rnn_seq2seq.loading import load_model
 from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 from hf_rnn_seq2seq.modeling.generator import Generator
 from hf_rnn_seq2seq.training import main
@@ -169,6 +171,21 @@ def test_resume_continues_from_the_checkpoint(digit_corpus, tmp_path):
     losses_logged = [entry for entry in state["log_history"] if "loss" in entry]
     assert losses_logged[: len(first_history)] == [entry for entry in first_history if "loss" in entry]
     assert [entry["step"] for entry in losses_logged] == list(range(5, 41, 5))
+
+
+def test_a_tied_generator_is_not_reported_missing_from_checkpoints(digit_corpus, tmp_path, caplog):
+    """The Decoder embedding is the Generator's weight, saved once: loading the best checkpoint at the end, or one
+    to resume from, says nothing is missing, and the two stay one tensor."""
+    output_dir = tmp_path / "model"
+    arguments = digit_training(digit_corpus, output_dir, "--tie_word_embeddings", "true", "--eval_steps", "10",
+                               "--save_steps", "10", "--max_eval_samples", "10")  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
+        main([*arguments, "--max_steps", "20"])  # the best checkpoint loaded at the end
+        main([*arguments, "--max_steps", "30", "--resume_from_checkpoint", "last"])
+    assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 30
+    assert [record.message for record in caplog.records if "missing keys" in record.message] == []
+    model = load_model(output_dir)
+    assert model.generator.proj.weight is model.model.decoder.embed_tokens.weight
 
 
 def test_max_train_minutes_stops_at_the_first_step_past_the_limit_and_evaluates_there(digit_corpus, tmp_path):

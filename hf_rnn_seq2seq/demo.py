@@ -38,7 +38,7 @@ DEMO_SETTINGS = {
     "dropout": 0.2,
     "learning_rate": 3e-3,
     "per_device_train_batch_size": 64,
-    "max_steps": 3000,
+    "max_steps": 4000,
     "max_train_minutes": 6.5,  # the budget's guard on a slower CPU: stop, evaluate and keep the best so far
     "eval_strategy": "steps",
     "eval_steps": 500,

@@ -353,7 +353,8 @@ class RNNTrainingArguments(Seq2SeqTrainingArguments):
         metadata={
             "help": "Evaluate, pick the best checkpoint by and save an exponential moving average of the weights, "
             "updated after every optimizer step as average = decay * average + (1 - decay) * weights (OpenNMT-py's "
-            "--average_decay, fairseq's EMA); 0.999 to 0.9999 are usual. Checkpoints keep the weights being "
+            "--average_decay, fairseq's EMA), the decay warming up as (1 + step) / (10 + step) until it reaches this "
+            "(as OpenNMT-py's); 0.999 to 0.9999 are usual. Checkpoints keep the weights being "
             "trained too (raw_weights.safetensors), for resuming. Unset: no average."
         },
     )

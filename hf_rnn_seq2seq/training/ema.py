@@ -8,8 +8,11 @@ them knowing about it. The raw weights, which training continues from, go into e
 `RAW_WEIGHTS_NAME`, saved and loaded with the optimizer's state (which belongs to them): a resumed run goes on with
 the same raw weights, optimizer state and average, bit for bit, as a run that was not interrupted.
 
-With decay d the average forgets a step's weights with a time constant of 1 / (1 − d) steps (1,000 for 0.999); it
-starts from the weights training starts from, so a run should be many times longer than that.
+With decay d the average forgets a step's weights with a time constant of 1 / (1 − d) steps (1,000 for 0.999). It
+starts from the weights training starts from, which are far from trained: so at the n-th optimizer step the decay
+is min(d, (1 + n) / (WARM_UP + n)), as in OpenNMT-py and TensorFlow's ExponentialMovingAverage. The early average
+follows the weights closely, and the decay reaches d after (WARM_UP · d − 1) / (1 − d) steps (8,990 for 0.999);
+without this, a run of 3,000 steps would still hold 5% of its random start (0.999^3000).
 """
 
 import logging
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 # The raw weights in a checkpoint of a run with a moving average (its model.safetensors holds the average).
 RAW_WEIGHTS_NAME = "raw_weights.safetensors"
 DECAY_KEY = "ema_decay"  # the decay, in that file's metadata
+WARM_UP = 10  # the decay at optimizer step n is at most (1 + n) / (WARM_UP + n) (see above)
 
 
 def check_decay(decay: float) -> None:
@@ -108,11 +112,12 @@ class ExponentialMovingAverage(TrainerCallback):
                 parameter.copy_(raw)  # the optimizer steps from the raw weights
 
     def on_step_end(self, args, state, control, **kwargs):
+        decay = min(self.decay, (1 + state.global_step) / (WARM_UP + state.global_step))
         with torch.no_grad():
             for parameter, raw, average in zip(self.parameters, self.raw, self.average):
                 raw.copy_(parameter)
                 # lerp by 1 − decay: decay 0 gives exactly the raw weights (torch.lerp computes a weight of 1 as `end`)
-                average.lerp_(raw, 1.0 - self.decay)
+                average.lerp_(raw, 1.0 - decay)
                 parameter.copy_(average)
 
     def on_train_end(self, args, state, control, **kwargs):

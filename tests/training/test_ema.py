@@ -86,8 +86,9 @@ def test_checkpoints_evaluation_and_final_model_hold_the_average(corpus, tmp_pat
     checkpoint = {step: output_dir / f"checkpoint-{step}" for step in (1, 2, 3)}
     average = {step: load_file(path / WEIGHTS) for step, path in checkpoint.items()}
     raw = {step: load_file(path / RAW_WEIGHTS_NAME) for step, path in checkpoint.items()}
-    for step in (2, 3):  # average_t = decay * average_{t-1} + (1 - decay) * raw_t, as computed in training
-        expected = {name: average[step - 1][name].lerp(raw[step][name], 1 - DECAY) for name in raw[step]}
+    for step in (2, 3):  # average_t = d_t * average_{t-1} + (1 - d_t) * raw_t, as computed in training
+        d_t = min(DECAY, (1 + step) / (10 + step))  # warming up to DECAY
+        expected = {name: average[step - 1][name].lerp(raw[step][name], 1 - d_t) for name in raw[step]}
         assert_same_weights(average[step], expected)
         assert not all(average[step][name].equal(raw[step][name]) for name in raw[step])
     # The best checkpoint, which the run ends with, was picked by the averages' scores, and holds one.

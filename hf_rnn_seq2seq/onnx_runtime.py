@@ -34,6 +34,7 @@ SHORTLISTED_GENERATOR_FILE = "generator_shortlist.onnx"
 QUANTIZATION_FILE = "quantization.json"  # beside quantized graphs: their weight type and settings (onnx_export)
 ONNX_EXTRA = "onnx"  # the extra that installs onnx and onnxruntime: pip install 'hf-rnn-seq2seq[onnx]'
 PROVIDERS = ["CPUExecutionProvider"]
+NO_SPINNING = ("session.intra_op.allow_spinning", "0")  # session config entry: idle threads sleep (see __init__)
 # Generation settings that make generate() search differently and that the runner does not implement: a model
 # whose generation config sets one gets a warning, as its ONNX translations would differ.
 UNSUPPORTED_GENERATION_SETTINGS = (
@@ -116,6 +117,10 @@ class OnnxTranslator:
         options = onnxruntime.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = num_threads
+        # Each session has its own intra-op threads, and decoding alternates between sessions (a decoder step, then
+        # the Generator) with numpy in between. Threads that spin waiting for their session's next run would hold
+        # the cores the next session and numpy need: decoding ran several times slower (bench/DESIGN.md).
+        options.add_session_config_entry(*NO_SPINNING)
         self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.generator = onnxruntime.InferenceSession(onnx_dir / GENERATOR_FILE, options, providers=PROVIDERS)
@@ -429,6 +434,7 @@ __all__ = [
     "ENCODER_FILE",
     "GENERATOR_FILE",
     "GENERATOR_WEIGHTS_FILE",
+    "NO_SPINNING",
     "ONNX_EXTRA",
     "QUANTIZATION_FILE",
     "SHORTLISTED_GENERATOR_FILE",

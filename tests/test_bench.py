@@ -322,6 +322,31 @@ def test_trainer_path_times_the_training_command_against_ours(tmp_path):
     assert set(result["epoch_padding"]) == {"ours", "trainer", "trainer-by-source"}
 
 
+def test_shortlist_size_reports_the_vocabulary_scored_speed_and_bleu(tmp_path):
+    """bench/shortlist_size.py on a toy model: for each top-k, the share of the target vocabulary a batch's
+    shortlist scores, sentences/s and BLEU, beside decoding without a shortlist."""
+    words = "the a cat dog sees runs big small".split()
+    src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
+    tgt = [" ".join(reversed(line.split())) for line in src]
+    for name, lines in (("train.src", src), ("train.tgt", tgt), ("test.src", src[:8]), ("test.ref", tgt[:8])):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    ours("train", "--train-src", tmp_path / "train.src", "--train-tgt", tmp_path / "train.tgt", "--out", run,
+         "--emb", 8, "--hid", 16, "--batch-size", 8, "--steps", 4, *TOY)  # fmt: skip
+    out = tmp_path / "out"
+    table = bench(
+        "shortlist_size.py", "--model", run / "model", "--data", tmp_path, "--top-k", 1, "--frequent", 2,
+        "--dtype", "float32", "--beams", 1, "--reps", 1, "--tbatch", 4, "--threads", 1, "--out", out,
+    )  # fmt: skip
+    rows = json.loads((out / "shortlist_size.json").read_text())["rows"]
+    assert set(rows) == {"none", "1"}
+    share = rows["1"]["vocabulary_share"]
+    # 1 candidate a word and 2 frequent ones: a batch of the shortest sentences leaves words out
+    assert 0 < share["min"] < 1 and share["min"] <= share["mean"] <= share["max"] <= 1
+    assert all(row["sent_per_s"]["1"] > 0 and "1" in row["bleu"] for row in rows.values())
+    assert "| none | 100% | 1 |" in table and "| 1 | " in table
+
+
 CUDA_CHECK_ON_A_CPU = ["--device", "cpu", "--emb", 8, "--hid", 16, "--vocab", 12, "--batch", 8, "--length", 3]
 
 

@@ -18,7 +18,13 @@ from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write
 
 from hf_rnn_seq2seq.loading import GRAPH_LAYOUT, INT8_DIR, int8_graphs, load_model, load_translator
 from hf_rnn_seq2seq.onnx_export import export_onnx
-from hf_rnn_seq2seq.onnx_runtime import DECODER_STEP_FILE, GENERATOR_FILE, QUANTIZATION_FILE, OnnxTranslator
+from hf_rnn_seq2seq.onnx_runtime import (
+    DECODER_STEP_FILE,
+    GENERATOR_FILE,
+    NO_SPINNING,
+    QUANTIZATION_FILE,
+    OnnxTranslator,
+)
 from hf_rnn_seq2seq.shortlist import build_model_shortlist
 from hf_rnn_seq2seq.translate import translate_lines
 from hf_rnn_seq2seq_cli import EXIT_ERROR, main
@@ -132,6 +138,12 @@ def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained
     with one_thread():
         assert int8_graphs(model_dir) == graphs
     assert (graphs / GENERATOR_FILE).is_file()
+
+
+def test_sessions_let_idle_threads_sleep(int8_translator):
+    """Decoding alternates between sessions; a session's threads spinning after its run would take the cores."""
+    sessions = [int8_translator.encoder, int8_translator.step, int8_translator.generator]
+    assert all(session.get_session_options().get_session_config_entry(NO_SPINNING[0]) == "0" for session in sessions)
 
 
 def test_translate_lines_takes_the_int8_translator(int8_translator):

@@ -88,8 +88,8 @@ def load_translator(
     if dtype in QUANTIZED_DTYPES:
         if device not in (None, "cpu"):
             raise ValueError(f"{dtype} translates on the CPU (onnxruntime), not on {device}")
-        # As many threads as PyTorch would use (OMP_NUM_THREADS, torch.set_num_threads): onnxruntime's own default
-        # takes every core, and on cores shared with other work its spinning threads made decoding 3x slower.
+        # As many threads as PyTorch would use (OMP_NUM_THREADS, torch.set_num_threads), as a user who set them
+        # expects: onnxruntime's own default takes every core.
         return OnnxTranslator(int8_graphs(model_dir), num_threads=torch.get_num_threads())
     model = load_model(model_dir, dtype)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)

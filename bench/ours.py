@@ -430,8 +430,16 @@ def cmd_shortlist(a) -> None:
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
-    torch, model, src_tok, tgt_tok = load(a.model, "float32" if a.dtype in QUANTIZED_DTYPES else a.dtype)
-    generate = int8_generate(a.model, a.threads) if a.dtype in QUANTIZED_DTYPES else model.generate
+    if a.dtype in QUANTIZED_DTYPES:  # as `translate --dtype int8` runs: the graphs and tokenizers, no PyTorch model
+        import torch
+
+        from hf_rnn_seq2seq.tokenization import load_tokenizers
+
+        src_tok, tgt_tok = load_tokenizers(a.model)
+        generate = int8_generate(a.model, a.threads)
+    else:
+        torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
+        generate = model.generate
     lines = read_lines(a.src)
     vocab = tgt_tok.convert_ids_to_tokens(list(range(len(tgt_tok))))
     t_load = time.perf_counter() - t_proc

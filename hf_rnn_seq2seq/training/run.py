@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import torch
 import transformers
 from datasets import Dataset
 from transformers import (
@@ -254,6 +255,7 @@ def tokenize_splits(
 def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[str, float]:
     """Train and/or evaluate as the arguments say (command-line flags, over a config file, over `defaults`);
     return all the metrics (also in output_dir/all_results.json)."""
+    launched_here = not distributed()  # a process group that exists now is the caller's, to close or keep
     # Everything before training depends only on the arguments and the data: report its errors in one line.
     try:
         model_args, data_args, training_args = parse_arguments(args, defaults)
@@ -372,4 +374,15 @@ def main(args: list[str] | None = None, defaults: dict | None = None) -> dict[st
             print(f"\nmodel, tokenizer and model card saved in {training_args.output_dir}")
         if training_args.push_to_hub:
             trainer.push_to_hub()
+    if launched_here and distributed():
+        # Under torchrun or accelerate launch: the ranks finish together and close the process group the Trainer
+        # opened. A rank that exits while the others still save tears gloo's threads down under them, and
+        # aborted now and then ("terminate called without an active exception").
+        trainer.accelerator.wait_for_everyone()
+        torch.distributed.destroy_process_group()
     return results
+
+
+def distributed() -> bool:
+    """Whether this process belongs to an initialised torch.distributed process group."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -104,7 +104,8 @@ def test_n_best_gives_one_hypothesis_per_beam_best_first(translator, num_beams):
     assert len(hypotheses) == num_beams
     scores = [hypothesis.score for hypothesis in hypotheses]
     assert scores == sorted(scores, reverse=True) and all(score <= 0 for score in scores)
-    assert hypotheses[0].text == translator(SENTENCE, num_beams=num_beams)[0]["translation_text"] == ENGLISH[0]
+    assert hypotheses[0].text == translator(SENTENCE, num_beams=num_beams)[0]["translation_text"]
+    assert hypotheses[0].text in ENGLISH  # a sentence it learnt (which one, a CPU's rounding can tip: CI saw two)
     for hypothesis in hypotheses:
         assert hypothesis.ids[0] == translator.model.config.decoder_start_token_id
         assert hypothesis.ids[-1] == translator.model.config.eos_token_id
@@ -147,7 +148,8 @@ def assert_steps_are_generates_distributions(translator) -> None:
 
 def test_page_outputs_show_translation_tables_and_heatmap(translator):
     message, translation, n_best, image, steps = app.page_outputs(translator, SENTENCE, BEAMS, TOP_K)
-    assert message == "" and translation == ENGLISH[0]
+    assert message == "" and translation == translator(SENTENCE, num_beams=BEAMS)[0]["translation_text"]
+    assert translation in ENGLISH
     assert n_best["headers"] == app.N_BEST_HEADERS and [row[0] for row in n_best["data"]] == [1, 2, 3]
     assert n_best["data"][0][1] == translation
     assert steps["headers"] == app.STEP_HEADERS and steps["data"][-1][2] == "</s>"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from hf_rnn_seq2seq.loading import INT8_DIR
 from hf_rnn_seq2seq.modeling.generator import SHORTLIST_FILE, Shortlist
 from hf_rnn_seq2seq.tokenization import load_tokenizers
 
@@ -31,7 +32,7 @@ from versus_peers import cpu_identity, score  # noqa: E402
 
 OURS = Path(__file__).with_name("ours.py")
 NO_SHORTLIST = "none"
-MADE_ON_USE = ("onnx-int8", SHORTLIST_FILE)  # left out of each copy: each setting makes its own
+MADE_ON_USE = (INT8_DIR, SHORTLIST_FILE)  # left out of each copy: each setting makes its own
 
 
 def parse_args() -> argparse.Namespace:

@@ -19,6 +19,10 @@ from hf_rnn_seq2seq.modeling.encoder import cpu_runs_bfloat16
 
 OURS = Path(__file__).resolve().parents[1] / "bench" / "ours.py"
 TOY = ["--threads", "1"]  # for the commands that take it (train, translate)
+# A toy parallel corpus: 40 sources of 1 to 5 of these words, each translated as its words reversed.
+TOY_WORDS = "the a cat dog sees runs big small".split()
+TOY_SOURCES = [" ".join(TOY_WORDS[(i + k) % len(TOY_WORDS)] for k in range(1 + i % 5)) for i in range(40)]
+TOY_TARGETS = [" ".join(reversed(line.split())) for line in TOY_SOURCES]
 
 
 def bench(script: str, *args) -> str:
@@ -40,9 +44,7 @@ def test_the_flop_formula_agrees_with_torchs_flop_counter():
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
     """On a CPU without bfloat16 kernels, `--dtype bfloat16` stops at once with one line saying so."""
-    words = "the a cat dog sees runs big small".split()
-    src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
-    tgt = [" ".join(reversed(line.split())) for line in src]
+    src, tgt = TOY_SOURCES, TOY_TARGETS
     (tmp_path / "train.src").write_text("\n".join(src) + "\n")
     (tmp_path / "train.tgt").write_text("\n".join(tgt) + "\n")
     if dtype == "bfloat16" and not cpu_runs_bfloat16():
@@ -305,10 +307,8 @@ def test_report_writes_the_table_again_from_the_json_alone(tmp_path):
 def test_trainer_path_times_the_training_command_against_ours(tmp_path):
     """bench/trainer_path.py runs `hf-rnn-seq2seq train`'s Trainer and ours.py's loop on the same toy files and
     reports both, their ratio and the CPU."""
-    words = "the a cat dog sees runs big small".split()
-    src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
-    (tmp_path / "train.src").write_text("\n".join(src) + "\n")
-    (tmp_path / "train.tgt").write_text("\n".join(" ".join(reversed(line.split())) for line in src) + "\n")
+    (tmp_path / "train.src").write_text("\n".join(TOY_SOURCES) + "\n")
+    (tmp_path / "train.tgt").write_text("\n".join(TOY_TARGETS) + "\n")
     out = tmp_path / "out"
     report = bench(
         "trainer_path.py", "--data", tmp_path, "--emb", 8, "--hid", 16, "--batch-size", 8, "--steps", 20,
@@ -325,9 +325,7 @@ def test_trainer_path_times_the_training_command_against_ours(tmp_path):
 def test_shortlist_size_reports_the_vocabulary_scored_speed_and_bleu(tmp_path):
     """bench/shortlist_size.py on a toy model: for each top-k, the share of the target vocabulary a batch's
     shortlist scores, sentences/s and BLEU, beside decoding without a shortlist."""
-    words = "the a cat dog sees runs big small".split()
-    src = [" ".join(words[(i + k) % len(words)] for k in range(1 + i % 5)) for i in range(40)]
-    tgt = [" ".join(reversed(line.split())) for line in src]
+    src, tgt = TOY_SOURCES, TOY_TARGETS
     for name, lines in (("train.src", src), ("train.tgt", tgt), ("test.src", src[:8]), ("test.ref", tgt[:8])):
         (tmp_path / name).write_text("\n".join(lines) + "\n")
     run = tmp_path / "run"

@@ -11,9 +11,10 @@ subword pieces, with a word-level vocabulary over those pieces.
     python bench/ours.py flat      --model DIR/model --src F --out FILE.json   # per-token cost vs output length
     python bench/ours.py flopcheck                        # step_flops() against torch.utils.flop_counter
 
-train, translate, machine and flat take `--dtype bfloat16` (see DTYPES); translate also takes `--dtype int8`: the
-model's int8 graphs (made on first use into MODEL/onnx-int8, counted in load_s, not in the decode loop) in
-onnxruntime, as `hf-rnn-seq2seq translate --dtype int8` runs them.
+train, translate, machine and flat take `--dtype bfloat16` (see DTYPES); translate also takes `--engine onnxruntime`
+and `--dtype int8` (which implies it): the model's float32 or int8 graphs (made on first use into MODEL/onnx-float32
+or MODEL/onnx-int8, counted in load_s, not in the decode loop) in onnxruntime, as `hf-rnn-seq2seq translate
+--engine onnxruntime` and `--dtype int8` run them.
 
 `versus_peers.py` runs these as child processes (so their peak RSS and whole-command time can be measured)
 and never imports torch itself.
@@ -44,6 +45,7 @@ IGNORE = -100
 # as `--bf16 true` does in hf_rnn_seq2seq.training; translating: the weights loaded in bfloat16, as --dtype does)
 DTYPES = ("float32", "bfloat16")
 QUANTIZED_DTYPES = ("int8",)  # translate only: hf_rnn_seq2seq.loading.QUANTIZED_DTYPES
+ENGINES = ("pytorch", "onnxruntime")  # translate only: hf_rnn_seq2seq.loading.ENGINES
 ENCODE_CHUNK = 1024  # lines per tokenizer call when encoding the training files (see encode())
 
 
@@ -383,14 +385,14 @@ def load_test_set(a):
     return torch, model, lines, batches
 
 
-def int8_generate(model_dir: str, threads: int):
-    """generate() for the int8 graphs of `model_dir` in onnxruntime: torch tensors in and out, as model.generate."""
+def onnx_generate(model_dir: str, dtype: str, threads: int):
+    """generate() for the `dtype` graphs of `model_dir` in onnxruntime: torch tensors in and out, as model.generate."""
     import torch
 
-    from hf_rnn_seq2seq.loading import int8_graphs
+    from hf_rnn_seq2seq.loading import onnx_graphs
     from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator
 
-    runner = OnnxTranslator(int8_graphs(model_dir), num_threads=threads)
+    runner = OnnxTranslator(onnx_graphs(model_dir, dtype), num_threads=threads)
 
     def generate(input_ids, attention_mask, do_sample: bool, num_return_sequences: int, **options):
         ids = runner.generate(input_ids.numpy(), attention_mask.numpy(), **options)  # greedy or beam, no sampling
@@ -430,13 +432,16 @@ def cmd_shortlist(a) -> None:
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
-    if a.dtype in QUANTIZED_DTYPES:  # as `translate --dtype int8` runs: the graphs and tokenizers, no PyTorch model
+    from hf_rnn_seq2seq.loading import check_engine
+
+    engine = check_engine(a.engine, a.dtype)
+    if engine == "onnxruntime":  # as `translate --engine onnxruntime` runs: the graphs and tokenizers, no PyTorch model
         import torch
 
         from hf_rnn_seq2seq.tokenization import load_tokenizers
 
         src_tok, tgt_tok = load_tokenizers(a.model)
-        generate = int8_generate(a.model, a.threads)
+        generate = onnx_generate(a.model, a.dtype, a.threads)
     else:
         torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
         generate = model.generate
@@ -475,6 +480,7 @@ def cmd_translate(a) -> None:
         beam=a.beam,
         tbatch=a.tbatch,
         dtype=a.dtype,
+        engine=engine,
         **decoding_options(a),
     )
     Path(a.out + ".json").write_text(json.dumps(rec, indent=1))
@@ -663,6 +669,7 @@ def main(argv=None) -> None:
     for command in (t, m, f):
         command.add_argument("--dtype", choices=DTYPES, default="float32")
     d.add_argument("--dtype", choices=DTYPES + QUANTIZED_DTYPES, default="float32")
+    d.add_argument("--engine", choices=ENGINES, help="default: onnxruntime for --dtype int8, else pytorch")
     sub.add_parser("flopcheck")
     a = p.parse_args(argv)
     if getattr(a, "dtype", None) == "bfloat16":

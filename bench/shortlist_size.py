@@ -8,7 +8,7 @@ translate` process, as in `versus_peers.py`'s decode phase, and runs alternate b
 
 `--data` is a folder that `versus_peers.py --phases prep` wrote (train.src/.tgt: pieces; test.src: pieces;
 test.ref: raw text). The model directory is copied once per setting (each copy gets its own shortlist.npz and,
-with int8, its own graphs). Prints a table and writes OUT/shortlist_size.json.
+with int8 or `--engine onnxruntime`, its own graphs). Prints a table and writes OUT/shortlist_size.json.
 """
 
 import argparse
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from hf_rnn_seq2seq.loading import INT8_DIR
+from hf_rnn_seq2seq.loading import ENGINES, ONNX_DIRS
 from hf_rnn_seq2seq.modeling.generator import SHORTLIST_FILE, Shortlist
 from hf_rnn_seq2seq.tokenization import load_tokenizers
 
@@ -32,7 +32,7 @@ from versus_peers import cpu_identity, score  # noqa: E402
 
 OURS = Path(__file__).with_name("ours.py")
 NO_SHORTLIST = "none"
-MADE_ON_USE = (INT8_DIR, SHORTLIST_FILE)  # left out of each copy: each setting makes its own
+MADE_ON_USE = (*ONNX_DIRS.values(), SHORTLIST_FILE)  # left out of each copy: each setting makes its own
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--top-k", type=int, nargs="+", default=[50, 20, 10], help="target tokens per source token")
     parser.add_argument("--frequent", type=int, default=100, help="most frequent target tokens, always in")
     parser.add_argument("--dtype", choices=["float32", "int8"], default="int8")
+    parser.add_argument("--engine", choices=ENGINES, help="default: onnxruntime for int8, else pytorch")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--tbatch", type=int, default=32, help="sentences per decoding batch")
     parser.add_argument("--reps", type=int, default=3, help="timed decodes per setting and beam (median)")
@@ -91,7 +92,7 @@ def main() -> None:
                 options = [] if setting == NO_SHORTLIST else ["--shortlist"]
                 ours("translate", "--model", out / f"model-{setting}", "--src", data / "test.src", "--out", hyp,
                      "--beam", beam, "--tbatch", args.tbatch, "--threads", args.threads, "--dtype", args.dtype,
-                     *options)  # fmt: skip
+                     *(["--engine", args.engine] if args.engine else []), *options)  # fmt: skip
                 speeds[setting].append(json.loads(Path(f"{hyp}.json").read_text())["sents_per_s_reported"])
         for setting in settings:
             rows[setting]["sent_per_s"][beam] = statistics.median(speeds[setting])
@@ -106,7 +107,8 @@ def main() -> None:
     )
     (out / "shortlist_size.json").write_text(json.dumps(result, indent=1))
     cpu = result["cpu"]
-    print(f"{cpu['model']}, {cpu['cpus']} CPUs, torch {cpu['torch_cpu_capability']}; {args.dtype}, "
+    engine = args.engine or "default engine"
+    print(f"{cpu['model']}, {cpu['cpus']} CPUs, torch {cpu['torch_cpu_capability']}; {args.dtype} ({engine}), "
           f"{args.threads} threads, batches of {args.tbatch}; median of {args.reps}\n")  # fmt: skip
     print("| top-k | vocabulary scored (mean, min-max) | beam | sent/s | x no shortlist | BLEU | vs no shortlist |")
     print("|---|---|---|---|---|---|---|")

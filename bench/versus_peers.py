@@ -26,9 +26,10 @@ Toolkits: `ours` (float32, as the peers) and `ours-bf16` (the same model with bf
 `--bf16 true` / `--dtype bfloat16` give a user whose CPU has bfloat16 units; the peers offer no bfloat16 on a
 CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with the best peer.
 Decoding variants, for CPUs without bfloat16: `ours-shortlist` (ours's float32 model with its lexical shortlist,
-built by the quality phase from the training files), `ours-int8` (int8 graphs in onnxruntime) and
-`ours-int8-shortlist` (both). They train nothing; the quality and decode phases translate ours's model with them,
-and two more rows compare each with ours itself: BLEU (within VARIANT_BLEU_TOLERANCE) and decoding peak RSS.
+built by the quality phase from the training files), `ours-onnx` (its float32 graphs in onnxruntime),
+`ours-onnx-shortlist`, `ours-int8` (int8 graphs in onnxruntime) and `ours-int8-shortlist` (DECODE_VARIANTS).
+They train nothing; the quality and decode phases translate ours's model with them, and two more rows compare
+each with ours itself: BLEU (within VARIANT_BLEU_TOLERANCE) and decoding peak RSS.
 
 The full run (every toolkit, the benchmark's settings, no label) keeps its results per kind of CPU in
 bench/results/<cpu>.json and .md, in git, and gathers every CPU's table in bench/RESULTS.md, so that a run on a
@@ -56,6 +57,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -65,13 +67,25 @@ DATA_ROOT = SHARED / "data"
 PEERS_HOME = Path(os.environ.get("PEERS_HOME", Path.home() / ".cache" / "rnn-peers"))
 PEERS = ("onmt", "joey", "fairseq")
 OURS = {"ours": "float32", "ours-bf16": "bfloat16"}  # our trained variants and the --dtype bench/ours.py runs them in
-# What a user without bfloat16 units can decode with: `ours`'s float32 model translated with a lexical shortlist
-# and/or int8 graphs, as (--dtype, --shortlist) of bench/ours.py translate. They train nothing: the quality phase
-# builds the shortlist of `ours`'s model from the training files and decodes that model.
+
+
+class Variant(NamedTuple):
+    """How a decoding variant runs bench/ours.py translate: its --dtype, --engine and --shortlist."""
+
+    dtype: str
+    engine: str
+    shortlist: bool
+
+
+# What a user without bfloat16 units can decode with: `ours`'s float32 model translated with a lexical shortlist,
+# in onnxruntime over its float32 graphs, and/or over int8 graphs. They train nothing: the quality phase builds the
+# shortlist of `ours`'s model from the training files and decodes that model.
 DECODE_VARIANTS = {
-    "ours-shortlist": ("float32", True),
-    "ours-int8": ("int8", False),
-    "ours-int8-shortlist": ("int8", True),
+    "ours-shortlist": Variant("float32", "pytorch", True),
+    "ours-onnx": Variant("float32", "onnxruntime", False),
+    "ours-onnx-shortlist": Variant("float32", "onnxruntime", True),
+    "ours-int8": Variant("int8", "onnxruntime", False),
+    "ours-int8-shortlist": Variant("int8", "onnxruntime", True),
 }
 OURS_ALL = tuple(OURS) + tuple(DECODE_VARIANTS)
 ALL_TOOLKITS = OURS_ALL + PEERS
@@ -467,10 +481,12 @@ def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
     }
     common = [arg for name, value in options.items() for arg in (f"--{name}", str(value))]  # every script's flags
     if tk in OURS_ALL:
-        dtype, shortlist = DECODE_VARIANTS.get(tk, (OURS.get(tk), False))
-        return [sys.executable, str(BENCH / "ours.py"), "translate", *common, "--dtype", dtype] + (
-            ["--shortlist"] if shortlist else []
-        )
+        variant = DECODE_VARIANTS.get(tk, Variant(OURS.get(tk), "pytorch", False))
+        return [
+            *(sys.executable, str(BENCH / "ours.py"), "translate", *common),
+            *("--dtype", variant.dtype, "--engine", variant.engine),
+            *(["--shortlist"] if variant.shortlist else []),
+        ]
     return [str(PEERS_DIR / f"{tk}_translate.sh"), *common, "--alpha", "0"]  # no length penalty
 
 
@@ -803,6 +819,12 @@ def parse_args(argv=None):
         "--quality-steps", type=int, default=0, help="equal steps instead of equal time (skips the calibration)"
     )
     p.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="quality phase: keep the models this run's results already hold (a labelled run's JSON) instead of "
+        "training them again; train only the missing ones, and decode every variant",
+    )
+    p.add_argument(
         "--reps", type=int, default=None, help="repetitions of the alternating train/decode runs (default 3; quick 1)"
     )
     p.add_argument("--tp-steps", type=int, default=None, help="steps per throughput run (default 200; quick 40)")
@@ -1074,11 +1096,16 @@ def main(argv=None) -> None:
     # ---- quality at equal budget
     if "quality" in a.phases:
         for ds in a.datasets:
+            before = (R.get("quality", {}).get(ds, {}), R.get("quality_budget", {}).get(ds, {}))
             quality = R.setdefault("quality", {})[ds] = {}
             budget = R.setdefault("quality_budget", {})[ds] = {}
             for tk in a.toolkits:
                 if tk in DECODE_VARIANTS:
                     continue  # after ours's model is trained, below
+                if a.keep_models and tk in before[0] and Path(before[0][tk]["model"]).exists():
+                    quality[tk], budget[tk] = before[0][tk], before[1].get(tk)
+                    say(f"quality {ds} {tk}: keeping its model {quality[tk]['model']}")
+                    continue
                 if a.quality_steps:
                     steps = a.quality_steps
                 else:
@@ -1109,7 +1136,7 @@ def main(argv=None) -> None:
                     )
                 save()
             variants = [tk for tk in a.toolkits if tk in DECODE_VARIANTS]
-            if any(DECODE_VARIANTS[tk][1] for tk in variants):
+            if any(DECODE_VARIANTS[tk].shortlist for tk in variants):
                 log = run_dir / "quality" / ds / "ours-shortlist.log"
                 build_shortlist(quality["ours"]["model"], data[ds], log, env)
             for tk in variants:

@@ -36,11 +36,12 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedTokenizerBase
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
-from .loading import QUANTIZED_DTYPES, load_translator
+from .loading import check_engine, load_translator
 from .modeling.decoder import RecurrentState
 from .modeling.encoder import EncoderOutput
 from .modeling.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqPreTrainedModel
 from .modeling.pipeline import RNNTranslationPipeline
+from .onnx_runtime import OnnxTranslator
 from .tokenization import same_ids
 
 # The config fields every member must agree on: the ids generate() starts, pads and stops with.
@@ -190,16 +191,18 @@ def load_ensemble_translator(
     weights: Sequence[float] | None = None,
     device: str | int | None = None,
     dtype: str = "float32",
-) -> RNNTranslationPipeline:
+    engine: str | None = None,
+) -> RNNTranslationPipeline | OnnxTranslator:
     """A pipeline (of the first model's kind) over the models saved in `model_dirs` (each loaded as
     `load_translator` loads it): the ensemble of them, weighted by `weights` (default: equal), with the first
-    model's tokenizers. One directory without weights gives that model's own pipeline."""
+    model's tokenizers. One directory without weights gives that model's own pipeline (or, with `engine`
+    onnxruntime, its ONNX runner)."""
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")
-    if len(model_dirs) > 1 and dtype in QUANTIZED_DTYPES:
-        raise ValueError(f"an ensemble decodes with PyTorch: --dtype {dtype} takes one model directory")
-    translators = [load_translator(model_dir, device, dtype) for model_dir in model_dirs]
+    if len(model_dirs) > 1 and check_engine(engine, dtype) != "pytorch":
+        raise ValueError("an ensemble decodes with PyTorch: --engine onnxruntime (and --dtype int8) takes one model")
+    translators = [load_translator(model_dir, device, dtype, engine) for model_dir in model_dirs]
     if len(translators) == 1 and weights is None:
         return translators[0]
     first = translators[0]

@@ -14,7 +14,7 @@ from transformers import GenerationConfig
 from .data import load_translation_data
 from .ensemble import load_ensemble_translator
 from .errors import DataError
-from .loading import load_translator
+from .loading import check_engine, load_translator
 from .metrics import parse_metric_names, reference_streams, sacrebleu_metrics, score_texts
 from .modeling.pipeline import RNNTranslationPipeline
 from .onnx_runtime import OnnxTranslator
@@ -111,6 +111,7 @@ def evaluate_model(
     metrics: str | list[str] | None = None,
     rouge_tokenizer: str = "default",
     reference_files: list[str | os.PathLike] | None = None,
+    engine: str | None = None,
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
     """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads);
@@ -120,6 +121,7 @@ def evaluate_model(
     target side as the references: several references per example, each metric taking them as it does (ROUGE
     scores each example against its best reference).
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
+    `dtype` and `engine` are `load_translator`'s (engine None: onnxruntime for int8, else PyTorch).
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
     members = model_dirs(model_dir)
@@ -135,7 +137,7 @@ def evaluate_model(
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
-    translator = load_ensemble_translator(members, weights, dtype=dtype)
+    translator = load_ensemble_translator(members, weights, dtype=dtype, engine=engine)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
@@ -152,13 +154,14 @@ def evaluate_model(
         "num_beams": generate_kwargs.get("num_beams") or _generation_config(translator).num_beams or 1,
         **{name: generate_kwargs[name] for name in REPORTED_OPTIONS if generate_kwargs.get(name) is not None},
         "dtype": dtype,
+        "engine": check_engine(engine, dtype),
         "seconds": round(seconds, 2),
         "sentences_per_second": round(len(pairs) / seconds, 1),
         "signatures": signatures,
     }
     if baseline is not None:
         if baseline_translations is None:
-            baseline_translator = load_translator(baseline, dtype=dtype)
+            baseline_translator = load_translator(baseline, dtype=dtype, engine=engine)
             baseline_translations = list(translate_lines(baseline_translator, sources, batch_size, **generate_kwargs))
         report["baseline"] = str(baseline)
         report["paired_bootstrap"] = paired_bootstrap(

@@ -3,8 +3,8 @@ translation pipeline.
 
 Weights are read from safetensors only: unpickling a `pytorch_model.bin` can run any code in it.
 
-`dtype="int8"` translates with onnxruntime instead, over int8 graphs of the model that are exported and quantized
-on first use and kept in the model directory (`int8_graphs`).
+`engine="onnxruntime"` translates with onnxruntime instead, over ONNX graphs of the model that are exported (and
+with `dtype="int8"` quantized) on first use and kept in the model directory (`onnx_graphs`); int8 needs it.
 """
 
 import hashlib
@@ -21,7 +21,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 
 from .modeling.generator import SHORTLIST_FILE
 from .modeling.pipeline import TEXT2TEXT_TASK, RNNText2TextPipeline, RNNTranslationPipeline
-from .onnx_runtime import QUANTIZATION_FILE, OnnxTranslator, require_onnxruntime
+from .onnx_runtime import ENCODER_FILE, QUANTIZATION_FILE, OnnxTranslator, require_onnxruntime
 from .tokenization import check_vocabularies, load_tokenizers
 
 SAFE_WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
@@ -32,12 +32,19 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # Weight types translated by onnxruntime over quantized graphs (onnx_export.QUANTIZATIONS), not by PyTorch: int8
 # matrix products run on every x86-64 CPU with AVX2 and on ARM, where bfloat16 ones need AVX512-BF16 or AMX.
 QUANTIZED_DTYPES = ("int8",)
-# Where `int8_graphs` keeps a model's int8 graphs, inside the model directory.
-INT8_DIR = "onnx-int8"
-# The files of a model directory the int8 graphs are made from: a change to any of them makes them again.
+# What runs the search: PyTorch (the model's generate()), or onnxruntime over the model's exported graphs
+# (onnx_runtime.OnnxTranslator), whose decoder step costs less per call on a CPU; float32 graphs or int8 ones.
+ENGINES = ("pytorch", "onnxruntime")
+ONNX_DTYPES = ("float32", *QUANTIZED_DTYPES)
+# Where `onnx_graphs` keeps a model's graphs of each weight type, inside the model directory.
+ONNX_DIRS = {"float32": "onnx-float32", "int8": "onnx-int8"}
+INT8_DIR = ONNX_DIRS["int8"]
+# Beside graphs made on first use: the model files they were made from and the layout they were made in.
+MADE_FROM_FILE = "made_from.json"
 # The graphs' layout (which files, inputs and outputs onnx_export writes), recorded with graphs made on first use:
 # graphs an earlier version of this package made are made again. 2: the Generator a graph of its own.
 GRAPH_LAYOUT = 2
+# The files of a model directory the graphs are made from: a change to any of them makes them again.
 SOURCE_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", SHORTLIST_FILE)
 HASH_CHUNK_BYTES = 1 << 20
 
@@ -77,20 +84,20 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32") -> PreTrain
 
 
 def load_translator(
-    model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32"
+    model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32", engine: str | None = None
 ) -> RNNTranslationPipeline | OnnxTranslator:
     """The model and tokenizer(s) saved in `model_dir`, as a pipeline on `device` (None: the first GPU if there is
     one, else the CPU), its weights in `dtype`: the text2text pipeline where the model was saved through it (a
-    summarizer, a chatbot), else the translation pipeline. With `dtype="int8"`, an `OnnxTranslator` over the
-    model's int8 graphs (`int8_graphs`; CPU only), called as the pipeline is: `translator(texts, num_beams=5)`."""
-    if dtype not in (*DTYPES, *QUANTIZED_DTYPES):
-        raise ValueError(f"dtype must be one of {', '.join((*DTYPES, *QUANTIZED_DTYPES))}, got {dtype!r}")
-    if dtype in QUANTIZED_DTYPES:
+    summarizer, a chatbot), else the translation pipeline. With `engine="onnxruntime"` (the default for
+    `dtype="int8"`), an `OnnxTranslator` over the model's float32 or int8 graphs (`onnx_graphs`; CPU only), called
+    as the pipeline is: `translator(texts, num_beams=5)`."""
+    engine = check_engine(engine, dtype)
+    if engine == "onnxruntime":
         if device not in (None, "cpu"):
-            raise ValueError(f"{dtype} translates on the CPU (onnxruntime), not on {device}")
+            raise ValueError(f"onnxruntime translates on the CPU here, not on {device}: leave the device unset")
         # As many threads as PyTorch would use (OMP_NUM_THREADS, torch.set_num_threads), as a user who set them
         # expects: onnxruntime's own default takes every core.
-        return OnnxTranslator(int8_graphs(model_dir), num_threads=torch.get_num_threads())
+        return OnnxTranslator(onnx_graphs(model_dir, dtype), num_threads=torch.get_num_threads())
     model = load_model(model_dir, dtype)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     check_vocabularies(
@@ -105,44 +112,64 @@ def load_translator(
     return pipeline_class(model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device)
 
 
-def int8_graphs(model_dir: str | os.PathLike) -> Path:
-    """The directory of int8 graphs for the model in `model_dir`: `model_dir/onnx-int8`, exported and quantized
-    (`onnx_export.export_model_dir(..., quantize="int8")`, seconds to a minute) when missing or made from other
-    weights, config, generation config or shortlist than the directory's own, or by an earlier layout of the graphs
-    (GRAPH_LAYOUT). `model_dir` may also be a directory that
-    `hf-rnn-seq2seq export --quantize int8` wrote: its graphs are used as they are."""
+def check_engine(engine: str | None, dtype: str) -> str:
+    """The engine that translates in `dtype` when asked for `engine` (None: onnxruntime for int8, else PyTorch);
+    refuses a pair the engine cannot run, saying what to ask for instead."""
+    if dtype not in (*DTYPES, *QUANTIZED_DTYPES):
+        raise ValueError(f"dtype must be one of {', '.join((*DTYPES, *QUANTIZED_DTYPES))}, got {dtype!r}")
+    if engine is None:
+        return "onnxruntime" if dtype in QUANTIZED_DTYPES else "pytorch"
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "pytorch" and dtype in QUANTIZED_DTYPES:
+        raise ValueError(f"{dtype} translates with onnxruntime, not PyTorch: use engine onnxruntime")
+    if engine == "onnxruntime" and dtype not in ONNX_DTYPES:
+        raise ValueError(f"onnxruntime translates {' or '.join(ONNX_DTYPES)} graphs, not {dtype}")
+    return engine
+
+
+def onnx_graphs(model_dir: str | os.PathLike, dtype: str = "float32") -> Path:
+    """The directory of `dtype` graphs (float32 or int8) for the model in `model_dir`: `model_dir/onnx-float32`
+    or `model_dir/onnx-int8`, exported (`onnx_export.export_model_dir`, and quantized for int8: seconds to a
+    minute) when missing or made from other weights, config, generation config or shortlist than the directory's
+    own, or by an earlier layout of the graphs (GRAPH_LAYOUT). `model_dir` may also be a directory that
+    `hf-rnn-seq2seq export` wrote: its graphs are used as they are."""
+    if dtype not in ONNX_DTYPES:
+        raise ValueError(f"onnxruntime translates {' or '.join(ONNX_DTYPES)} graphs, not {dtype}")
     path = Path(model_dir)
-    if _quantization(path) is not None:
-        return path  # an exported int8 directory
+    if (path / ENCODER_FILE).is_file():  # an exported directory
+        exported = (_read_record(path / QUANTIZATION_FILE) or {}).get("dtype", "float32")
+        if exported != dtype:
+            raise ValueError(f"{model_dir} holds {exported} graphs (hf-rnn-seq2seq export): translate it in {exported}")
+        return path
     if not path.is_dir():
         check_model_dir(model_dir)  # names a missing local folder
         raise OSError(
-            f"{model_dir}: int8 translation needs a local model directory, where its int8 graphs are kept; "
+            f"{model_dir}: translating with onnxruntime needs a local model directory, where its graphs are kept; "
             f"download it first: hf download {model_dir} --local-dir DIR"
         )
     check_model_dir(model_dir)
-    require_onnxruntime("int8 translation")
-    graphs = path / INT8_DIR
-    fingerprint = _fingerprint(path)
-    record = _quantization(graphs)
-    if record is not None and record.get("source") == fingerprint and record.get("layout") == GRAPH_LAYOUT:
+    require_onnxruntime(f"{dtype} translation with onnxruntime")
+    graphs = path / ONNX_DIRS[dtype]
+    made_from = {"source": _fingerprint(path), "layout": GRAPH_LAYOUT}
+    if _read_record(graphs / MADE_FROM_FILE) == made_from:
         return graphs
     from .onnx_export import export_model_dir  # imports onnx and torch.onnx: only when there is work for them
 
-    logger.warning(f"{model_dir}: quantizing the model to int8 into {graphs} (once)")
+    quantize = dtype if dtype in QUANTIZED_DTYPES else None
+    export_flag = f" --quantize {quantize}" if quantize else ""
+    logger.warning(f"{model_dir}: exporting the model's {dtype} graphs into {graphs} (once)")
     try:
         # Written beside and renamed into place: a run stopped half-way never leaves graphs that look complete.
-        partial = Path(tempfile.mkdtemp(prefix=f".{INT8_DIR}-", dir=path))
+        partial = Path(tempfile.mkdtemp(prefix=f".{graphs.name}-", dir=path))
     except PermissionError as err:
         raise OSError(
-            f"{model_dir}: cannot write the int8 graphs here ({err.strerror}); write them elsewhere with "
-            f"'hf-rnn-seq2seq export {model_dir} DIR --quantize int8' and translate with DIR"
+            f"{model_dir}: cannot write the {dtype} graphs here ({err.strerror}); write them elsewhere with "
+            f"'hf-rnn-seq2seq export {model_dir} DIR{export_flag}' and translate with DIR"
         ) from None
     try:
-        export_model_dir(path, partial, quantize="int8")
-        record_path = partial / QUANTIZATION_FILE
-        record = json.loads(record_path.read_text(encoding="utf-8")) | {"source": fingerprint, "layout": GRAPH_LAYOUT}
-        record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        export_model_dir(path, partial, quantize=quantize)
+        (partial / MADE_FROM_FILE).write_text(json.dumps(made_from, indent=2) + "\n", encoding="utf-8")
         if graphs.exists():
             shutil.rmtree(graphs)
         os.replace(partial, graphs)
@@ -151,10 +178,9 @@ def int8_graphs(model_dir: str | os.PathLike) -> Path:
     return graphs
 
 
-def _quantization(directory: Path) -> dict | None:
-    """What `quantization.json` in `directory` records (weight type, settings, source), or None if it has none."""
-    record = directory / QUANTIZATION_FILE
-    return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+def _read_record(path: Path) -> dict | None:
+    """The JSON record at `path` (what graphs were made from, or how they were quantized), or None if there is none."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _fingerprint(model_dir: Path) -> str:
@@ -168,4 +194,16 @@ def _fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["DTYPES", "INT8_DIR", "QUANTIZED_DTYPES", "check_model_dir", "int8_graphs", "load_model", "load_translator"]
+__all__ = [
+    "DTYPES",
+    "ENGINES",
+    "INT8_DIR",
+    "ONNX_DIRS",
+    "ONNX_DTYPES",
+    "QUANTIZED_DTYPES",
+    "check_engine",
+    "check_model_dir",
+    "load_model",
+    "load_translator",
+    "onnx_graphs",
+]

@@ -68,7 +68,7 @@ def translate_lines(
     """Yield one translation per line of `lines`, in order, reading `batch_size * BATCHES_PER_WINDOW` lines at a
     time. `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the
     model's generation config. Line endings are stripped; the translations have none. `translator` is what
-    `load_translator` returns: the pipeline, or with `dtype="int8"` the ONNX runner over int8 graphs."""
+    `load_translator` returns: the pipeline, or with `engine="onnxruntime"` the ONNX runner over the model's graphs."""
 
     def translate_batch(texts: list[str]) -> list[str]:
         results = translator(texts, batch_size=len(texts), **generate_kwargs)
@@ -152,7 +152,9 @@ def translate_lines_n_best(
     if n_best < 1:
         raise ValueError(f"n_best must be at least 1, got {n_best}")
     if not isinstance(translator, RNNTranslationPipeline):
-        raise ValueError("n-best lists and alignments need the PyTorch model: translate without --dtype int8")
+        raise ValueError(
+            "n-best lists and alignments need the PyTorch model: translate without --engine onnxruntime or --dtype int8"
+        )
     if alignment:
         check_attention(translator.model)
     config = request_config(translator, generate_kwargs)
@@ -215,11 +217,13 @@ def translate_file(
     weights: Sequence[float] | None = None,
     n_best: int | None = None,
     alignment: bool = False,
+    engine: str | None = None,
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
-    type (see `load_translator`: "int8" translates with onnxruntime). Several model directories translate as their
+    type and `engine` what runs the search (see `load_translator`: "onnxruntime" translates over the model's ONNX
+    graphs, and is the default for "int8"). Several model directories translate as their
     ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
 
     With `n_best`, each input line N gives `n_best` output lines `N<tab>score<tab>translation` (N from 0, best
@@ -238,7 +242,7 @@ def translate_file(
             raise ValueError("alignments come from one model's attention: give one model directory, not an ensemble")
         if set(generate_kwargs) & set(BEAM_PENALTY_OPTIONS):
             raise ValueError("GNMT's penalties are options of one model's beam search, not of an ensemble's")
-    translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype)
+    translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype, engine=engine)
     total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))

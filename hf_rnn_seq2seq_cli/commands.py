@@ -31,6 +31,7 @@ def run_translate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         progress=args.progress,
         dtype=args.dtype,
+        engine=args.engine,
         weights=args.weights,
         n_best=args.n_best,
         alignment=args.print_alignment,
@@ -69,6 +70,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         metrics=args.metrics,
         rouge_tokenizer=args.rouge_tokenizer,
         reference_files=args.references,
+        engine=args.engine,
         **decoding_kwargs(args),
     )
     lines = dict(flatten(report))

@@ -11,6 +11,7 @@ DEFAULT_VOCAB_SIZE = 8000
 DEFAULT_OPSET = 17
 DTYPES = ("float32", "bfloat16", "float16")
 QUANTIZED_DTYPES = ("int8",)  # translate and evaluate only: onnxruntime over quantized graphs, not PyTorch
+ENGINES = ("pytorch", "onnxruntime")  # translate and evaluate: what runs the search
 QUANTIZATIONS = ("int8",)
 TOKENIZER_MODELS = ("unigram", "bpe")
 DEFAULT_HOST = "127.0.0.1"
@@ -85,6 +86,11 @@ INT8_HELP = (
     "; int8 translates with int8 matrix products on any CPU (onnxruntime, from the onnx extra; the int8 graphs are "
     "made on first use and kept in MODEL_DIR/onnx-int8)"
 )
+ENGINE_HELP = (
+    "what runs the search: PyTorch, or onnxruntime over the model's exported graphs, faster on a CPU (from the onnx "
+    "extra; the graphs are made on first use and kept in MODEL_DIR/onnx-float32 or onnx-int8). Default: onnxruntime "
+    "for --dtype int8, else pytorch"
+)
 
 
 def non_negative_float(text: str) -> float:
@@ -131,6 +137,8 @@ def add_generation_options(parser: argparse.ArgumentParser, dtypes: tuple[str, .
         default="float32",
         help=f"{DTYPE_HELP}{INT8_HELP if quantized else ''} (default: %(default)s)",
     )
+    if quantized:
+        parser.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
 
 
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
@@ -176,8 +184,11 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 
 def require_engine(args: argparse.Namespace) -> None:
-    """--dtype int8 runs in onnxruntime (and makes its graphs with onnx): refuse it at once without them."""
-    if args.dtype in QUANTIZED_DTYPES:
+    """--engine onnxruntime and --dtype int8 run in onnxruntime (and make their graphs with onnx): refuse them at
+    once without them."""
+    if args.engine == "onnxruntime":
+        require_extra(ONNX_EXTRA, EXPORT_MODULES + ENGINE_MODULES, "--engine onnxruntime")
+    elif args.dtype in QUANTIZED_DTYPES:
         require_extra(ONNX_EXTRA, EXPORT_MODULES + ENGINE_MODULES, f"--dtype {args.dtype}")
 
 

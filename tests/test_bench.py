@@ -112,6 +112,11 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
         ours("translate", *model_args, "--out", f"{hyp}.int8", "--max-out", 6, "--dtype", "int8", *TOY)
         assert len(Path(f"{hyp}.int8").read_text().splitlines()) == len(src)
         assert json.loads(Path(f"{hyp}.int8.json").read_text())["dtype"] == "int8"
+        # Its float32 graphs, as `translate --engine onnxruntime` runs them: no PyTorch model in the decode loop.
+        ours("translate", *model_args, "--out", f"{hyp}.onnx", "--max-out", 6, "--engine", "onnxruntime", *TOY)
+        assert len(Path(f"{hyp}.onnx").read_text().splitlines()) == len(src)
+        assert json.loads(Path(f"{hyp}.onnx.json").read_text())["engine"] == "onnxruntime"
+        assert (tmp_path / "run" / "model" / "onnx-float32").is_dir()
 
     # The shortlist from the training files, then decoding with it and with source-relative limits.
     model = tmp_path / "run" / "model"
@@ -395,6 +400,32 @@ def test_decoding_variants_are_compared_with_the_best_peer_and_with_ours():
     assert vp.interleave(["ours", "ours-int8", "onmt"]) == ["ours", "ours-int8", "onmt"]
     with pytest.raises(SystemExit):
         vp.parse_args(["--toolkits", "ours-int8,onmt"])  # the variants need ours's model
+
+
+def test_keep_models_decodes_new_variants_of_a_run_without_training_again(tmp_path, monkeypatch):
+    """`--keep-models`: the quality phase keeps the models a run already trained (and their scores), trains only
+    the missing ones, and decodes every variant asked for."""
+    vp = versus_peers()
+    trained, decoded = [], []
+    monkeypatch.setattr(vp, "prepare", lambda name, a, out_root: {"dir": str(tmp_path / name), "test_sentences": 1})
+    monkeypatch.setattr(vp, "build_shortlist", lambda *args: None)
+
+    def train(tk, data, out, steps, a, env):
+        out.mkdir(parents=True, exist_ok=True)
+        trained.append(tk)
+        return {"wall_s": 1.0}
+
+    monkeypatch.setattr(vp, "do_train", train)
+    monkeypatch.setattr(vp, "peer_model", lambda tk, out: str(out))
+    monkeypatch.setattr(vp, "do_decode", lambda tk, *args: decoded.append(tk) or {"bleu": 1.0})
+    run = ["--quick", "--label", "keep", "--out", str(tmp_path), "--phases", "prep,quality", "--quality-steps", "10"]
+    vp.main([*run, "--toolkits", "ours,ours-int8"])
+    assert trained == ["ours"] and decoded == ["ours"] * 2 + ["ours-int8"] * 2  # greedy and beam 5 each
+    trained.clear(), decoded.clear()
+    vp.main([*run, "--toolkits", "ours,ours-onnx,ours-onnx-shortlist", "--keep-models"])
+    assert trained == [] and decoded == ["ours-onnx"] * 2 + ["ours-onnx-shortlist"] * 2
+    quality = json.loads((tmp_path / "versus_peers.keep.json").read_text())["quality"]["multi30k"]
+    assert set(quality) == {"ours", "ours-onnx", "ours-onnx-shortlist"}  # ours's scores kept, not decoded again
 
 
 def test_full_runs_on_each_kind_of_cpu_keep_their_own_results(tmp_path, monkeypatch):

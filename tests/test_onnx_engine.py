@@ -1,11 +1,13 @@
-"""int8 decoding (`--dtype int8`): onnxruntime over dynamically quantized graphs of a trained tiny model, against
-the float32 model; the graphs kept in the model directory; the command's flags; the error without onnxruntime."""
+"""Translating with onnxruntime (`--engine onnxruntime`, and `--dtype int8`, which runs there): float32 graphs and
+dynamically quantized int8 graphs of a trained tiny model, against the PyTorch model; the graphs kept in the model
+directory; the command's flags; the errors for what the engine cannot do, and without onnxruntime."""
 
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import importlib.util
+import itertools
 import json
 import shutil
 import sys
@@ -16,8 +18,16 @@ import pytest
 import torch
 from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write_test_set
 
-from hf_rnn_seq2seq.loading import GRAPH_LAYOUT, INT8_DIR, int8_graphs, load_model, load_translator
-from hf_rnn_seq2seq.onnx_export import export_onnx
+from hf_rnn_seq2seq.ensemble import load_ensemble_translator
+from hf_rnn_seq2seq.loading import (
+    GRAPH_LAYOUT,
+    INT8_DIR,
+    MADE_FROM_FILE,
+    ONNX_DIRS,
+    load_model,
+    load_translator,
+    onnx_graphs,
+)
 from hf_rnn_seq2seq.onnx_runtime import (
     DECODER_STEP_FILE,
     GENERATOR_FILE,
@@ -43,7 +53,7 @@ SENTENCES, REFERENCES = KOREAN[::5], ENGLISH[::5]  # 64 of tiny_models.PAIRS, ev
 N_TEST = 12
 # A shortlist that leaves out most of the tiny vocabulary from each batch of 4, yet holds what the model picks.
 SHORTLIST_TOP_K, SHORTLIST_FREQUENT = 10, 20
-MISSING_ENGINE = "onnxruntime is not installed: --dtype int8 needs the onnx extra: pip install 'hf-rnn-seq2seq[onnx]'"
+INSTALL_EXTRA = "needs the onnx extra: pip install 'hf-rnn-seq2seq[onnx]'"
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +106,7 @@ def test_step_probabilities_are_close_to_float32(trained_dir, int8_translator):
     source = int8_translator.tokenizer(SENTENCES, padding=True, return_tensors="np")
     with one_thread(), torch.no_grad():
         output_ids = model.generate(torch.from_numpy(source["input_ids"]), num_beams=1)
-        float_dir = trained_dir / "float32-graphs"
-        export_onnx(model, float_dir)
-    runners = {"float32": OnnxTranslator(float_dir), "int8": int8_translator}
+        runners = {"float32": load_translator(trained_dir, engine="onnxruntime"), "int8": int8_translator}
     inputs = {name: runner.encode(source["input_ids"], source["attention_mask"]) for name, runner in runners.items()}
     largest_error = 0.0
     running = np.ones(len(SENTENCES), dtype=bool)
@@ -116,27 +124,29 @@ def test_step_probabilities_are_close_to_float32(trained_dir, int8_translator):
     assert largest_error < MAX_PROBABILITY_ERROR
 
 
-def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained_dir, int8_translator):
-    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(INT8_DIR, "float32-*"))
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained_dir, dtype):
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(*ONNX_DIRS.values()))
     with one_thread():
-        graphs = int8_graphs(model_dir)
+        graphs = onnx_graphs(model_dir, dtype)
+    assert graphs == model_dir / ONNX_DIRS[dtype] and [path.name for path in model_dir.glob("onnx-*")] == [graphs.name]
     made = (graphs / DECODER_STEP_FILE).stat().st_mtime_ns
-    assert int8_graphs(model_dir) == graphs and (graphs / DECODER_STEP_FILE).stat().st_mtime_ns == made
-    assert [path.name for path in model_dir.iterdir() if path.name.startswith(f".{INT8_DIR}")] == []
+    assert onnx_graphs(model_dir, dtype) == graphs and (graphs / DECODER_STEP_FILE).stat().st_mtime_ns == made
+    assert [path.name for path in model_dir.iterdir() if path.name.startswith(f".{graphs.name}")] == []
 
     generation_config = json.loads((model_dir / "generation_config.json").read_text())
     generation_config["max_new_tokens"] = 3
     (model_dir / "generation_config.json").write_text(json.dumps(generation_config))
     with one_thread():
-        assert int8_graphs(model_dir) == graphs
+        assert onnx_graphs(model_dir, dtype) == graphs
     assert OnnxTranslator(graphs).generation_config.max_new_tokens == 3  # made again from the new files
 
     # Graphs of an earlier layout (an older version of the package made them) are made again as well.
-    record = json.loads((graphs / QUANTIZATION_FILE).read_text())
-    (graphs / QUANTIZATION_FILE).write_text(json.dumps(record | {"layout": GRAPH_LAYOUT - 1}))
+    record = json.loads((graphs / MADE_FROM_FILE).read_text())
+    (graphs / MADE_FROM_FILE).write_text(json.dumps(record | {"layout": GRAPH_LAYOUT - 1}))
     (graphs / GENERATOR_FILE).unlink()  # as graphs made before the Generator had a graph of its own
     with one_thread():
-        assert int8_graphs(model_dir) == graphs
+        assert onnx_graphs(model_dir, dtype) == graphs
     assert (graphs / GENERATOR_FILE).is_file()
 
 
@@ -177,13 +187,100 @@ def test_commands_translate_evaluate_and_export_in_int8(tmp_path, capsys, traine
         # An exported int8 directory translates as the model directory's own int8 graphs do.
         assert main(["translate", str(exported), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out2"), *argv]) == 0
         assert (tmp_path / "out2").read_text(encoding="utf-8").splitlines() == expected
+        # Its graphs are int8 ones: asked for float32 graphs, it says so.
+        assert main(["translate", str(exported), "-i", f"{test_prefix}.ko", "--engine", "onnxruntime"]) == EXIT_ERROR
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{exported} holds int8 graphs (hf-rnn-seq2seq export): translate it in int8")
+    )
+
+
+@pytest.fixture(scope="module")
+def onnx_translator(trained_dir):
+    """The model's float32 graphs in onnxruntime: what --engine onnxruntime translates with."""
+    with one_thread():
+        return load_translator(trained_dir, engine="onnxruntime")
+
+
+@pytest.mark.parametrize("num_beams", [1, BEAMS])
+def test_the_onnxruntime_engine_translates_as_pytorch_does(trained_dir, onnx_translator, num_beams):
+    """float32 graphs compute what the PyTorch model computes, to rounding: the same translations."""
+    assert isinstance(onnx_translator, OnnxTranslator)
+    graph = onnx.load(trained_dir / ONNX_DIRS["float32"] / DECODER_STEP_FILE).graph
+    assert "MatMulInteger" not in {node.op_type for node in graph.node}  # float32 products, not int8
+    pytorch = load_translator(trained_dir, engine="pytorch")
+    with one_thread():
+        expected = [result["translation_text"] for result in pytorch(SENTENCES, num_beams=num_beams)]
+        translated = [result["translation_text"] for result in onnx_translator(SENTENCES, num_beams=num_beams)]
+    assert translated == expected
+
+
+def test_commands_translate_evaluate_and_export_with_the_onnxruntime_engine(
+    tmp_path, capsys, trained_dir, onnx_translator
+):
+    test_prefix = write_test_set(tmp_path, N_TEST)
+    sources = (tmp_path / "test.ko").read_text(encoding="utf-8").splitlines()
+    with one_thread():
+        expected = [result["translation_text"] for result in onnx_translator(sources, num_beams=BEAMS)]
+        argv = ["--engine", "onnxruntime", "--num-beams", str(BEAMS)]
+        assert main(["translate", str(trained_dir), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out"), *argv]) == 0
+        assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
+
+        reports = {}
+        for engine_flags in (argv, ["--num-beams", str(BEAMS)]):
+            report_file = tmp_path / "report.json"
+            assert (
+                main(["evaluate", str(trained_dir), str(test_prefix), *engine_flags, "--json", str(report_file)]) == 0
+            )
+            report = json.loads(report_file.read_text())
+            reports[report["engine"]] = report
+        assert set(reports) == {"onnxruntime", "pytorch"} and reports["onnxruntime"]["dtype"] == "float32"
+        assert reports["onnxruntime"]["bleu"] == reports["pytorch"]["bleu"]
+
+        # A directory `export` wrote (float32 graphs) translates with the engine as the model directory does.
+        exported = tmp_path / "exported"
+        assert main(["export", str(trained_dir), str(exported)]) == 0
+        assert main(["translate", str(exported), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out2"), *argv]) == 0
+        assert (tmp_path / "out2").read_text(encoding="utf-8").splitlines() == expected
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--engine", "pytorch", "--dtype", "int8"],
+            "int8 translates with onnxruntime, not PyTorch: use engine onnxruntime",
+        ),
+        (
+            ["--engine", "onnxruntime", "--dtype", "bfloat16"],
+            "onnxruntime translates float32 or int8 graphs, not bfloat16",
+        ),
+        (
+            ["--engine", "onnxruntime", "--n-best", "2", "--num-beams", "2"],
+            "n-best lists and alignments need the PyTorch model: "
+            "translate without --engine onnxruntime or --dtype int8",
+        ),
+    ],
+    ids=["int8-in-pytorch", "bfloat16-in-onnxruntime", "n-best"],
+)
+def test_what_an_engine_cannot_do_is_one_line(tmp_path, capsys, trained_dir, onnx_translator, flags, message):
+    source = tmp_path / "source.ko"
+    source.write_text("\n".join(KOREAN[:2]) + "\n", encoding="utf-8")
+    assert main(["translate", str(trained_dir), "-i", str(source), "-o", str(tmp_path / "out"), *flags]) == EXIT_ERROR
+    assert capsys.readouterr().err.strip() == f"hf-rnn-seq2seq translate: error: {message}"
+
+
+def test_an_ensemble_refuses_the_onnxruntime_engine(trained_dir):
+    with pytest.raises(ValueError, match="an ensemble decodes with PyTorch: --engine onnxruntime"):
+        load_ensemble_translator([trained_dir, trained_dir], engine="onnxruntime")
 
 
 def test_int8_with_a_shortlist_agrees_with_float32_with_it(tmp_path, capsys, trained_dir):
     """int8 graphs with the model's shortlist: the Generator scores the shortlisted tokens only; translations agree
     with the float32 model's own shortlist translations as the full ones do, from Python and from the command."""
-    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(INT8_DIR, "float32-*"))
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns(*ONNX_DIRS.values()))
     pairs = tmp_path / "pairs"
     for lang, lines in (("ko", KOREAN), ("en", ENGLISH)):
         (pairs.parent / f"pairs.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -232,17 +329,20 @@ def without_onnxruntime(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
 
 
-def test_int8_without_onnxruntime_is_one_line_naming_the_extra(tmp_path, capsys, trained_dir, without_onnxruntime):
-    for argv in (
-        ["translate", str(trained_dir), "--dtype", "int8"],
-        ["evaluate", str(trained_dir), str(tmp_path / "test"), "--dtype", "int8"],
+def test_onnxruntime_missing_is_one_line_naming_the_extra(tmp_path, capsys, trained_dir, without_onnxruntime):
+    for command, flags in itertools.product(
+        (["translate", str(trained_dir)], ["evaluate", str(trained_dir), str(tmp_path / "test")]),
+        (["--dtype", "int8"], ["--engine", "onnxruntime"]),
     ):
-        assert main(argv) == EXIT_ERROR
+        assert main(command + flags) == EXIT_ERROR
         err = capsys.readouterr().err.strip()
-        assert err == f"hf-rnn-seq2seq {argv[0]}: error: {MISSING_ENGINE}"
+        assert (
+            err
+            == f"hf-rnn-seq2seq {command[0]}: error: onnxruntime is not installed: {' '.join(flags)} {INSTALL_EXTRA}"
+        )
     assert main(["export", str(trained_dir), str(tmp_path / "out"), "--quantize", "int8"]) == EXIT_ERROR
     assert "pip install 'hf-rnn-seq2seq[onnx]'" in capsys.readouterr().err
     with pytest.raises(
-        ModuleNotFoundError, match=r"int8 translation needs the onnx extra: pip install 'hf-rnn-seq2seq\[onnx\]'"
+        ModuleNotFoundError, match=r"float32 translation with onnxruntime needs the onnx extra: pip install"
     ):
-        load_translator(trained_dir, dtype="int8")
+        load_translator(trained_dir, engine="onnxruntime")

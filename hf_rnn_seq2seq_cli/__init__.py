@@ -10,6 +10,7 @@
     hf-rnn-seq2seq evaluate outputs/aeslc data/test --source-lang src --target-lang tgt --metrics rouge
     hf-rnn-seq2seq tokenizer data/train tokenizer/ --vocab-size 8000
     hf-rnn-seq2seq average --last 5 outputs/koen -o outputs/koen-averaged
+    hf-rnn-seq2seq translate outputs/koen -i news.ko --engine onnxruntime  # float32 graphs, in onnxruntime
     hf-rnn-seq2seq translate outputs/koen -i news.ko --dtype int8      # int8 matrix products, in onnxruntime
     hf-rnn-seq2seq export outputs/koen outputs/koen-onnx
     hf-rnn-seq2seq shortlist outputs/koen data/train          # then: translate ... --shortlist

@@ -298,6 +298,7 @@ def test_the_commands_defaults_and_choices_are_the_packages():
 
     assert command.DTYPES == tuple(loading.DTYPES)
     assert command.QUANTIZED_DTYPES == loading.QUANTIZED_DTYPES
+    assert command.ENGINES == loading.ENGINES
     assert command.QUANTIZATIONS == tuple(onnx_export.QUANTIZATIONS)
     assert command.ONNX_EXTRA == onnx_runtime.ONNX_EXTRA
     assert command.TOKENIZER_MODELS == tokenization.TOKENIZER_MODELS

@@ -38,7 +38,6 @@ ENGINES = ("pytorch", "onnxruntime")
 ONNX_DTYPES = ("float32", *QUANTIZED_DTYPES)
 # Where `onnx_graphs` keeps a model's graphs of each weight type, inside the model directory.
 ONNX_DIRS = {"float32": "onnx-float32", "int8": "onnx-int8"}
-INT8_DIR = ONNX_DIRS["int8"]
 # Beside graphs made on first use: the model files they were made from and the layout they were made in.
 MADE_FROM_FILE = "made_from.json"
 # The graphs' layout (which files, inputs and outputs onnx_export writes), recorded with graphs made on first use:
@@ -134,8 +133,7 @@ def onnx_graphs(model_dir: str | os.PathLike, dtype: str = "float32") -> Path:
     minute) when missing or made from other weights, config, generation config or shortlist than the directory's
     own, or by an earlier layout of the graphs (GRAPH_LAYOUT). `model_dir` may also be a directory that
     `hf-rnn-seq2seq export` wrote: its graphs are used as they are."""
-    if dtype not in ONNX_DTYPES:
-        raise ValueError(f"onnxruntime translates {' or '.join(ONNX_DTYPES)} graphs, not {dtype}")
+    check_engine("onnxruntime", dtype)
     path = Path(model_dir)
     if (path / ENCODER_FILE).is_file():  # an exported directory
         exported = (_read_record(path / QUANTIZATION_FILE) or {}).get("dtype", "float32")
@@ -197,7 +195,6 @@ def _fingerprint(model_dir: Path) -> str:
 __all__ = [
     "DTYPES",
     "ENGINES",
-    "INT8_DIR",
     "ONNX_DIRS",
     "ONNX_DTYPES",
     "QUANTIZED_DTYPES",

@@ -21,7 +21,6 @@ from tiny_models import ENGLISH, KOREAN, one_thread, save_tiny_translator, write
 from hf_rnn_seq2seq.ensemble import load_ensemble_translator
 from hf_rnn_seq2seq.loading import (
     GRAPH_LAYOUT,
-    INT8_DIR,
     MADE_FROM_FILE,
     ONNX_DIRS,
     load_model,
@@ -70,7 +69,7 @@ def int8_translator(trained_dir):
 
 @pytest.mark.parametrize("graph_file", [DECODER_STEP_FILE, GENERATOR_FILE])
 def test_graphs_multiply_in_int8(trained_dir, int8_translator, graph_file):
-    graphs = trained_dir / INT8_DIR
+    graphs = trained_dir / ONNX_DIRS["int8"]
     graph = onnx.load(graphs / graph_file).graph
     operators = {node.op_type for node in graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators

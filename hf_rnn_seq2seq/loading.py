@@ -41,8 +41,9 @@ ONNX_DIRS = {"float32": "onnx-float32", "int8": "onnx-int8"}
 # Beside graphs made on first use: the model files they were made from and the layout they were made in.
 MADE_FROM_FILE = "made_from.json"
 # The graphs' layout (which files, inputs and outputs onnx_export writes), recorded with graphs made on first use:
-# graphs an earlier version of this package made are made again. 2: the Generator a graph of its own.
-GRAPH_LAYOUT = 2
+# graphs an earlier version of this package made are made again. 2: the Generator a graph of its own; 3: float32
+# graphs of a model with a shortlist get a shortlisted Generator graph too.
+GRAPH_LAYOUT = 3
 # The files of a model directory the graphs are made from: a change to any of them makes them again.
 SOURCE_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", SHORTLIST_FILE)
 HASH_CHUNK_BYTES = 1 << 20

@@ -12,10 +12,10 @@
                           that beam search ranks
 
 The Generator is a graph of its own so that a lexical shortlist can replace it: a model with one also gets its
-`shortlist.npz` and the Generator's float32 weights (`generator.npz`), from which the runner computes only the
-shortlisted columns (onnxruntime runs every node of a graph, whichever outputs are asked for). Quantized to int8,
-it gets those weights in int8 instead (one scale per row) and `generator_shortlist.onnx`, a graph without weights
-that multiplies the rows the runner gathers for a batch in integers, as the quantized Generator would.
+`shortlist.npz`, the Generator's weights (`generator.npz`) and `generator_shortlist.onnx`, a graph without weights
+that multiplies only the rows the runner gathers for a batch (onnxruntime runs every node of a graph, whichever
+outputs are asked for). Quantized to int8, those weights are int8 (one scale per row), multiplied in integers as
+the quantized Generator would.
 
 State tensors keep the model's layout: hidden/cell `(decoder_layers, batch, hidden)`, the rest batch-first.
 The graphs come from the same modules `generate()` runs (traced with torch.onnx's TorchScript exporter), so
@@ -231,7 +231,7 @@ def export_onnx(
         weights = {name: value.detach().float().numpy() for name, value in weights.items()}
         if quantize is not None:  # the int8 rows replace the float32 ones: the runner reads one or the other
             weights |= _int8_rows(weights.pop("weight"))
-            _write_shortlisted_generator(output_dir / SHORTLISTED_GENERATOR_FILE, opset)
+        _write_shortlisted_generator(output_dir / SHORTLISTED_GENERATOR_FILE, opset, quantized=quantize is not None)
         np.savez(output_dir / GENERATOR_WEIGHTS_FILE, **weights)
     paths = [output_dir / file_name for *_, file_name in exports]
     if quantize is not None:
@@ -286,26 +286,32 @@ def _int8_rows(weight: np.ndarray) -> dict[str, np.ndarray]:
     return {"weight_int8": np.ascontiguousarray(quantized.T), "scale": scale.astype(np.float32)}
 
 
-def _write_shortlisted_generator(path: Path, opset: int) -> None:
-    """The int8 Generator over one batch's shortlisted tokens, their weights given as inputs: h_dec (batch, hidden)
-    quantized to uint8 on the fly, times `weight` (hidden, shortlisted) int8 in integers, rescaled by `scale`
-    (shortlisted,) and the activations' scale, plus `bias`; log-softmax and the `k` best (`top_log_probs`,
-    `top_positions` into the shortlisted tokens)."""
+def _write_shortlisted_generator(path: Path, opset: int, quantized: bool) -> None:
+    """The Generator over one batch's shortlisted tokens, their weights given as inputs: h_dec (batch, hidden) times
+    `weight` (shortlisted, hidden) float32, plus `bias` (shortlisted,); or, `quantized`, h_dec quantized to uint8 on
+    the fly times `weight` (hidden, shortlisted) int8 in integers, rescaled by `scale` (shortlisted,) and the
+    activations' scale, plus `bias`. Then log-softmax and the `k` best (`top_log_probs`, `top_positions` into the
+    shortlisted tokens, ties to the lower position, as generate()'s top-k)."""
     shortlisted = ["shortlisted"]
-    inputs = [
-        helper.make_tensor_value_info("h_dec", TensorProto.FLOAT, ["batch", "hidden"]),
-        helper.make_tensor_value_info("weight", TensorProto.INT8, ["hidden", *shortlisted]),
-        helper.make_tensor_value_info("scale", TensorProto.FLOAT, shortlisted),
-        helper.make_tensor_value_info("bias", TensorProto.FLOAT, shortlisted),
-        helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
-    ]
-    nodes = [
-        helper.make_node("DynamicQuantizeLinear", ["h_dec"], ["h_quantized", "h_scale", "h_zero_point"]),
-        helper.make_node("MatMulInteger", ["h_quantized", "weight", "h_zero_point"], ["products"]),
-        helper.make_node("Cast", ["products"], ["products_float"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["h_scale", "scale"], ["scales"]),
-        helper.make_node("Mul", ["products_float", "scales"], ["unbiased"]),
-        helper.make_node("Add", ["unbiased", "bias"], ["logits"]),
+    h_dec = helper.make_tensor_value_info("h_dec", TensorProto.FLOAT, ["batch", "hidden"])
+    bias = helper.make_tensor_value_info("bias", TensorProto.FLOAT, shortlisted)
+    k = helper.make_tensor_value_info("k", TensorProto.INT64, [1])
+    if quantized:
+        weight = helper.make_tensor_value_info("weight", TensorProto.INT8, ["hidden", *shortlisted])
+        inputs = [h_dec, weight, helper.make_tensor_value_info("scale", TensorProto.FLOAT, shortlisted), bias, k]
+        nodes = [
+            helper.make_node("DynamicQuantizeLinear", ["h_dec"], ["h_quantized", "h_scale", "h_zero_point"]),
+            helper.make_node("MatMulInteger", ["h_quantized", "weight", "h_zero_point"], ["products"]),
+            helper.make_node("Cast", ["products"], ["products_float"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["h_scale", "scale"], ["scales"]),
+            helper.make_node("Mul", ["products_float", "scales"], ["unbiased"]),
+            helper.make_node("Add", ["unbiased", "bias"], ["logits"]),
+        ]
+    else:
+        weight = helper.make_tensor_value_info("weight", TensorProto.FLOAT, [*shortlisted, "hidden"])
+        inputs = [h_dec, weight, bias, k]
+        nodes = [helper.make_node("Gemm", ["h_dec", "weight", "bias"], ["logits"], transB=1)]
+    nodes += [
         helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1),
         helper.make_node("TopK", ["log_probs", "k"], ["top_log_probs", "top_positions"], axis=-1, largest=1, sorted=1),
     ]

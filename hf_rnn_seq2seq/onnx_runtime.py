@@ -26,10 +26,9 @@ logger = logging.getLogger(__name__)
 ENCODER_FILE = "encoder.onnx"
 DECODER_STEP_FILE = "decoder_step.onnx"
 GENERATOR_FILE = "generator.onnx"
-# Beside the graphs of a model with a shortlist: the Generator's float32 weight (|V|, hidden) and bias (|V|), whose
-# shortlisted rows the runner multiplies itself.
+# Beside the graphs of a model with a shortlist: the Generator's weight (float32 (|V|, hidden), or int8 with a scale
+# per row) and bias (|V|), and a graph that multiplies the shortlisted rows the runner gathers for a batch (onnx_export)
 GENERATOR_WEIGHTS_FILE = "generator.npz"
-# Beside int8 graphs of a model with a shortlist: the Generator over a batch's shortlisted rows, in int8 (onnx_export)
 SHORTLISTED_GENERATOR_FILE = "generator_shortlist.onnx"
 QUANTIZATION_FILE = "quantization.json"  # beside quantized graphs: their weight type and settings (onnx_export)
 ONNX_EXTRA = "onnx"  # the extra that installs onnx and onnxruntime: pip install 'hf-rnn-seq2seq[onnx]'
@@ -75,13 +74,13 @@ def state_names(config) -> list[str]:
 
 
 class ShortlistedGenerator(NamedTuple):
-    """The Generator restricted to one batch's shortlisted target tokens."""
+    """The Generator restricted to one batch's shortlisted target tokens: their ids, and the weights the
+    shortlisted generator graph multiplies for them."""
 
-    ids: np.ndarray  # (k,) target ids, ascending
-    weight: np.ndarray | None  # (k, hidden) float32; None with int8 graphs, which multiply weight_int8
-    bias: np.ndarray  # (k,)
-    weight_int8: np.ndarray | None = None  # (hidden, k), with int8 graphs
-    scale: np.ndarray | None = None  # (k,) of weight_int8's columns
+    ids: np.ndarray  # (shortlisted,) target ids, ascending
+    # weight (shortlisted, hidden) float32, or with int8 graphs (hidden, shortlisted) int8 and its scale
+    # (shortlisted,); bias (shortlisted,)
+    weights: dict[str, np.ndarray]
 
 
 @dataclass
@@ -125,13 +124,13 @@ class OnnxTranslator:
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.generator = onnxruntime.InferenceSession(onnx_dir / GENERATOR_FILE, options, providers=PROVIDERS)
         self.shortlist, self.generator_weights, self.shortlisted_generator = None, {}, None
-        if (onnx_dir / SHORTLIST_FILE).is_file() and (onnx_dir / GENERATOR_WEIGHTS_FILE).is_file():
+        shortlist_files = (SHORTLIST_FILE, GENERATOR_WEIGHTS_FILE, SHORTLISTED_GENERATOR_FILE)
+        if all((onnx_dir / file_name).is_file() for file_name in shortlist_files):
             self.shortlist = Shortlist.load(onnx_dir / SHORTLIST_FILE)
             with np.load(onnx_dir / GENERATOR_WEIGHTS_FILE, allow_pickle=False) as arrays:
                 self.generator_weights = dict(arrays)  # bias, and weight or (int8 graphs) weight_int8, scale
-            if (onnx_dir / SHORTLISTED_GENERATOR_FILE).is_file():
-                path = onnx_dir / SHORTLISTED_GENERATOR_FILE
-                self.shortlisted_generator = onnxruntime.InferenceSession(path, options, providers=PROVIDERS)
+            path = onnx_dir / SHORTLISTED_GENERATOR_FILE
+            self.shortlisted_generator = onnxruntime.InferenceSession(path, options, providers=PROVIDERS)
         self.config = AutoConfig.from_pretrained(onnx_dir)
         self.generation_config = GenerationConfig.from_pretrained(onnx_dir)
         read_generate_options(self.generation_config, onnx_dir / GENERATION_CONFIG_NAME)  # max_len_a, ...
@@ -175,48 +174,33 @@ class OnnxTranslator:
             names = [node.name for node in self.generator.get_outputs()]
             feeds = {"h_dec": outputs["h_dec"], "k": np.array([k], dtype=np.int64)}
             outputs |= dict(zip(names, self.generator.run(None, feeds)))
-        elif vocabulary.weight_int8 is not None:
-            feeds = {"h_dec": outputs["h_dec"], "weight": vocabulary.weight_int8, "scale": vocabulary.scale}
-            feeds |= {"bias": vocabulary.bias, "k": np.array([k], dtype=np.int64)}
+        else:
+            feeds = {"h_dec": outputs["h_dec"], **vocabulary.weights, "k": np.array([k], dtype=np.int64)}
             top_log_probs, top_positions = self.shortlisted_generator.run(None, feeds)
             outputs |= {"top_log_probs": top_log_probs, "top_tokens": vocabulary.ids[top_positions]}
-        else:
-            outputs |= self._shortlisted_top_k(outputs["h_dec"], vocabulary, k)
         next_inputs = inputs | {name: outputs[f"next_{name}"] for name in self.state_names}
         return outputs, next_inputs
-
-    @staticmethod
-    def _shortlisted_top_k(h_dec: np.ndarray, vocabulary: ShortlistedGenerator, k: int) -> dict:
-        """The Generator's `k` best tokens over the shortlist, as the generator graph's TopK gives them: best first,
-        ties to the lower id."""
-        logits = h_dec @ vocabulary.weight.T + vocabulary.bias  # (batch, shortlisted)
-        peak = logits.max(axis=-1, keepdims=True)
-        log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
-        if k < len(vocabulary.ids):  # the k best in linear time, then only those sorted
-            top = np.argpartition(-log_probs, k - 1, axis=-1)[:, :k]
-        else:
-            top = np.broadcast_to(np.arange(len(vocabulary.ids)), log_probs.shape)
-        best_first = np.lexsort((top, -np.take_along_axis(log_probs, top, axis=-1)), axis=-1)
-        top = np.take_along_axis(top, best_first, axis=-1)
-        return {"top_log_probs": np.take_along_axis(log_probs, top, axis=-1), "top_tokens": vocabulary.ids[top]}
 
     def _shortlisted_vocabulary(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> ShortlistedGenerator:
         """The batch's shortlisted target ids with the end-of-sentence token, and the Generator's rows for them."""
         if self.shortlist is None:
             raise ValueError(
-                f"{self._onnx_dir}: these graphs were exported from a model without a shortlist: build one "
-                "(hf-rnn-seq2seq shortlist MODEL_DIR TRAINING_DATA), then export (or translate with --dtype int8) again"
+                f"{self._onnx_dir}: these graphs were exported from a model without a shortlist (or before this "
+                f"version wrote {SHORTLISTED_GENERATOR_FILE}): build one if needed (hf-rnn-seq2seq shortlist "
+                "MODEL_DIR TRAINING_DATA), then export again (or translate MODEL_DIR with --engine onnxruntime)"
             )
         eos = self.generation_config.eos_token_id
         eos = self.config.eos_token_id if eos is None else eos
         source, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
         ids = self.shortlist.target_ids(source, mask, also=eos).numpy()
         weights = self.generator_weights
-        if self.shortlisted_generator is None:
-            return ShortlistedGenerator(ids, weights["weight"][ids], weights["bias"][ids])
-        # int8 graphs: the rows in int8 as well, for the shortlisted generator graph
+        if "weight" in weights:  # float32 graphs: the rows
+            return ShortlistedGenerator(ids, {"weight": weights["weight"][ids], "bias": weights["bias"][ids]})
+        # int8 graphs: the columns of the transposed int8 weight, and their scales
         weight_int8 = np.ascontiguousarray(weights["weight_int8"][:, ids])
-        return ShortlistedGenerator(ids, None, weights["bias"][ids], weight_int8, weights["scale"][ids])
+        return ShortlistedGenerator(
+            ids, {"weight": weight_int8, "scale": weights["scale"][ids], "bias": weights["bias"][ids]}
+        )
 
     def generate(
         self,

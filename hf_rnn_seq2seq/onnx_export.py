@@ -291,7 +291,7 @@ def _write_shortlisted_generator(path: Path, opset: int, quantized: bool) -> Non
     `weight` (shortlisted, hidden) float32, plus `bias` (shortlisted,); or, `quantized`, h_dec quantized to uint8 on
     the fly times `weight` (hidden, shortlisted) int8 in integers, rescaled by `scale` (shortlisted,) and the
     activations' scale, plus `bias`. Then log-softmax and the `k` best (`top_log_probs`, `top_positions` into the
-    shortlisted tokens, ties to the lower position, as generate()'s top-k)."""
+    shortlisted tokens, ties to the lower position)."""
     shortlisted = ["shortlisted"]
     h_dec = helper.make_tensor_value_info("h_dec", TensorProto.FLOAT, ["batch", "hidden"])
     bias = helper.make_tensor_value_info("bias", TensorProto.FLOAT, shortlisted)

@@ -166,15 +166,21 @@ def test_translate_lines_takes_the_int8_translator(int8_translator):
     assert int8_translator(KOREAN[0]) == [{"translation_text": expected[0]}]  # one text, as the pipeline
 
 
-def test_commands_translate_evaluate_and_export_in_int8(tmp_path, capsys, trained_dir, int8_translator):
+def translate_command_agrees(tmp_path, model_dir, translator, argv: list[str]) -> tuple[str, list[str]]:
+    """Write a test set, translate it with `hf-rnn-seq2seq translate MODEL_DIR ... argv` and check the output is
+    `translator`'s (argv sets the same beam); return the test set's prefix and those translations."""
     test_prefix = write_test_set(tmp_path, N_TEST)
     sources = (tmp_path / "test.ko").read_text(encoding="utf-8").splitlines()
-    with one_thread():
-        expected = [result["translation_text"] for result in int8_translator(sources, num_beams=BEAMS)]
-        argv = ["--dtype", "int8", "--num-beams", str(BEAMS)]
-        assert main(["translate", str(trained_dir), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out"), *argv]) == 0
-        assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
+    expected = [result["translation_text"] for result in translator(sources, num_beams=BEAMS)]
+    assert main(["translate", str(model_dir), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out"), *argv]) == 0
+    assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
+    return str(test_prefix), expected
 
+
+def test_commands_translate_evaluate_and_export_in_int8(tmp_path, capsys, trained_dir, int8_translator):
+    argv = ["--dtype", "int8", "--num-beams", str(BEAMS)]
+    with one_thread():
+        test_prefix, expected = translate_command_agrees(tmp_path, trained_dir, int8_translator, argv)
         report_file = tmp_path / "report.json"
         assert main(["evaluate", str(trained_dir), str(test_prefix), *argv, "--json", str(report_file)]) == 0
         report = json.loads(report_file.read_text())
@@ -218,14 +224,9 @@ def test_the_onnxruntime_engine_translates_as_pytorch_does(trained_dir, onnx_tra
 def test_commands_translate_evaluate_and_export_with_the_onnxruntime_engine(
     tmp_path, capsys, trained_dir, onnx_translator
 ):
-    test_prefix = write_test_set(tmp_path, N_TEST)
-    sources = (tmp_path / "test.ko").read_text(encoding="utf-8").splitlines()
+    argv = ["--engine", "onnxruntime", "--num-beams", str(BEAMS)]
     with one_thread():
-        expected = [result["translation_text"] for result in onnx_translator(sources, num_beams=BEAMS)]
-        argv = ["--engine", "onnxruntime", "--num-beams", str(BEAMS)]
-        assert main(["translate", str(trained_dir), "-i", f"{test_prefix}.ko", "-o", str(tmp_path / "out"), *argv]) == 0
-        assert (tmp_path / "out").read_text(encoding="utf-8").splitlines() == expected
-
+        test_prefix, expected = translate_command_agrees(tmp_path, trained_dir, onnx_translator, argv)
         reports = {}
         for engine_flags in (argv, ["--num-beams", str(BEAMS)]):
             report_file = tmp_path / "report.json"

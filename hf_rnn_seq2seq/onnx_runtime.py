@@ -120,6 +120,9 @@ class OnnxTranslator:
         # the Generator) with numpy in between. Threads that spin waiting for their session's next run would hold
         # the cores the next session and numpy need: decoding ran several times slower (bench/DESIGN.md).
         options.add_session_config_entry(*NO_SPINNING)
+        # Each session's memory arena keeps the peak of every tensor size it has seen; decoding's tensors are small,
+        # and without the arenas peak memory was lower at the same speed (bench/DESIGN.md).
+        options.enable_cpu_mem_arena = False
         self.encoder = onnxruntime.InferenceSession(onnx_dir / ENCODER_FILE, options, providers=PROVIDERS)
         self.step = onnxruntime.InferenceSession(onnx_dir / DECODER_STEP_FILE, options, providers=PROVIDERS)
         self.generator = onnxruntime.InferenceSession(onnx_dir / GENERATOR_FILE, options, providers=PROVIDERS)

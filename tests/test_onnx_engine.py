@@ -149,10 +149,13 @@ def test_graphs_are_kept_and_made_again_when_the_model_changes(tmp_path, trained
     assert (graphs / GENERATOR_FILE).is_file()
 
 
-def test_sessions_let_idle_threads_sleep(int8_translator):
-    """Decoding alternates between sessions; a session's threads spinning after its run would take the cores."""
+def test_sessions_let_idle_threads_sleep_and_keep_no_memory_arena(int8_translator):
+    """Decoding alternates between sessions; a session's threads spinning after its run would take the cores, and
+    an arena per session would hold the peak of each."""
     sessions = [int8_translator.encoder, int8_translator.step, int8_translator.generator]
-    assert all(session.get_session_options().get_session_config_entry(NO_SPINNING[0]) == "0" for session in sessions)
+    options = [session.get_session_options() for session in sessions]
+    assert all(option.get_session_config_entry(NO_SPINNING[0]) == "0" for option in options)
+    assert not any(option.enable_cpu_mem_arena for option in options)
 
 
 def test_translate_lines_takes_the_int8_translator(int8_translator):

@@ -385,14 +385,9 @@ def load_test_set(a):
     return torch, model, lines, batches
 
 
-def onnx_generate(model_dir: str, dtype: str, threads: int):
-    """generate() for the `dtype` graphs of `model_dir` in onnxruntime: torch tensors in and out, as model.generate."""
+def onnx_generate(runner):
+    """generate() for an `OnnxTranslator` (`runner`): torch tensors in and out, as model.generate."""
     import torch
-
-    from hf_rnn_seq2seq.loading import onnx_graphs
-    from hf_rnn_seq2seq.onnx_runtime import OnnxTranslator
-
-    runner = OnnxTranslator(onnx_graphs(model_dir, dtype), num_threads=threads)
 
     def generate(input_ids, attention_mask, do_sample: bool, num_return_sequences: int, **options):
         ids = runner.generate(input_ids.numpy(), attention_mask.numpy(), **options)  # greedy or beam, no sampling
@@ -432,16 +427,15 @@ def cmd_shortlist(a) -> None:
 def cmd_translate(a) -> None:
     t_proc = time.perf_counter()
     set_threads(a.threads)
-    from hf_rnn_seq2seq.loading import check_engine
+    from hf_rnn_seq2seq.loading import check_engine, load_translator
 
     engine = check_engine(a.engine, a.dtype)
     if engine == "onnxruntime":  # as `translate --engine onnxruntime` runs: the graphs and tokenizers, no PyTorch model
         import torch
 
-        from hf_rnn_seq2seq.tokenization import load_tokenizers
-
-        src_tok, tgt_tok = load_tokenizers(a.model)
-        generate = onnx_generate(a.model, a.dtype, a.threads)
+        runner = load_translator(a.model, dtype=a.dtype, engine=engine)  # on set_threads's threads, as PyTorch
+        src_tok, tgt_tok = runner.tokenizer, runner.target_tokenizer
+        generate = onnx_generate(runner)
     else:
         torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
         generate = model.generate

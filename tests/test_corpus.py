@@ -10,7 +10,7 @@ from hf_rnn_seq2seq.corpus.check import EVERYDAY_KOEN, check, main
 
 def test_the_embedded_corpus_keeps_its_rules(capsys):
     assert main([]) == 0
-    assert "train 35,860" in capsys.readouterr().out
+    assert "train 49,620" in capsys.readouterr().out
 
 
 @pytest.fixture

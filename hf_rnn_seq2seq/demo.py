@@ -28,7 +28,10 @@ DEMO_SETTINGS = {
     "target_lang": "en",
     "output_dir": "outputs/demo-koen",
     "license": "cc-by-4.0",
-    "vocab_size": 3000,
+    # One vocabulary per language: a joint one of 3,000-5,000 pieces went mostly to Korean and cut common English
+    # words into letters, which the Decoder then had to spell out (and misspelt).
+    "separate_vocabularies": True,
+    "vocab_size": 4000,
     "embedding_size": 256,
     "hidden_size": 256,
     # Without input feeding the Decoder runs over the whole target in one fused RNN call instead of step by step:

@@ -192,17 +192,18 @@ def load_ensemble_translator(
     device: str | int | None = None,
     dtype: str = "float32",
     engine: str | None = None,
+    inter_threads: int = 1,
 ) -> RNNTranslationPipeline | OnnxTranslator:
     """A pipeline (of the first model's kind) over the models saved in `model_dirs` (each loaded as
     `load_translator` loads it): the ensemble of them, weighted by `weights` (default: equal), with the first
     model's tokenizers. One directory without weights gives that model's own pipeline (or, with `engine`
-    onnxruntime, its ONNX runner)."""
+    onnxruntime, its ONNX runner, translating `inter_threads` batches at once)."""
     model_dirs = list(model_dirs)
     if weights is not None and len(weights) != len(model_dirs):
         raise ValueError(f"got {len(weights)} weights for {len(model_dirs)} models: give one weight per model")
     if len(model_dirs) > 1 and check_engine(engine, dtype) != "pytorch":
         raise ValueError("an ensemble decodes with PyTorch: --engine onnxruntime (and --dtype int8) takes one model")
-    translators = [load_translator(model_dir, device, dtype, engine) for model_dir in model_dirs]
+    translators = [load_translator(model_dir, device, dtype, engine, inter_threads) for model_dir in model_dirs]
     if len(translators) == 1 and weights is None:
         return translators[0]
     first = translators[0]

@@ -112,6 +112,7 @@ def evaluate_model(
     rouge_tokenizer: str = "default",
     reference_files: list[str | os.PathLike] | None = None,
     engine: str | None = None,
+    inter_threads: int = 1,
     **generate_kwargs,
 ) -> tuple[dict, list[str]]:
     """`(report, translations)` of the model in `model_dir` on `data` (anything `load_translation_data` reads);
@@ -121,7 +122,7 @@ def evaluate_model(
     target side as the references: several references per example, each metric taking them as it does (ROUGE
     scores each example against its best reference).
     `generate_kwargs` (`num_beams`, `max_new_tokens`, ...) go to `generate()`; unset ones come from the model.
-    `dtype` and `engine` are `load_translator`'s (engine None: onnxruntime for int8, else PyTorch).
+    `dtype`, `engine` and `inter_threads` are `load_translator`'s (engine None: onnxruntime for int8, else PyTorch).
     With a `baseline` (a model directory, translated the same way, or a file of its translations) the report
     also has the paired bootstrap test against it (`paired_bootstrap`)."""
     members = model_dirs(model_dir)
@@ -137,7 +138,7 @@ def evaluate_model(
         baseline_translations = read_translations(baseline)  # read first: a bad file fails before translating
         if len(baseline_translations) != len(pairs):
             raise ValueError(f"{baseline} has {len(baseline_translations)} lines but {data} has {len(pairs)} sentences")
-    translator = load_ensemble_translator(members, weights, dtype=dtype, engine=engine)
+    translator = load_ensemble_translator(members, weights, dtype=dtype, engine=engine, inter_threads=inter_threads)
     start = time.perf_counter()
     translations = list(translate_lines(translator, sources, batch_size, **generate_kwargs))
     seconds = time.perf_counter() - start
@@ -161,7 +162,7 @@ def evaluate_model(
     }
     if baseline is not None:
         if baseline_translations is None:
-            baseline_translator = load_translator(baseline, dtype=dtype, engine=engine)
+            baseline_translator = load_translator(baseline, dtype=dtype, engine=engine, inter_threads=inter_threads)
             baseline_translations = list(translate_lines(baseline_translator, sources, batch_size, **generate_kwargs))
         report["baseline"] = str(baseline)
         report["paired_bootstrap"] = paired_bootstrap(

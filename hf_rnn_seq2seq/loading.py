@@ -84,20 +84,30 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32") -> PreTrain
 
 
 def load_translator(
-    model_dir: str | os.PathLike, device: str | int | None = None, dtype: str = "float32", engine: str | None = None
+    model_dir: str | os.PathLike,
+    device: str | int | None = None,
+    dtype: str = "float32",
+    engine: str | None = None,
+    inter_threads: int = 1,
 ) -> RNNTranslationPipeline | OnnxTranslator:
     """The model and tokenizer(s) saved in `model_dir`, as a pipeline on `device` (None: the first GPU if there is
     one, else the CPU), its weights in `dtype`: the text2text pipeline where the model was saved through it (a
     summarizer, a chatbot), else the translation pipeline. With `engine="onnxruntime"` (the default for
     `dtype="int8"`), an `OnnxTranslator` over the model's float32 or int8 graphs (`onnx_graphs`; CPU only), called
-    as the pipeline is: `translator(texts, num_beams=5)`."""
+    as the pipeline is: `translator(texts, num_beams=5)`; it translates `inter_threads` batches at once
+    (`OnnxTranslator`)."""
     engine = check_engine(engine, dtype)
+    if inter_threads != 1 and engine != "onnxruntime":
+        raise ValueError(
+            "inter_threads (batches translated at once) needs engine onnxruntime: PyTorch's threads are shared by "
+            "the whole process"
+        )
     if engine == "onnxruntime":
         if device not in (None, "cpu"):
             raise ValueError(f"onnxruntime translates on the CPU here, not on {device}: leave the device unset")
         # As many threads as PyTorch would use (OMP_NUM_THREADS, torch.set_num_threads), as a user who set them
         # expects: onnxruntime's own default takes every core.
-        return OnnxTranslator(onnx_graphs(model_dir, dtype), num_threads=torch.get_num_threads())
+        return OnnxTranslator(onnx_graphs(model_dir, dtype), torch.get_num_threads(), inter_threads)
     model = load_model(model_dir, dtype)
     source_tokenizer, target_tokenizer = load_tokenizers(model_dir)
     check_vocabularies(

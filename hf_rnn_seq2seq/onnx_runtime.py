@@ -2,11 +2,18 @@
 
 `OnnxTranslator` decodes greedily, or with a beam search that follows transformers' rules step for step, so that
 its output equals `generate()`'s. The graphs' inputs and outputs are described in `onnx_export`.
+
+Given several batches, it can translate `inter_threads` of them at once, each on its share of the threads (as
+CTranslate2's `inter_threads`): a decoder step's products are small, so two threads on one batch wait on each other
+more than two batches on one thread each (bench/DESIGN.md). That raises sentences per second on a file; one batch
+alone then runs on fewer threads.
 """
 
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -103,8 +110,13 @@ class OnnxTranslator:
 
     output_key = "translation_text"  # as the translation pipeline names each result's text
 
-    def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None):
+    def __init__(self, onnx_dir: str | os.PathLike, num_threads: int | None = None, inter_threads: int = 1):
+        """`num_threads`: the threads to use in all (None: onnxruntime's default, every core); `inter_threads`: the
+        batches `translate_batches` (and a call over several batches) translates at once, each on
+        `num_threads // inter_threads` of them (at least one)."""
         onnx_dir = Path(onnx_dir)
+        if inter_threads < 1:
+            raise ValueError(f"inter_threads must be at least 1, got {inter_threads}")
         for file_name in (ENCODER_FILE, DECODER_STEP_FILE, GENERATOR_FILE, CONFIG_NAME, GENERATION_CONFIG_NAME):
             if not (onnx_dir / file_name).is_file():
                 raise OSError(f"{onnx_dir}: no {file_name}; export the model first (hf-rnn-seq2seq export)")
@@ -114,8 +126,12 @@ class OnnxTranslator:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        if num_threads is not None:
+        if inter_threads > 1:
+            # A session runs from several Python threads at once; each run gets its share of the threads.
+            options.intra_op_num_threads = max(1, (num_threads or os.cpu_count() or 1) // inter_threads)
+        elif num_threads is not None:
             options.intra_op_num_threads = num_threads
+        self.inter_threads = inter_threads
         # Each session has its own intra-op threads, and decoding alternates between sessions (a decoder step, then
         # the Generator) with numpy in between. Threads that spin waiting for their session's next run would hold
         # the cores the next session and numpy need: decoding ran several times slower (bench/DESIGN.md).
@@ -398,10 +414,24 @@ class OnnxTranslator:
 
     def translate(self, texts: list[str], **generate_kwargs) -> list[str]:
         """Translate a batch of texts (tokenizers saved next to the graphs by `export_model_dir`)."""
+        return next(self.translate_batches([texts], **generate_kwargs))
+
+    def translate_batches(self, batches: list[list[str]], **generate_kwargs) -> Iterator[list[str]]:
+        """Translate each batch of texts, in order, `inter_threads` batches at a time. Only the search runs in the
+        worker threads: the tokenizers stay in the caller's (a fast tokenizer sets its padding on each call)."""
         source_tokenizer, target_tokenizer = self._load_tokenizers()
-        encoded = source_tokenizer(texts, padding=True, return_tensors="np")
-        output_ids = self.generate(encoded["input_ids"], encoded["attention_mask"], **generate_kwargs)
-        return target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+        encoded = [source_tokenizer(texts, padding=True, return_tensors="np") for texts in batches]
+
+        def search(batch) -> np.ndarray:
+            return self.generate(batch["input_ids"], batch["attention_mask"], **generate_kwargs)
+
+        if self.inter_threads == 1:
+            outputs = map(search, encoded)
+        else:
+            with ThreadPoolExecutor(self.inter_threads) as pool:
+                outputs = list(pool.map(search, encoded))
+        for output_ids in outputs:
+            yield target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
 
     def __call__(
         self, texts: str | list[str], batch_size: int | None = None, **generate_kwargs
@@ -410,10 +440,9 @@ class OnnxTranslator:
         `{"translation_text": ...}` per text, `batch_size` texts per `generate` call (None: all at once)."""
         texts = [texts] if isinstance(texts, str) else texts
         batch_size = batch_size or max(len(texts), 1)
-        translations = []
-        for start in range(0, len(texts), batch_size):
-            translations += self.translate(texts[start : start + batch_size], **generate_kwargs)
-        return [{self.output_key: translation} for translation in translations]
+        batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+        translations = self.translate_batches(batches, **generate_kwargs)
+        return [{self.output_key: translation} for batch in translations for translation in batch]
 
 
 __all__ = [

@@ -70,11 +70,15 @@ def translate_lines(
     model's generation config. Line endings are stripped; the translations have none. `translator` is what
     `load_translator` returns: the pipeline, or with `engine="onnxruntime"` the ONNX runner over the model's graphs."""
 
-    def translate_batch(texts: list[str]) -> list[str]:
-        results = translator(texts, batch_size=len(texts), **generate_kwargs)
-        return [result[translator.output_key] for result in results]
+    def translate_batches(batches: list[list[str]]) -> Iterable[list[str]]:
+        if isinstance(translator, OnnxTranslator):  # its `inter_threads` batches at a time
+            return translator.translate_batches(batches, **generate_kwargs)
+        return (
+            [result[translator.output_key] for result in translator(texts, batch_size=len(texts), **generate_kwargs)]
+            for texts in batches
+        )
 
-    yield from _by_windows(translator, lines, batch_size, translate_batch, "")
+    yield from _by_windows(translator, lines, batch_size, translate_batches, "")
 
 
 Result = TypeVar("Result")  # what one line translates to: its translation, or its n-best list
@@ -84,32 +88,33 @@ def _by_windows(
     translator: RNNTranslationPipeline | OnnxTranslator,
     lines: Iterable[str],
     batch_size: int,
-    translate_batch: Callable[[list[str]], list[Result]],
+    translate_batches: Callable[[list[list[str]]], Iterable[list[Result]]],
     empty: Result,
 ) -> Iterator[Result]:
-    """`translate_batch` (a batch of texts -> one result each) over `lines`, a window at a time, batched by length
-    within it; an empty (or blank) line gives `empty`. Yields one result per line, in order."""
+    """`translate_batches` (batches of texts -> one result per text, batch by batch) over `lines`, a window at a
+    time, batched by length within it; an empty (or blank) line gives `empty`. Yields one result per line, in
+    order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     lines = iter(lines)
     while window := [line.rstrip("\r\n") for line in islice(lines, batch_size * BATCHES_PER_WINDOW)]:
-        yield from _translate_window(translator, window, batch_size, translate_batch, empty)
+        yield from _translate_window(translator, window, batch_size, translate_batches, empty)
 
 
 def _translate_window(
     translator: RNNTranslationPipeline | OnnxTranslator,
     window: list[str],
     batch_size: int,
-    translate_batch: Callable[[list[str]], list[Result]],
+    translate_batches: Callable[[list[list[str]]], Iterable[list[Result]]],
     empty: Result,
 ) -> list[Result]:
     translations = [empty] * len(window)
     texts = [i for i, line in enumerate(window) if line.strip()]
     lengths = [len(ids) for ids in translator.tokenizer([window[i] for i in texts])["input_ids"]]
     by_length = [i for _, i in sorted(zip(lengths, texts))]
-    for start in range(0, len(by_length), batch_size):
-        batch = by_length[start : start + batch_size]
-        for i, result in zip(batch, translate_batch([window[i] for i in batch])):
+    batches = [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
+    for batch, results in zip(batches, translate_batches([[window[i] for i in batch] for batch in batches])):
+        for i, result in zip(batch, results):
             translations[i] = result
     return translations
 
@@ -168,7 +173,7 @@ def translate_lines_n_best(
     def translate_batch(texts: list[str]) -> list[list[ScoredTranslation]]:
         return _n_best_batch(translator, texts, n_best, alignment, penalties, generate_kwargs)
 
-    yield from _by_windows(translator, lines, batch_size, translate_batch, [])
+    yield from _by_windows(translator, lines, batch_size, lambda batches: map(translate_batch, batches), [])
 
 
 def _n_best_batch(
@@ -218,12 +223,14 @@ def translate_file(
     n_best: int | None = None,
     alignment: bool = False,
     engine: str | None = None,
+    inter_threads: int = 1,
     **generate_kwargs,
 ) -> int:
     """Translate `input_path` (None: stdin) line by line into `output_path` (None: stdout); return the number of
     lines. `progress` shows a progress bar on stderr (None: when stderr is a terminal); `dtype` is the weights'
     type and `engine` what runs the search (see `load_translator`: "onnxruntime" translates over the model's ONNX
-    graphs, and is the default for "int8"). Several model directories translate as their
+    graphs, and is the default for "int8"; there `inter_threads` batches translate at once). Several model
+    directories translate as their
     ensemble, weighted by `weights` (`hf_rnn_seq2seq.ensemble`).
 
     With `n_best`, each input line N gives `n_best` output lines `N<tab>score<tab>translation` (N from 0, best
@@ -242,7 +249,9 @@ def translate_file(
             raise ValueError("alignments come from one model's attention: give one model directory, not an ensemble")
         if set(generate_kwargs) & set(BEAM_PENALTY_OPTIONS):
             raise ValueError("GNMT's penalties are options of one model's beam search, not of an ensemble's")
-    translator = load_ensemble_translator(model_dirs(model_dir), weights, dtype=dtype, engine=engine)
+    translator = load_ensemble_translator(
+        model_dirs(model_dir), weights, dtype=dtype, engine=engine, inter_threads=inter_threads
+    )
     total = count_lines(input_path) if input_path is not None else None
     with ExitStack() as stack:
         source = stack.enter_context(_open_lines(input_path))

@@ -32,6 +32,7 @@ def run_translate(args: argparse.Namespace) -> None:
         progress=args.progress,
         dtype=args.dtype,
         engine=args.engine,
+        inter_threads=args.inter_threads,
         weights=args.weights,
         n_best=args.n_best,
         alignment=args.print_alignment,
@@ -71,6 +72,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         rouge_tokenizer=args.rouge_tokenizer,
         reference_files=args.references,
         engine=args.engine,
+        inter_threads=args.inter_threads,
         **decoding_kwargs(args),
     )
     lines = dict(flatten(report))

@@ -11,6 +11,7 @@ import itertools
 import json
 import shutil
 import sys
+import threading
 
 import numpy as np
 import onnx
@@ -53,6 +54,7 @@ N_TEST = 12
 # A shortlist that leaves out most of the tiny vocabulary from each batch of 4, yet holds what the model picks.
 SHORTLIST_TOP_K, SHORTLIST_FREQUENT = 10, 20
 INSTALL_EXTRA = "needs the onnx extra: pip install 'hf-rnn-seq2seq[onnx]'"
+BARRIER_SECONDS = 60  # how long one batch's search waits for the other to start beside it before the test fails
 
 
 @pytest.fixture(scope="module")
@@ -249,9 +251,62 @@ def test_commands_translate_evaluate_and_export_with_the_onnxruntime_engine(
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_inter_threads_search_batches_at_once_as_one_thread_does(monkeypatch, trained_dir, dtype):
+    """Two batches in the search at the same time, each in its own worker thread on one onnxruntime thread: the
+    translations are those of one thread taking the batches in turn."""
+    graphs = onnx_graphs(trained_dir, dtype)
+    in_turn = OnnxTranslator(graphs, num_threads=1)
+    at_once = OnnxTranslator(graphs, num_threads=2, inter_threads=2)
+    sessions = [at_once.encoder, at_once.step, at_once.generator]
+    assert all(session.get_session_options().intra_op_num_threads == 1 for session in sessions)
+    both_searching = threading.Barrier(2, timeout=BARRIER_SECONDS)  # broken unless both batches search at once
+    search, searched_in = at_once.generate, set()
+
+    def generate(*args, **kwargs):
+        searched_in.add(threading.get_ident())
+        both_searching.wait()
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(at_once, "generate", generate)
+    batches = [SENTENCES[: len(SENTENCES) // 2], SENTENCES[len(SENTENCES) // 2 :]]
+    expected = list(in_turn.translate_batches(batches, num_beams=BEAMS))
+    assert list(at_once.translate_batches(batches, num_beams=BEAMS)) == expected
+    assert len(searched_in) == 2 and threading.get_ident() not in searched_in
+
+
+def test_commands_translate_and_evaluate_with_inter_threads(tmp_path, capsys, trained_dir, onnx_translator):
+    argv = ["--engine", "onnxruntime", "--num-beams", str(BEAMS), "--inter-threads", "2", "--batch-size", "4"]
+    with one_thread():
+        test_prefix, _ = translate_command_agrees(tmp_path, trained_dir, onnx_translator, argv)
+        report_file = tmp_path / "report.json"
+        assert main(["evaluate", str(trained_dir), test_prefix, *argv, "--json", str(report_file)]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(trained_dir),
+                    test_prefix,
+                    "--num-beams",
+                    str(BEAMS),
+                    "--json",
+                    str(tmp_path / "pt.json"),
+                ]
+            )
+            == 0
+        )
+    assert json.loads(report_file.read_text())["bleu"] == json.loads((tmp_path / "pt.json").read_text())["bleu"]
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
+        (
+            ["--inter-threads", "2"],
+            "inter_threads (batches translated at once) needs engine onnxruntime: PyTorch's threads are shared by "
+            "the whole process",
+        ),
         (
             ["--engine", "pytorch", "--dtype", "int8"],
             "int8 translates with onnxruntime, not PyTorch: use engine onnxruntime",
@@ -266,7 +321,7 @@ def test_commands_translate_evaluate_and_export_with_the_onnxruntime_engine(
             "translate without --engine onnxruntime or --dtype int8",
         ),
     ],
-    ids=["int8-in-pytorch", "bfloat16-in-onnxruntime", "n-best"],
+    ids=["inter-threads-in-pytorch", "int8-in-pytorch", "bfloat16-in-onnxruntime", "n-best"],
 )
 def test_what_an_engine_cannot_do_is_one_line(tmp_path, capsys, trained_dir, onnx_translator, flags, message):
     source = tmp_path / "source.ko"

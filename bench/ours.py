@@ -385,15 +385,22 @@ def load_test_set(a):
     return torch, model, lines, batches
 
 
-def onnx_generate(runner):
-    """generate() for an `OnnxTranslator` (`runner`): torch tensors in and out, as model.generate."""
+def onnx_generate_batches(runner):
+    """generate() over every batch for an `OnnxTranslator` (`runner`), its `inter_threads` batches at a time: torch
+    tensors in and out, as model.generate."""
     import torch
 
-    def generate(input_ids, attention_mask, do_sample: bool, num_return_sequences: int, **options):
-        ids = runner.generate(input_ids.numpy(), attention_mask.numpy(), **options)  # greedy or beam, no sampling
-        return torch.from_numpy(ids)
+    def generate_batches(batches, do_sample: bool, num_return_sequences: int, **options):
+        arrays = [{name: batch[name].numpy() for name in ("input_ids", "attention_mask")} for batch in batches]
+        # greedy or beam, no sampling
+        return (torch.from_numpy(ids) for ids in runner.generate_batches(arrays, **options))
 
-    return generate
+    return generate_batches
+
+
+def pytorch_generate_batches(model):
+    """model.generate over every batch, one after another."""
+    return lambda batches, **options: (model.generate(**batch, **options) for batch in batches)
 
 
 def decoding_options(a) -> dict:
@@ -430,15 +437,18 @@ def cmd_translate(a) -> None:
     from hf_rnn_seq2seq.loading import check_engine, load_translator
 
     engine = check_engine(a.engine, a.dtype)
+    if a.inter_threads != 1 and engine != "onnxruntime":
+        raise SystemExit("--inter-threads needs --engine onnxruntime (PyTorch's threads are the whole process's)")
     if engine == "onnxruntime":  # as `translate --engine onnxruntime` runs: the graphs and tokenizers, no PyTorch model
         import torch
 
-        runner = load_translator(a.model, dtype=a.dtype, engine=engine)  # on set_threads's threads, as PyTorch
+        # on set_threads's threads, as PyTorch
+        runner = load_translator(a.model, dtype=a.dtype, engine=engine, inter_threads=a.inter_threads)
         src_tok, tgt_tok = runner.tokenizer, runner.target_tokenizer
-        generate = onnx_generate(runner)
+        generate_batches = onnx_generate_batches(runner)
     else:
         torch, model, src_tok, tgt_tok = load(a.model, a.dtype)
-        generate = model.generate
+        generate_batches = pytorch_generate_batches(model)
     lines = read_lines(a.src)
     vocab = tgt_tok.convert_ids_to_tokens(list(range(len(tgt_tok))))
     t_load = time.perf_counter() - t_proc
@@ -446,14 +456,10 @@ def cmd_translate(a) -> None:
     generated = 0
     with torch.inference_mode():
         t0 = time.perf_counter()
-        for chunk in decode_batches(lines, a.tbatch, length_sorted=not a.no_sort):
-            enc = src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt")
-            out = generate(
-                input_ids=enc["input_ids"],
-                attention_mask=enc["attention_mask"],
-                **gen_kwargs(a.beam, a.max_out),
-                **decoding_options(a),
-            )
+        chunks = decode_batches(lines, a.tbatch, length_sorted=not a.no_sort)
+        batches = [src_tok([lines[i] for i in chunk], padding=True, return_tensors="pt") for chunk in chunks]
+        outputs = generate_batches(batches, **gen_kwargs(a.beam, a.max_out), **decoding_options(a))
+        for chunk, out in zip(chunks, outputs):
             for i, row in zip(chunk, out[:, 1:].tolist()):
                 pieces = []
                 for t in row:
@@ -475,6 +481,7 @@ def cmd_translate(a) -> None:
         tbatch=a.tbatch,
         dtype=a.dtype,
         engine=engine,
+        inter_threads=a.inter_threads,
         **decoding_options(a),
     )
     Path(a.out + ".json").write_text(json.dumps(rec, indent=1))
@@ -636,6 +643,7 @@ def main(argv=None) -> None:
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--no-sort", action="store_true", help="batch in file order instead of by source length")
     d.add_argument("--shortlist", action="store_true", help="decode with the model's shortlist.npz (see shortlist)")
+    d.add_argument("--inter-threads", type=int, default=1, help="onnxruntime: batches decoded at once (see translate)")
     d.add_argument("--max-len-a", type=float, help="at most A * source length + B new tokens a sentence")
     d.add_argument("--max-len-b", type=int, help="see --max-len-a")
     s = sub.add_parser("shortlist")

@@ -27,7 +27,8 @@ Toolkits: `ours` (float32, as the peers) and `ours-bf16` (the same model with bf
 CPU), then onmt, joey, fairseq. Each figure compares every variant of ours with the best peer.
 Decoding variants, for CPUs without bfloat16: `ours-shortlist` (ours's float32 model with its lexical shortlist,
 built by the quality phase from the training files), `ours-onnx` (its float32 graphs in onnxruntime),
-`ours-onnx-shortlist`, `ours-int8` (int8 graphs in onnxruntime) and `ours-int8-shortlist` (DECODE_VARIANTS).
+`ours-onnx-shortlist`, `ours-int8` (int8 graphs in onnxruntime) and `ours-int8-shortlist`, and the last two in
+onnxruntime with two batches at once on one thread each (`-inter2`: `--inter-threads 2`) (DECODE_VARIANTS).
 They train nothing; the quality and decode phases translate ours's model with them, and two more rows compare
 each with ours itself: BLEU (within VARIANT_BLEU_TOLERANCE) and decoding peak RSS.
 
@@ -70,11 +71,12 @@ OURS = {"ours": "float32", "ours-bf16": "bfloat16"}  # our trained variants and 
 
 
 class Variant(NamedTuple):
-    """How a decoding variant runs bench/ours.py translate: its --dtype, --engine and --shortlist."""
+    """How a decoding variant runs bench/ours.py translate: its --dtype, --engine, --shortlist and --inter-threads."""
 
     dtype: str
     engine: str
     shortlist: bool
+    inter_threads: int = 1
 
 
 # What a user without bfloat16 units can decode with: `ours`'s float32 model translated with a lexical shortlist,
@@ -86,11 +88,13 @@ DECODE_VARIANTS = {
     "ours-onnx-shortlist": Variant("float32", "onnxruntime", True),
     "ours-int8": Variant("int8", "onnxruntime", False),
     "ours-int8-shortlist": Variant("int8", "onnxruntime", True),
+    "ours-onnx-shortlist-inter2": Variant("float32", "onnxruntime", True, inter_threads=2),
+    "ours-int8-shortlist-inter2": Variant("int8", "onnxruntime", True, inter_threads=2),
 }
 OURS_ALL = tuple(OURS) + tuple(DECODE_VARIANTS)
 ALL_TOOLKITS = OURS_ALL + PEERS
 # Decode-loop speed each of ours must reach against the best peer (the default, and those with their own)
-DECODE_TARGET, DECODE_TARGETS = 1.5, {"ours-int8-shortlist": 3.0}
+DECODE_TARGET, DECODE_TARGETS = 1.5, {"ours-int8-shortlist": 3.0, "ours-int8-shortlist-inter2": 3.0}
 # A decoding variant's BLEU may differ from ours (float32, full vocabulary) by at most this much
 VARIANT_BLEU_TOLERANCE = 0.3
 PHASES = ("prep", "machine", "train", "quality", "decode", "flat")
@@ -486,6 +490,7 @@ def decode_cmd(tk, model, src, hyp, beam, a) -> list[str]:
             *(sys.executable, str(BENCH / "ours.py"), "translate", *common),
             *("--dtype", variant.dtype, "--engine", variant.engine),
             *(["--shortlist"] if variant.shortlist else []),
+            *("--inter-threads", str(variant.inter_threads)),
         ]
     return [str(PEERS_DIR / f"{tk}_translate.sh"), *common, "--alpha", "0"]  # no length penalty
 

@@ -12,7 +12,7 @@ alone then runs on fewer threads.
 import importlib.util
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -421,17 +421,21 @@ class OnnxTranslator:
         worker threads: the tokenizers stay in the caller's (a fast tokenizer sets its padding on each call)."""
         source_tokenizer, target_tokenizer = self._load_tokenizers()
         encoded = [source_tokenizer(texts, padding=True, return_tensors="np") for texts in batches]
+        for output_ids in self.generate_batches(encoded, **generate_kwargs):
+            yield target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
 
-        def search(batch) -> np.ndarray:
+    def generate_batches(self, batches: list[Mapping[str, np.ndarray]], **generate_kwargs) -> Iterator[np.ndarray]:
+        """`generate` over batches of `input_ids` and `attention_mask` (as a tokenizer returns them with
+        `return_tensors="np"`), in order, `inter_threads` batches at a time, each in a worker thread."""
+
+        def search(batch: Mapping[str, np.ndarray]) -> np.ndarray:
             return self.generate(batch["input_ids"], batch["attention_mask"], **generate_kwargs)
 
         if self.inter_threads == 1:
-            outputs = map(search, encoded)
+            yield from map(search, batches)
         else:
             with ThreadPoolExecutor(self.inter_threads) as pool:
-                outputs = list(pool.map(search, encoded))
-        for output_ids in outputs:
-            yield target_tokenizer.batch_decode(output_ids, skip_special_tokens=True)
+                yield from pool.map(search, batches)
 
     def __call__(
         self, texts: str | list[str], batch_size: int | None = None, **generate_kwargs

@@ -117,6 +117,12 @@ def test_train_then_translate_on_a_toy_corpus(tmp_path, dtype):
         assert len(Path(f"{hyp}.onnx").read_text().splitlines()) == len(src)
         assert json.loads(Path(f"{hyp}.onnx.json").read_text())["engine"] == "onnxruntime"
         assert (tmp_path / "run" / "model" / "onnx-float32").is_dir()
+        # Batches of 4 in turn, then two at a time (--inter-threads 2): the same hypotheses, in the same order.
+        small_batches = [*model_args, "--max-out", 6, "--engine", "onnxruntime", "--tbatch", 4, *TOY]
+        ours("translate", *small_batches, "--out", f"{hyp}.in-turn")
+        ours("translate", *small_batches, "--out", f"{hyp}.inter2", "--inter-threads", 2)
+        assert Path(f"{hyp}.inter2").read_text() == Path(f"{hyp}.in-turn").read_text()
+        assert json.loads(Path(f"{hyp}.inter2.json").read_text())["inter_threads"] == 2
 
     # The shortlist from the training files, then decoding with it and with source-relative limits.
     model = tmp_path / "run" / "model"

@@ -436,9 +436,7 @@ def cmd_translate(a) -> None:
     set_threads(a.threads)
     from hf_rnn_seq2seq.loading import check_engine, load_translator
 
-    engine = check_engine(a.engine, a.dtype)
-    if a.inter_threads != 1 and engine != "onnxruntime":
-        raise SystemExit("--inter-threads needs --engine onnxruntime (PyTorch's threads are the whole process's)")
+    engine = check_engine(a.engine, a.dtype, a.inter_threads)
     if engine == "onnxruntime":  # as `translate --engine onnxruntime` runs: the graphs and tokenizers, no PyTorch model
         import torch
 

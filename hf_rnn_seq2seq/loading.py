@@ -96,12 +96,7 @@ def load_translator(
     `dtype="int8"`), an `OnnxTranslator` over the model's float32 or int8 graphs (`onnx_graphs`; CPU only), called
     as the pipeline is: `translator(texts, num_beams=5)`; it translates `inter_threads` batches at once
     (`OnnxTranslator`)."""
-    engine = check_engine(engine, dtype)
-    if inter_threads != 1 and engine != "onnxruntime":
-        raise ValueError(
-            "inter_threads (batches translated at once) needs engine onnxruntime: PyTorch's threads are shared by "
-            "the whole process"
-        )
+    engine = check_engine(engine, dtype, inter_threads)
     if engine == "onnxruntime":
         if device not in (None, "cpu"):
             raise ValueError(f"onnxruntime translates on the CPU here, not on {device}: leave the device unset")
@@ -122,19 +117,25 @@ def load_translator(
     return pipeline_class(model=model, tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, device=device)
 
 
-def check_engine(engine: str | None, dtype: str) -> str:
+def check_engine(engine: str | None, dtype: str, inter_threads: int = 1) -> str:
     """The engine that translates in `dtype` when asked for `engine` (None: onnxruntime for int8, else PyTorch);
-    refuses a pair the engine cannot run, saying what to ask for instead."""
+    refuses a pair the engine cannot run, and `inter_threads` batches at once outside onnxruntime, saying what to
+    ask for instead."""
     if dtype not in (*DTYPES, *QUANTIZED_DTYPES):
         raise ValueError(f"dtype must be one of {', '.join((*DTYPES, *QUANTIZED_DTYPES))}, got {dtype!r}")
     if engine is None:
-        return "onnxruntime" if dtype in QUANTIZED_DTYPES else "pytorch"
-    if engine not in ENGINES:
+        engine = "onnxruntime" if dtype in QUANTIZED_DTYPES else "pytorch"
+    elif engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "pytorch" and dtype in QUANTIZED_DTYPES:
         raise ValueError(f"{dtype} translates with onnxruntime, not PyTorch: use engine onnxruntime")
     if engine == "onnxruntime" and dtype not in ONNX_DTYPES:
         raise ValueError(f"onnxruntime translates {' or '.join(ONNX_DTYPES)} graphs, not {dtype}")
+    if inter_threads != 1 and engine != "onnxruntime":
+        raise ValueError(
+            "inter_threads (batches translated at once) needs engine onnxruntime: PyTorch's threads are shared by "
+            "the whole process"
+        )
     return engine
 
 

@@ -281,21 +281,10 @@ def test_commands_translate_and_evaluate_with_inter_threads(tmp_path, capsys, tr
         test_prefix, _ = translate_command_agrees(tmp_path, trained_dir, onnx_translator, argv)
         report_file = tmp_path / "report.json"
         assert main(["evaluate", str(trained_dir), test_prefix, *argv, "--json", str(report_file)]) == 0
-        assert (
-            main(
-                [
-                    "evaluate",
-                    str(trained_dir),
-                    test_prefix,
-                    "--num-beams",
-                    str(BEAMS),
-                    "--json",
-                    str(tmp_path / "pt.json"),
-                ]
-            )
-            == 0
-        )
-    assert json.loads(report_file.read_text())["bleu"] == json.loads((tmp_path / "pt.json").read_text())["bleu"]
+        pytorch_report = tmp_path / "pytorch.json"
+        pytorch_argv = ["--num-beams", str(BEAMS), "--json", str(pytorch_report)]
+        assert main(["evaluate", str(trained_dir), test_prefix, *pytorch_argv]) == 0
+    assert json.loads(report_file.read_text())["bleu"] == json.loads(pytorch_report.read_text())["bleu"]
     capsys.readouterr()
 
 
